@@ -1,0 +1,1 @@
+"""Sucursal Virtual: the code deployed to Lambda (entry points live in ``app.py``)."""

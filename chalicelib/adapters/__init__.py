@@ -1,0 +1,1 @@
+"""Adapters at the edge: DynamoDB, SES, SSM, payment gateways."""

@@ -1,0 +1,91 @@
+"""The payment gateway port: what the payment services need from any PSE gateway.
+
+Adapters translate their provider's statuses into the four outcomes below, amounts into integer
+COP, and raise the errors below; nothing provider-specific leaks past this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Protocol
+
+GatewayStatus = Literal["PENDING", "APPROVED", "REJECTED", "FAILED"]
+PersonType = Literal["natural", "juridica"]
+
+
+@dataclass(frozen=True)
+class Bank:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    reference: str  # ours, unique, never reused
+    amount: int  # COP, integer pesos
+    bank_code: str
+    person_type: PersonType
+    payer_document_type: str
+    payer_document_number: str
+    payer_name: str
+    payer_email: str
+    payer_phone: str
+    description: str
+    return_url: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class GatewayTransaction:
+    gateway_id: str  # the transaction id at the gateway
+    reference: str
+    status: GatewayStatus
+    amount: int  # COP
+    cus: str | None = None  # PSE's Código Único de Seguimiento
+    bank_url: str | None = None  # where to send the payer (only while PENDING)
+    bank_name: str | None = None
+    status_message: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    event_id: str  # unique per event (e.g. its checksum): duplicates share it
+    sent_at: int  # epoch seconds, from the signed payload
+    transaction: GatewayTransaction
+
+
+class GatewayError(Exception):
+    """The gateway refused or failed; ``message`` is Spanish, for the member."""
+
+    def __init__(self, message: str, *, code: str = "gateway_error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class GatewayTimeout(GatewayError):
+    """No answer in time: the outcome is unknown, so the caller must not retry blindly."""
+
+
+class InvalidEvent(Exception):
+    """A webhook whose signature, shape or age is wrong; never applied."""
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def list_banks(self) -> list[Bank]:
+        """The banks in the gateway's order, without the "A continuación seleccione su banco" filler."""
+
+    def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
+        """Create the PSE transaction; the result carries ``bank_url`` when the payer can go on."""
+
+    def get_transaction(self, gateway_id: str) -> GatewayTransaction:
+        """Server-side status query by the gateway's id."""
+
+    def find_by_reference(self, reference: str) -> GatewayTransaction | None:
+        """Server-side lookup by our reference (after a create that timed out), None if unknown."""
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
+        """Check signature (constant time), shape and age of a webhook; raise InvalidEvent."""

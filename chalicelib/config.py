@@ -1,0 +1,172 @@
+"""The one place configuration is read.
+
+Values come from environment variables that `.chalice/config.json` sets per stage. They are read
+lazily (never at import), because `chalice.test.Client` applies a stage's variables per request.
+Secrets are read through :mod:`chalicelib.adapters.secrets` (an environment variable in the local
+stage, SSM Parameter Store elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta, timezone
+from typing import Mapping
+from urllib.parse import urlsplit
+
+#: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
+COLOMBIA = timezone(timedelta(hours=-5), "COT")
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed (a deployment mistake, not user input)."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_prefix: str
+    public_base_url: str
+    cooperative_name: str
+    cooperative_short_name: str
+    cooperative_nit: str
+    cooperative_site_url: str
+    support_phone: str
+    support_email: str
+    mail_sender: str
+    terms_version: str
+    bcrypt_cost: int
+    block_copy_paste: bool
+    cookie_secure: bool
+    trust_forwarded_for: bool
+    session_idle_seconds: int
+    session_absolute_seconds: int
+    session_warning_seconds: int
+    login_ticket_seconds: int
+    lockout_threshold: int
+    lockout_base_seconds: int
+    lockout_max_seconds: int
+    max_failures_per_hour: int
+    rate_window_seconds: int
+    rate_identify: int
+    rate_login: int
+    rate_recovery: int
+    recovery_ttl_seconds: int
+    recovery_max_attempts: int
+    recovery_response_floor_ms: int
+    ssm_prefix: str
+    # Payments
+    gateway: str
+    gateway_base_url: str
+    gateway_public_key: str
+    payment_min_amount: int
+    payment_max_amount: int
+    poll_first_seconds: int
+    poll_every_seconds: int
+    poll_horizon_seconds: int
+    created_expiry_seconds: int
+    bank_list_ttl_seconds: int
+    webhook_max_age_seconds: int
+    # Back office
+    import_bucket: str
+    staff_api_key_required: bool
+
+    @property
+    def base_path(self) -> str:
+        """Path prefix of every link (e.g. ``/api`` on a raw execute-api URL, ``""`` locally)."""
+        return urlsplit(self.public_base_url).path.rstrip("/")
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.public_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def session_cookie_name(self) -> str:
+        # The __Host- prefix requires Secure; the local stage serves plain HTTP.
+        return "__Host-sv_session" if self.cookie_secure else "sv_session"
+
+    @property
+    def gateway_origin(self) -> str:
+        parts = urlsplit(self.gateway_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        stage = env.get("STAGE", "dev")
+        public_base_url = env.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            table_prefix=env.get("TABLE_PREFIX", f"sucursal-virtual-{stage}"),
+            public_base_url=public_base_url,
+            cooperative_name=env.get("COOPERATIVE_NAME", "Cooperativa de Ahorro y Crédito Ejemplo"),
+            cooperative_short_name=env.get("COOPERATIVE_SHORT_NAME", "Coopejemplo"),
+            cooperative_nit=env.get("COOPERATIVE_NIT", "900.000.000-0"),
+            cooperative_site_url=env.get("COOPERATIVE_SITE_URL", "https://www.cooperativa.example"),
+            support_phone=env.get("SUPPORT_PHONE", "(601) 000 0000"),
+            support_email=env.get("SUPPORT_EMAIL", "soporte@cooperativa.example"),
+            mail_sender=env.get("MAIL_SENDER", "no-responder@cooperativa.example"),
+            terms_version=env.get("TERMS_VERSION", "2026-11"),
+            bcrypt_cost=_int(env, "BCRYPT_COST", 12),
+            block_copy_paste=_bool(env, "BLOCK_COPY_PASTE", True),
+            cookie_secure=_bool(env, "COOKIE_SECURE", True),
+            trust_forwarded_for=_bool(env, "TRUST_FORWARDED_FOR", False),
+            session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 600),
+            session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_SECONDS", 3600),
+            session_warning_seconds=_int(env, "SESSION_WARNING_SECONDS", 120),
+            login_ticket_seconds=_int(env, "LOGIN_TICKET_SECONDS", 300),
+            lockout_threshold=_int(env, "LOCKOUT_THRESHOLD", 5),
+            lockout_base_seconds=_int(env, "LOCKOUT_BASE_SECONDS", 60),
+            lockout_max_seconds=_int(env, "LOCKOUT_MAX_SECONDS", 900),
+            max_failures_per_hour=_int(env, "MAX_FAILURES_PER_HOUR", 100),
+            rate_window_seconds=_int(env, "RATE_WINDOW_SECONDS", 600),
+            rate_identify=_int(env, "RATE_IDENTIFY", 60),
+            rate_login=_int(env, "RATE_LOGIN", 30),
+            rate_recovery=_int(env, "RATE_RECOVERY", 10),
+            recovery_ttl_seconds=_int(env, "RECOVERY_TTL_SECONDS", 900),
+            recovery_max_attempts=_int(env, "RECOVERY_MAX_ATTEMPTS", 5),
+            recovery_response_floor_ms=_int(env, "RECOVERY_RESPONSE_FLOOR_MS", 700),
+            ssm_prefix=env.get("SSM_PREFIX", ""),
+            gateway=env.get("GATEWAY", "wompi"),
+            gateway_base_url=env.get("GATEWAY_BASE_URL", "https://sandbox.wompi.co/v1").rstrip("/"),
+            gateway_public_key=env.get("GATEWAY_PUBLIC_KEY", ""),
+            payment_min_amount=_int(env, "PAYMENT_MIN_AMOUNT", 1500),
+            payment_max_amount=_int(env, "PAYMENT_MAX_AMOUNT", 20_000_000),
+            poll_first_seconds=_int(env, "POLL_FIRST_SECONDS", 7 * 60),
+            poll_every_seconds=_int(env, "POLL_EVERY_SECONDS", 12 * 60),
+            poll_horizon_seconds=_int(env, "POLL_HORIZON_SECONDS", 24 * 3600),
+            created_expiry_seconds=_int(env, "CREATED_EXPIRY_SECONDS", 30 * 60),
+            bank_list_ttl_seconds=_int(env, "BANK_LIST_TTL_SECONDS", 24 * 3600),
+            webhook_max_age_seconds=_int(env, "WEBHOOK_MAX_AGE_SECONDS", 24 * 3600 + 3600),
+            import_bucket=env.get("IMPORT_BUCKET", ""),
+            staff_api_key_required=_bool(env, "STAFF_API_KEY_REQUIRED", False),
+        )
+
+
+def get_settings() -> Settings:
+    """Settings for the current process environment (cheap; call it where needed)."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,94 @@
+"""What a use case needs from the outside world, built once per configuration.
+
+Clocks, randomness and sleeping come from :class:`Runtime` so tests can replace them instead of
+waiting; collaborators (hasher, mailer, gateway) are built lazily, off the cold-start path.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable
+
+from chalicelib.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.gateways.base import PaymentGateway
+    from chalicelib.adapters.mailer import Mailer
+    from chalicelib.security.passwords import PasswordHasher
+    from chalicelib.security.signing import Signer
+
+
+class Runtime:
+    """Process-wide sources of time and randomness (tests patch these attributes)."""
+
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(timezone.utc))
+    monotonic: Callable[[], float] = staticmethod(time.monotonic)
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    token: Callable[[int], str] = staticmethod(secrets.token_urlsafe)
+    choice: Callable[[str], str] = staticmethod(secrets.choice)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    _signers: dict[str, "Signer"] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return Runtime.clock()
+
+    def token(self, nbytes: int = 32) -> str:
+        """URL-safe random text with ``nbytes`` of entropy (32 bytes = 256 bits)."""
+        return Runtime.token(nbytes)
+
+    def random_code(self, length: int, alphabet: str) -> str:
+        return "".join(Runtime.choice(alphabet) for _ in range(length))
+
+    def secret(self, name: str) -> str:
+        from chalicelib.adapters.secrets import get_secret
+
+        return get_secret(self.settings, name)
+
+    @cached_property
+    def hasher(self) -> "PasswordHasher":
+        from chalicelib.security.passwords import PasswordHasher
+
+        return PasswordHasher(self.secret("PASSWORD_PEPPER"), self.settings.bcrypt_cost)
+
+    def signer(self, purpose: str) -> "Signer":
+        if purpose not in self._signers:
+            from chalicelib.security.signing import Signer
+
+            self._signers[purpose] = Signer(self.secret("SIGNING_KEY"), purpose)
+        return self._signers[purpose]
+
+    @cached_property
+    def mailer(self) -> "Mailer":
+        from chalicelib.adapters.mailer import SesMailer
+
+        return SesMailer(self.settings)
+
+    @cached_property
+    def gateway(self) -> "PaymentGateway":
+        from chalicelib.adapters.gateways.registry import gateway_for
+
+        return gateway_for(self)
+
+
+_contexts: dict[Settings, Context] = {}
+
+
+def get_context() -> Context:
+    settings = get_settings()
+    context = _contexts.get(settings)
+    if context is None:
+        context = _contexts[settings] = Context(settings)
+    return context
+
+
+def reset_contexts() -> None:
+    """Forget built collaborators (tests that change secrets or swap adapters)."""
+    _contexts.clear()

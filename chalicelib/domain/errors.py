@@ -1,0 +1,59 @@
+"""Errors a member or a client can cause, each with a stable code and a Spanish message."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal the member must read: ``code`` is the API error code, ``message`` is Spanish."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 extra: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+        self.extra = extra or {}
+
+
+class InvalidInput(DomainError):
+    status = 400
+    code = "invalid_request"
+
+
+class InvalidCredentials(DomainError):
+    status = 401
+    code = "invalid_credentials"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Throttled(DomainError):
+    status = 429
+    code = "too_many_requests"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "service_unavailable"

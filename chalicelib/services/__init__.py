@@ -1,0 +1,1 @@
+"""Use cases: plain values in, plain values out; the rules live in ``chalicelib.domain``."""

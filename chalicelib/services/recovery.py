@@ -1,0 +1,179 @@
+"""Credential recovery and first access: a temporary key and a link by email, then a new password.
+
+The request answers alike, in the same time, whether or not the document belongs to an active
+member with an email (both paths hash a key; the response is padded to a floor). Token (256 bits)
+and key are stored hashed, single use, 15 minutes, 5 tries; only the newest request is valid.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from chalicelib.adapters.dynamo import repositories as repo
+from chalicelib.adapters.dynamo.models import Member, Recovery
+from chalicelib.adapters.mailer import Email, MailError
+from chalicelib.context import Context, Runtime
+from chalicelib.domain.errors import DomainError, InvalidInput
+from chalicelib.domain.members import parse_document_number
+from chalicelib.domain.passwords import (
+    HISTORY_SIZE,
+    PasswordPolicy,
+    WeakPassword,
+    context_words,
+    policy_summary,
+)
+from chalicelib.observability import log_event
+from chalicelib.security.passwords import hash_token
+from chalicelib.services import throttle
+from chalicelib.services.audit import audit_item
+from chalicelib.templating import render
+
+KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to copy from an email
+KEY_LENGTH = 10
+REQUESTS_PER_DOCUMENT_PER_HOUR = 3
+ACCEPTED_MESSAGE = (
+    "Si el documento está registrado, enviaremos un mensaje al correo electrónico que la "
+    "cooperativa tiene registrado, con una clave temporal y un enlace para crear su contraseña. "
+    "Revise también la carpeta de correo no deseado. El enlace vence en 15 minutos."
+)
+INVALID_RECOVERY = (
+    "El enlace o la clave temporal no son válidos o ya vencieron. Solicite uno nuevo en "
+    "«¿Olvidó su contraseña?»."
+)
+
+
+class InvalidRecovery(DomainError):
+    status = 400
+    code = "invalid_recovery"
+
+
+def password_policy(ctx: Context) -> PasswordPolicy:
+    s = ctx.settings
+    return PasswordPolicy(context_words=context_words([s.cooperative_short_name, s.cooperative_name]))
+
+
+def request_recovery(ctx: Context, raw_document: object, *, ip: str) -> str:
+    """Send a recovery email if the document is an active member's; always the same answer."""
+    document_number = parse_document_number(raw_document)
+    throttle.check_ip(ctx, "recovery", ip)
+    started = Runtime.monotonic()
+    key = ctx.random_code(KEY_LENGTH, KEY_ALPHABET)
+    key_hash = ctx.hasher.hash(key)  # on every path, so timing does not tell members apart
+    under_limit = throttle.allow(ctx, f"doc:recovery:{document_number}",
+                                 limit=REQUESTS_PER_DOCUMENT_PER_HOUR, window_seconds=3600)
+    member = repo.get_member(document_number)
+    if member and member.status == "ACTIVO" and not member.portal_blocked and member.email and under_limit:
+        _issue(ctx, member, key, key_hash, ip=ip)
+    else:
+        reason = ("unknown_document" if member is None else
+                  "rate_limited" if not under_limit else "not_eligible")
+        log_event("authn_recovery_not_sent", document_number=document_number, ip=ip, reason=reason)
+    elapsed = Runtime.monotonic() - started
+    floor = ctx.settings.recovery_response_floor_ms / 1000
+    if elapsed < floor:
+        Runtime.sleep(floor - elapsed)
+    return ACCEPTED_MESSAGE
+
+
+def _issue(ctx: Context, member: Member, key: str, key_hash: str, *, ip: str) -> None:
+    now = ctx.now()
+    token = ctx.token(32)
+    token_hash = hash_token(token)
+    expires = now + timedelta(seconds=ctx.settings.recovery_ttl_seconds)
+    recovery = Recovery(token_hash=token_hash, document_number=member.document_number,
+                        key_hash=key_hash, created_at=now, expires_at=expires, attempts=0, ttl=expires)
+    repo.transact(
+        updates=[(member, [Member.active_recovery.set(token_hash)], None)],
+        saves=[recovery, audit_item(ctx, subject=member.document_number, event="authn_token_created",
+                                    ip=ip, reason="recovery_requested")],
+    )
+    s = ctx.settings
+    link = f"{s.public_base_url}/cambiar-clave?token={token}"
+    context = {
+        "name": member.full_name,
+        "key": key,
+        "link": link,
+        "minutes": s.recovery_ttl_seconds // 60,
+        "max_attempts": s.recovery_max_attempts,
+        "policy": policy_summary(s.cooperative_short_name),
+        "settings": s,
+    }
+    _send(ctx, member, "Clave temporal para la Sucursal Virtual", "recovery", context)
+
+
+def _send(ctx: Context, member: Member, subject: str, template: str, context: dict) -> None:
+    try:
+        ctx.mailer.send(Email(
+            to=member.email or "",
+            subject=f"{subject} - {ctx.settings.cooperative_short_name}",
+            html=render(f"emails/{template}.html", **context),
+            text=render(f"emails/{template}.txt", **context),
+        ))
+    except MailError as exc:
+        log_event("email_failed", document_number=member.document_number, template=template,
+                  error=str(exc)[:200])
+
+
+def confirm_recovery(ctx: Context, token: object, temporary_key: object, new_password: object, *,
+                     ip: str) -> None:
+    """Set a new password with the emailed link token and temporary key; ends every session."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+        raise InvalidRecovery(INVALID_RECOVERY, field="token")
+    if not isinstance(temporary_key, str) or not temporary_key.strip():
+        raise InvalidInput("Escriba la clave temporal que recibió por correo.", field="temporary_key")
+    if not isinstance(new_password, str) or not new_password:
+        raise WeakPassword("Escriba la nueva contraseña.", field="new_password")
+    throttle.check_ip(ctx, "recovery", ip)
+    token_hash = hash_token(token)
+    recovery = repo.get_recovery(token_hash)
+    now = ctx.now()
+    s = ctx.settings
+    if (recovery is None or recovery.used_at is not None or now >= recovery.expires_at
+            or recovery.attempts >= s.recovery_max_attempts):
+        raise InvalidRecovery(INVALID_RECOVERY, field="token")
+    member = repo.get_member(recovery.document_number)
+    if member is None or member.active_recovery != token_hash:
+        raise InvalidRecovery(INVALID_RECOVERY, field="token")  # superseded by a newer request
+    key = temporary_key.strip().replace(" ", "").replace("-", "").upper()
+    if len(key) > 64 or not ctx.hasher.verify(key, recovery.key_hash):
+        left = repo.count_recovery_attempt(recovery, s.recovery_max_attempts)
+        audit_item(ctx, subject=member.document_number, event="authn_token_reuse", ip=ip,
+                   reason="wrong_temporary_key").save()
+        if left <= 0:
+            raise InvalidRecovery(INVALID_RECOVERY, field="token")
+        raise InvalidRecovery(
+            f"La clave temporal no es correcta. Le quedan {left} intentos.", field="temporary_key"
+        )
+    password = password_policy(ctx).check(new_password, document_number=member.document_number)
+    previous = [h for h in [member.password_hash, *(member.password_history or [])] if h]
+    previous = previous[:HISTORY_SIZE]
+    if any(ctx.hasher.verify(password, old) for old in previous):
+        raise WeakPassword(
+            f"La contraseña no cumple la política: no puede repetir ninguna de sus últimas "
+            f"{HISTORY_SIZE} contraseñas.",
+            field="new_password",
+            extra={"reasons": [f"No puede repetir ninguna de sus últimas {HISTORY_SIZE} contraseñas."]},
+        )
+    new_hash = ctx.hasher.hash(password)
+    try:
+        repo.transact(
+            updates=[
+                (member, [
+                    Member.password_hash.set(new_hash),
+                    Member.password_history.set(previous[: HISTORY_SIZE - 1]),
+                    Member.password_changed_at.set(now),
+                    Member.active_recovery.remove(),
+                    Member.failed_consecutive.set(0),
+                    Member.locked_until.remove(),
+                ], Member.active_recovery == token_hash),
+                (recovery, [Recovery.used_at.set(now)], Recovery.used_at.does_not_exist()),
+            ],
+            saves=[audit_item(ctx, subject=member.document_number, event="authn_password_change", ip=ip,
+                              reason="recovery")],
+        )
+    except repo.ConcurrentUpdate as exc:
+        raise InvalidRecovery(INVALID_RECOVERY, field="token") from exc
+    ended = repo.delete_member_sessions(member.document_number)
+    log_event("session_terminated_all", document_number=member.document_number, count=ended)
+    _send(ctx, member, "Su contraseña fue cambiada", "password_changed",
+          {"name": member.full_name, "when": now, "ip": ip, "settings": s})

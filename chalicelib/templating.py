@@ -1,0 +1,29 @@
+"""Jinja2 environment for pages and emails (autoescaped), built on first use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from chalicelib import formatting
+
+
+@lru_cache(maxsize=1)
+def environment():  # type: ignore[no-untyped-def]
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("chalicelib", "templates"),
+        autoescape=select_autoescape(["html"], default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cop"] = formatting.cop
+    env.filters["local_datetime"] = formatting.local_datetime
+    env.filters["long_date"] = formatting.long_date
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)

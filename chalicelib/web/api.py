@@ -1,0 +1,134 @@
+"""The JSON API of SPEC §6: each handler parses, calls one use case and shapes the answer."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import wraps
+from typing import Any, Callable
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.context import Context, get_context
+from chalicelib.domain.errors import DomainError, Forbidden, Unauthenticated
+from chalicelib.formatting import iso
+from chalicelib.observability import log_event
+from chalicelib.services import auth, recovery
+from chalicelib.services.auth import SessionView
+from chalicelib.web import http
+
+NOT_SIGNED_IN = "Debe iniciar sesión."
+CSRF_MISSING = "Falta el encabezado X-CSRF-Token o no corresponde a su sesión."
+CROSS_SITE = "Solicitud rechazada: no proviene de este sitio."
+
+
+class Call:
+    """One API call: context, caller and the session (checked on demand)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.ctx: Context = get_context()
+        self.settings = self.ctx.settings
+        self.ip = http.client_ip(request, self.settings)
+        self._cookies = http.cookies(request)
+
+    def body(self) -> dict[str, Any]:
+        return http.json_fields(self.request)
+
+    def session(self, *, state_changing: bool = False) -> SessionView:
+        token = self._cookies.get(self.settings.session_cookie_name)
+        session = auth.current_session(self.ctx, token)
+        if session is None:
+            raise Unauthenticated(NOT_SIGNED_IN)
+        if state_changing:
+            sent = self.request.headers.get("x-csrf-token", "")
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                log_event("malicious_csrf", ip=self.ip, path=self.request.path)
+                raise Forbidden(CSRF_MISSING, code="csrf_failed")
+        return session
+
+
+def api_handler(func: Callable[[Call], Response]) -> Callable[[Request], Response]:
+    """Map member-caused errors to ``{"error": {...}}`` with their status; never leak a trace."""
+
+    @wraps(func)
+    def wrapper(request: Request) -> Response:
+        try:
+            call = Call(request)
+            if request.method != "GET" and not http.same_origin(request, call.settings):
+                raise Forbidden(CROSS_SITE, code="cross_site")
+            return func(call)
+        except DomainError as error:
+            return http.json_error(error)
+        except Exception:  # noqa: BLE001
+            logging.getLogger("sucursal").exception("api_error path=%s", request.path)
+            return http.json_response({"error": {
+                "code": "internal_error",
+                "message": "Tuvimos un problema al procesar su solicitud. Intente de nuevo.",
+            }}, status=500)
+
+    return wrapper
+
+
+@api_handler
+def identify(call: Call) -> Response:
+    body = call.body()
+    ticket = auth.identify(call.ctx, body.get("document_number"), ip=call.ip)
+    return http.json_response({"login_ticket": ticket, "next": "password"})
+
+
+@api_handler
+def login(call: Call) -> Response:
+    body = call.body()
+    result = auth.login(call.ctx, body.get("login_ticket"), body.get("password"), ip=call.ip)
+    cookie = http.cookie_header(call.settings, call.settings.session_cookie_name, result.session_token)
+    return http.json_response(
+        {
+            "member": {
+                "name": result.member_name,
+                "last_login_at": iso(result.previous_login_at),
+                "last_login_ip": result.previous_login_ip,
+            },
+            "csrf_token": result.csrf_token,
+        },
+        status=201,
+        headers={"Set-Cookie": cookie},
+    )
+
+
+@api_handler
+def logout(call: Call) -> Response:
+    session = call.session(state_changing=True)
+    auth.logout(call.ctx, session, ip=call.ip)
+    cookie = http.expired_cookie(call.settings, call.settings.session_cookie_name)
+    return Response(body="", status_code=204, headers={"Set-Cookie": cookie})
+
+
+@api_handler
+def request_recovery(call: Call) -> Response:
+    message = recovery.request_recovery(call.ctx, call.body().get("document_number"), ip=call.ip)
+    return http.json_response({"message": message}, status=202)
+
+
+@api_handler
+def confirm_recovery(call: Call) -> Response:
+    body = call.body()
+    recovery.confirm_recovery(call.ctx, body.get("token"), body.get("temporary_key"),
+                              body.get("new_password"), ip=call.ip)
+    return Response(body="", status_code=204)
+
+
+@api_handler
+def me(call: Call) -> Response:
+    session = call.session()
+    member = auth.member_summary(session)
+    return http.json_response({
+        "document_type": member.document_type,
+        "document_number": member.document_number,
+        "name": member.name,
+        "email": member.email_hint,
+        "last_login_at": iso(member.previous_login_at),
+        "last_login_ip": member.previous_login_ip,
+        "session_expires_at": iso(session.idle_expires_at),
+    })

@@ -1,0 +1,140 @@
+"""HTTP plumbing for the entry points: parsing requests, building responses, cookies, headers."""
+
+from __future__ import annotations
+
+import json
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Mapping
+from urllib.parse import parse_qs
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.config import Settings
+from chalicelib.domain.errors import DomainError, InvalidInput
+
+FORM = ["application/x-www-form-urlencoded"]
+JSON = ["application/json"]
+MAX_BODY = 64 * 1024
+HTML_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+# --- requests --------------------------------------------------------------------------------
+
+def client_ip(request: Request, settings: Settings) -> str:
+    """The caller's address; X-Forwarded-For is trusted only where configured (local, tests)."""
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        first = forwarded.split(",")[0].strip()
+        if first and len(first) <= 45:
+            return first
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "0.0.0.0")
+
+
+def form_fields(request: Request) -> dict[str, str]:
+    """A urlencoded form as single values (the last one wins), never raising on odd input."""
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY:
+        raise InvalidInput("La solicitud es demasiado grande.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("La solicitud no es texto UTF-8 válido.") from exc
+    parsed = parse_qs(text, keep_blank_values=True, max_num_fields=50)
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def json_fields(request: Request) -> dict[str, Any]:
+    """A JSON object body; a clear 400 for anything else."""
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY:
+        raise InvalidInput("La solicitud es demasiado grande.")
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput("El cuerpo de la solicitud no es JSON válido.") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("El cuerpo de la solicitud debe ser un objeto JSON.")
+    return body
+
+
+def cookies(request: Request) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(request.headers.get("cookie", ""))
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """Reject cross-site posts: Origin (when sent) must be ours; Sec-Fetch-Site must not be cross-site."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != settings.public_origin:
+        return False
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
+# --- cookies ---------------------------------------------------------------------------------
+
+def cookie_header(settings: Settings, name: str, value: str, *, max_age: int | None = None,
+                  path: str = "/", same_site: str = "Lax") -> str:
+    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
+    if settings.cookie_secure:
+        parts.append("Secure")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts)
+
+
+def expired_cookie(settings: Settings, name: str, *, path: str = "/") -> str:
+    return cookie_header(settings, name, "", max_age=0, path=path)
+
+
+# --- responses -------------------------------------------------------------------------------
+
+def html(body: str, *, status: int = 200, headers: Mapping[str, Any] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": HTML_TYPE, **(headers or {})})
+
+
+def redirect(location: str, *, headers: Mapping[str, Any] | None = None) -> Response:
+    return Response(body="", status_code=303,
+                    headers={"Location": location, "Content-Type": HTML_TYPE, **(headers or {})})
+
+
+def json_response(body: Any, *, status: int = 200, headers: Mapping[str, Any] | None = None) -> Response:
+    payload = "" if body is None else json.dumps(body, ensure_ascii=False)
+    return Response(body=payload, status_code=status, headers={"Content-Type": JSON_TYPE, **(headers or {})})
+
+
+def json_error(error: DomainError) -> Response:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    body.update(error.extra)
+    return json_response({"error": body}, status=error.status)
+
+
+def security_headers(settings: Settings, path: str) -> dict[str, str]:
+    """Headers for every response (SPEC §2.4; OWASP HTTP headers cheat sheet)."""
+    form_action = "'self'"
+    if settings.gateway_origin:
+        form_action += f" {settings.gateway_origin}"  # the PSE redirect follows a form post
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action {form_action}"
+        ),
+        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer" if path.startswith("/cambiar-clave")
+        else "strict-origin-when-cross-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    }
+    if not path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    return headers

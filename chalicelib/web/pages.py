@@ -1,0 +1,288 @@
+"""The server-rendered pages: each handler parses, calls one use case, renders or redirects."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import wraps
+from typing import Any, Callable
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.context import Context, get_context
+from chalicelib.domain.errors import DomainError, InvalidCredentials, Unauthenticated
+from chalicelib.domain.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, policy_summary
+from chalicelib.observability import log_event
+from chalicelib.services import auth, recovery
+from chalicelib.services.auth import SessionView
+from chalicelib.templating import render
+from chalicelib.web import http
+
+TICKET_COOKIE = "sv_ticket"
+RECOVERY_COOKIE = "sv_recovery"
+CSRF_FIELD = "csrf_token"
+CSRF_REFUSED = ("La página estaba abierta desde hace mucho o la solicitud no vino de este sitio. "
+                "Vuelva a intentarlo.")
+
+
+class Page:
+    """One page request: the context, the caller, the cookies to set and the page's variables."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.ctx: Context = get_context()
+        self.settings = self.ctx.settings
+        self.ip = http.client_ip(request, self.settings)
+        self.cookies = http.cookies(request)
+        self.set_cookies: list[str] = []
+        self._session: SessionView | None | bool = False
+
+    # -- cookies and CSRF ---------------------------------------------------------------------
+    def cookie_name(self, name: str) -> str:
+        return f"__Host-{name}" if self.settings.cookie_secure else name
+
+    def set_cookie(self, name: str, value: str, *, max_age: int | None = None,
+                   same_site: str = "Lax") -> None:
+        self.set_cookies.append(http.cookie_header(self.settings, self.cookie_name(name), value,
+                                                   max_age=max_age, same_site=same_site))
+
+    def clear_cookie(self, name: str) -> None:
+        self.set_cookies.append(http.expired_cookie(self.settings, self.cookie_name(name)))
+
+    def anonymous_csrf(self) -> str:
+        """Signed double-submit token for forms shown before login."""
+        seed = self.cookies.get(self.cookie_name("sv_csrf"))
+        if not seed or len(seed) > 100:
+            seed = self.ctx.token(24)
+            self.cookies[self.cookie_name("sv_csrf")] = seed
+            self.set_cookie("sv_csrf", seed, same_site="Strict")
+        return self.ctx.signer("form-csrf").mac(seed)
+
+    def csrf_token(self) -> str:
+        session = self.session()
+        return session.csrf_token if session else self.anonymous_csrf()
+
+    def check_csrf(self, fields: dict[str, str]) -> bool:
+        submitted = fields.get(CSRF_FIELD, "")
+        session = self.session()
+        if session:
+            expected = session.csrf_token
+        else:
+            seed = self.cookies.get(self.cookie_name("sv_csrf"))
+            expected = self.ctx.signer("form-csrf").mac(seed) if seed else ""
+        ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
+        ok = ok and http.same_origin(self.request, self.settings)
+        if not ok:
+            log_event("malicious_csrf", ip=self.ip, path=self.request.path)
+        return ok
+
+    # -- session ------------------------------------------------------------------------------
+    def session(self) -> SessionView | None:
+        if self._session is False:
+            token = self.cookies.get(self.settings.session_cookie_name)
+            self._session = auth.current_session(self.ctx, token)
+        return self._session  # type: ignore[return-value]
+
+    # -- responses ----------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.settings.base_path}{path}"
+
+    def render(self, template: str, *, status: int = 200, **values: Any) -> Response:
+        session = self.session()
+        body = render(
+            template,
+            settings=self.settings,
+            url=self.url,
+            csrf_token=self.csrf_token(),
+            signed_in=session is not None,
+            session=session,
+            block_copy_paste=self.settings.block_copy_paste,
+            **values,
+        )
+        return http.html(body, status=status, headers=self._cookie_headers())
+
+    def redirect(self, path: str, headers: dict[str, Any] | None = None) -> Response:
+        return http.redirect(self.url(path), headers={**self._cookie_headers(), **(headers or {})})
+
+    def _cookie_headers(self) -> dict[str, Any]:
+        return {"Set-Cookie": self.set_cookies} if self.set_cookies else {}
+
+
+def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Response]:
+    """Turn member-caused errors into the page's message and anything else into a calm 500 page."""
+
+    @wraps(func)
+    def wrapper(request: Request) -> Response:
+        page = Page(request)
+        try:
+            return func(page)
+        except Unauthenticated:
+            return page.redirect("/ingresar")
+        except DomainError as error:
+            return page.render("error.html", status=error.status, message=error.message)
+        except Exception:  # noqa: BLE001 - the member must never see a stack trace
+            logging.getLogger("sucursal").exception("page_error path=%s", request.path)
+            return page.render("error.html", status=500,
+                               message="Tuvimos un problema al procesar su solicitud. "
+                                       "Intente de nuevo en unos minutos.")
+
+    return wrapper
+
+
+def _require_session(page: Page) -> SessionView:
+    session = page.session()
+    if session is None:
+        raise Unauthenticated("Su sesión terminó. Ingrese de nuevo.")
+    return session
+
+
+# --- entry and login -------------------------------------------------------------------------
+
+@page_handler
+def home(page: Page) -> Response:
+    return page.render("home.html")
+
+
+@page_handler
+def terms(page: Page) -> Response:
+    return page.render("terms.html")
+
+
+@page_handler
+def login_document_form(page: Page) -> Response:
+    if page.session():
+        return page.redirect("/inicio")
+    return page.render("login_document.html", error=None, document="")
+
+
+@page_handler
+def login_document_submit(page: Page) -> Response:
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return page.render("login_document.html", status=403, error=CSRF_REFUSED, document="")
+    try:
+        ticket = auth.identify(page.ctx, fields.get("document_number", ""), ip=page.ip)
+    except DomainError as error:
+        return page.render("login_document.html", status=error.status, error=error.message,
+                           document=fields.get("document_number", "")[:20])
+    page.set_cookie(TICKET_COOKIE, ticket, max_age=page.settings.login_ticket_seconds, same_site="Strict")
+    return page.redirect("/ingresar/clave")
+
+
+@page_handler
+def login_password_form(page: Page) -> Response:
+    if not page.cookies.get(page.cookie_name(TICKET_COOKIE)):
+        return page.redirect("/ingresar")
+    return page.render("login_password.html", error=None)
+
+
+@page_handler
+def login_password_submit(page: Page) -> Response:
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return page.render("login_password.html", status=403, error=CSRF_REFUSED)
+    ticket = page.cookies.get(page.cookie_name(TICKET_COOKIE))
+    try:
+        result = auth.login(page.ctx, ticket, fields.get("password", ""), ip=page.ip)
+    except InvalidCredentials as error:
+        if error.message == auth.TICKET_EXPIRED:
+            return page.render("login_document.html", status=401, error=error.message, document="")
+        return page.render("login_password.html", status=401, error=error.message)
+    except DomainError as error:
+        return page.render("login_password.html", status=error.status, error=error.message)
+    page.clear_cookie(TICKET_COOKIE)
+    page.set_cookies.append(http.cookie_header(page.settings, page.settings.session_cookie_name,
+                                               result.session_token))
+    return page.redirect("/inicio")
+
+
+@page_handler
+def logout(page: Page) -> Response:
+    fields = http.form_fields(page.request)
+    session = page.session()
+    if session and page.check_csrf(fields):
+        auth.logout(page.ctx, session, ip=page.ip)
+    page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
+    return page.redirect("/salida", headers={"Clear-Site-Data": '"cache", "storage"'})
+
+
+@page_handler
+def logged_out(page: Page) -> Response:
+    return page.render("logged_out.html")
+
+
+@page_handler
+def landing(page: Page) -> Response:
+    session = _require_session(page)
+    summary = auth.member_summary(session)
+    return page.render("landing.html", member=summary)
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+@page_handler
+def recovery_form(page: Page) -> Response:
+    return page.render("recovery_request.html", error=None, document="")
+
+
+@page_handler
+def recovery_submit(page: Page) -> Response:
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return page.render("recovery_request.html", status=403, error=CSRF_REFUSED, document="")
+    try:
+        message = recovery.request_recovery(page.ctx, fields.get("document_number", ""), ip=page.ip)
+    except DomainError as error:
+        return page.render("recovery_request.html", status=error.status, error=error.message,
+                           document=fields.get("document_number", "")[:20])
+    return page.render("recovery_sent.html", message=message)
+
+
+def _change_password_page(page: Page, *, status: int = 200, errors: dict[str, str] | None = None,
+                          general: str | None = None) -> Response:
+    return page.render("change_password.html", status=status, errors=errors or {}, general=general,
+                       policy=policy_summary(page.settings.cooperative_short_name),
+                       min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+
+
+@page_handler
+def change_password_form(page: Page) -> Response:
+    query = page.request.query_params or {}
+    token = query.get("token")
+    if token:
+        # Move the token out of the address bar (and of Referer and history) into a cookie.
+        if len(token) > 200:
+            return _change_password_page(page, status=400, general=recovery.INVALID_RECOVERY)
+        page.set_cookie(RECOVERY_COOKIE, token, max_age=page.settings.recovery_ttl_seconds,
+                        same_site="Strict")
+        return page.redirect("/cambiar-clave")
+    if not page.cookies.get(page.cookie_name(RECOVERY_COOKIE)):
+        return page.render("recovery_invalid.html", status=400, message=recovery.INVALID_RECOVERY)
+    return _change_password_page(page)
+
+
+@page_handler
+def change_password_submit(page: Page) -> Response:
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return _change_password_page(page, status=403, general=CSRF_REFUSED)
+    token = page.cookies.get(page.cookie_name(RECOVERY_COOKIE))
+    new_password = fields.get("new_password", "")
+    if new_password and new_password != fields.get("confirmation", ""):
+        return _change_password_page(page, status=400, errors={
+            "confirmation": "La confirmación no coincide con la nueva contraseña."})
+    try:
+        recovery.confirm_recovery(page.ctx, token, fields.get("temporary_key", ""), new_password,
+                                  ip=page.ip)
+    except recovery.InvalidRecovery as error:
+        if error.field == "token":
+            page.clear_cookie(RECOVERY_COOKIE)
+            return page.render("recovery_invalid.html", status=400, message=error.message)
+        return _change_password_page(page, status=400, errors={error.field or "general": error.message})
+    except (WeakPassword, DomainError) as error:
+        return _change_password_page(page, status=error.status,
+                                     errors={error.field or "general": error.message})
+    page.clear_cookie(RECOVERY_COOKIE)
+    page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
+    return page.render("password_changed.html")

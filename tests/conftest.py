@@ -1,0 +1,136 @@
+"""Shared fixtures: moto in process (serialized, like DynamoDB), a controllable clock, the app client.
+
+The local stage's environment from .chalice/config.json is applied before anything imports the app
+(table names are fixed at import), with test-friendly overrides: bcrypt cost 4, no response floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+_config = json.loads((ROOT / ".chalice" / "config.json").read_text("utf-8"))
+for _key, _value in {**_config["environment_variables"],
+                     **_config["stages"]["local"]["environment_variables"]}.items():
+    os.environ.setdefault(_key, _value)
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "BCRYPT_COST": "4",
+    "RECOVERY_RESPONSE_FLOOR_MS": "0",
+    "PUBLIC_BASE_URL": "http://localhost:8000",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402  (before anything creates a botocore client)
+from moto.core import botocore_stubber  # noqa: E402
+
+# DynamoDB makes each item's conditional write atomic; moto does not under threads (SPEC §8).
+_moto_lock = threading.RLock()
+_original_call = botocore_stubber.BotocoreStubber.__call__
+
+
+def _serialized_call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    with _moto_lock:
+        return _original_call(self, *args, **kwargs)
+
+
+botocore_stubber.BotocoreStubber.__call__ = _serialized_call  # type: ignore[method-assign]
+
+
+class FakeClock:
+    """A clock tests move by hand (never sleep in tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    from chalicelib.context import Runtime
+
+    fake = FakeClock(datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr(Runtime, "clock", staticmethod(fake))
+    return fake
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from chalicelib.adapters.dynamo.models import ALL_MODELS
+    from chalicelib.context import reset_contexts
+
+    with mock_aws():
+        for model in ALL_MODELS:
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        import boto3
+
+        ses = boto3.client("ses", region_name="us-east-1")
+        ses.verify_domain_identity(Domain="coopejemplo.example")
+        reset_contexts()
+        yield
+        reset_contexts()
+
+
+@pytest.fixture
+def ctx(aws: None, clock: FakeClock):  # type: ignore[no-untyped-def]
+    from chalicelib.context import get_context
+
+    return get_context()
+
+
+@pytest.fixture
+def client(aws: None, clock: FakeClock):  # type: ignore[no-untyped-def]
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local", project_dir=str(ROOT)) as test_client:
+        yield test_client
+
+
+def sent_emails() -> list:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses import ses_backends
+
+    return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+def recovery_from_email(message) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The link token and temporary key of a recovery email."""
+    token = re.search(r"cambiar-clave\?token=([A-Za-z0-9_\-]+)", message.body).group(1)
+    key = re.search(r">([A-Z2-9]{10})<", message.body).group(1)
+    return token, key
+
+
+@pytest.fixture
+def make_member(aws: None):  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import Member
+
+    def factory(document_number: str = "1020304050", *, password: str | None = None,
+                status: str = "ACTIVO", email: str | None = "ana.perez@correo.example",
+                full_name: str = "Ana María Pérez") -> Member:
+        from chalicelib.context import get_context
+
+        member = Member(document_number=document_number, document_type="CC", full_name=full_name,
+                        email=email, phone="3001234567", status=status)
+        if password:
+            member.password_hash = get_context().hasher.hash(password)
+        member.save()
+        return member
+
+    return factory
