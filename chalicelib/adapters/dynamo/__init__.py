@@ -1,0 +1,1 @@
+"""DynamoDB through PynamoDB: models and the repository functions the services use."""

@@ -1,0 +1,170 @@
+"""The server-rendered pages (no JavaScript needed): entry, staged login, recovery, logout."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import recovery_from_email, sent_emails
+from tests.integration.test_session_api import DOC, PASSWORD
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+PAGES = ["/", "/ingresar", "/recuperar", "/terminos", "/salida"]
+
+
+class Browser:
+    """A tiny cookie jar over chalice's test client, enough to walk the forms."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.jar: dict[str, str] = {}
+
+    def _remember(self, response) -> None:  # type: ignore[no-untyped-def]
+        headers = response.headers.get("Set-Cookie") or []
+        for header in [headers] if isinstance(headers, str) else headers:
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if "Max-Age=0" in header:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+
+    def _cookie(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.jar.items())} if self.jar else {}
+
+    def get(self, path: str):  # type: ignore[no-untyped-def]
+        response = self.client.http.get(path, headers=self._cookie())
+        self._remember(response)
+        return response
+
+    def post(self, path: str, fields: dict[str, str], csrf_from: str | None = None):  # type: ignore[no-untyped-def]
+        if csrf_from is not None:
+            page = self.get(csrf_from).body.decode()
+            fields = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1), **fields}
+        response = self.client.http.post(path, headers={**FORM, **self._cookie()}, body=urlencode(fields))
+        self._remember(response)
+        return response
+
+
+@pytest.fixture
+def browser(client) -> Browser:  # type: ignore[no-untyped-def]
+    return Browser(client)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_is_spanish_with_security_headers(browser: Browser, path: str) -> None:
+    response = browser.get(path)
+    assert response.status_code == 200
+    html = response.body.decode()
+    assert '<html lang="es-CO">' in html
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Strict-Transport-Security"].startswith("max-age=63072000")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"]
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_home_has_the_module_button_advice_and_contacts(browser: Browser) -> None:
+    html = browser.get("/").body.decode()
+    for text in ("Pago de Asociados", ">Ingresar<", "Escriba usted mismo la dirección", "¿Olvidó su contraseña?",
+                 "NIT 900.123.456-7", "(601) 745 0000", "soporte@coopejemplo.example"):
+        assert text in html
+
+
+def test_login_steps_match_the_seed(browser: Browser) -> None:
+    step1 = browser.get("/ingresar").body.decode()
+    for text in ("Inicio de Sesión", ">Usuario<", ">Siguiente<", "¿Olvidó su contraseña?",
+                 "Por seguridad, el campo de usuario y contraseña no permite copiar ni pegar.",
+                 "Al ingresar al sitio web aceptas los", 'autocomplete="username"', "data-no-clipboard"):
+        assert text in step1
+    response = browser.post("/ingresar", {"document_number": DOC}, csrf_from="/ingresar")
+    assert response.status_code == 303 and response.headers["Location"] == "/ingresar/clave"
+    step2 = browser.get("/ingresar/clave").body.decode()
+    for text in (">Contraseña<", ">Iniciar sesión<", "¿Olvidó su contraseña?", 'autocomplete="current-password"',
+                 "no permite copiar ni pegar", "términos y condiciones de uso"):
+        assert text in step2
+
+
+def test_copy_paste_blocking_can_be_switched_off(browser: Browser, monkeypatch) -> None:
+    monkeypatch.setenv("BLOCK_COPY_PASTE", "false")
+    html = browser.get("/ingresar").body.decode()
+    assert "data-no-clipboard" not in html and "no permite copiar" not in html
+
+
+def test_full_journey_first_access_login_and_logout(browser: Browser, make_member) -> None:
+    make_member(DOC)
+    sent = browser.post("/recuperar", {"document_number": DOC}, csrf_from="/recuperar")
+    assert "Si el documento está registrado" in sent.body.decode()
+    token, key = recovery_from_email(sent_emails()[0])
+    landing = browser.get(f"/cambiar-clave?token={token}")
+    assert landing.status_code == 303 and landing.headers["Location"] == "/cambiar-clave"
+    form = browser.get("/cambiar-clave")
+    assert form.headers["Referrer-Policy"] == "no-referrer"
+    assert "Política de contraseñas" in form.body.decode()
+    changed = browser.post("/cambiar-clave", {"temporary_key": key, "new_password": PASSWORD,
+                                              "confirmation": PASSWORD}, csrf_from="/cambiar-clave")
+    assert "Su contraseña fue actualizada" in changed.body.decode()
+    browser.post("/ingresar", {"document_number": DOC}, csrf_from="/ingresar")
+    signed_in = browser.post("/ingresar/clave", {"password": PASSWORD}, csrf_from="/ingresar/clave")
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/inicio"
+    landing_page = browser.get("/inicio")
+    html = landing_page.body.decode()
+    assert "Hola, Ana María Pérez" in html and "Este es su primer ingreso" in html
+    assert landing_page.headers["Cache-Control"] == "no-store"
+    out = browser.post("/salir", {}, csrf_from="/inicio")
+    assert out.status_code == 303 and out.headers["Location"] == "/salida"
+    assert browser.get("/inicio").headers["Location"] == "/ingresar"
+
+
+def test_wrong_password_page_shows_the_generic_message(browser: Browser, make_member) -> None:
+    make_member(DOC, password=PASSWORD)
+    browser.post("/ingresar", {"document_number": DOC}, csrf_from="/ingresar")
+    response = browser.post("/ingresar/clave", {"password": "no es la frase correcta"},
+                            csrf_from="/ingresar/clave")
+    assert response.status_code == 401
+    assert "Documento o contraseña incorrectos" in response.body.decode()
+
+
+def test_malformed_document_is_explained_on_the_form(browser: Browser) -> None:
+    response = browser.post("/ingresar", {"document_number": "12-ab"}, csrf_from="/ingresar")
+    assert response.status_code == 400
+    assert "solo dígitos" in response.body.decode()
+    assert 'aria-invalid="true"' in response.body.decode()
+
+
+def test_forms_without_csrf_token_are_refused(browser: Browser) -> None:
+    response = browser.post("/ingresar", {"document_number": DOC})
+    assert response.status_code == 403
+    assert "Vuelva a intentarlo" in response.body.decode()
+
+
+def test_password_step_without_step_one_goes_back(browser: Browser) -> None:
+    assert browser.get("/ingresar/clave").headers["Location"] == "/ingresar"
+
+
+def test_mismatched_confirmation_is_tied_to_its_field(browser: Browser, make_member) -> None:
+    make_member(DOC)
+    browser.post("/recuperar", {"document_number": DOC}, csrf_from="/recuperar")
+    token, key = recovery_from_email(sent_emails()[0])
+    browser.get(f"/cambiar-clave?token={token}")
+    response = browser.post("/cambiar-clave", {"temporary_key": key, "new_password": PASSWORD,
+                                               "confirmation": "otra cosa"}, csrf_from="/cambiar-clave")
+    html = response.body.decode()
+    assert response.status_code == 400
+    assert 'id="confirmation-error"' in html and "no coincide" in html
+
+
+def test_change_password_without_link_explains(browser: Browser) -> None:
+    response = browser.get("/cambiar-clave")
+    assert response.status_code == 400
+    assert "Solicitar un nuevo enlace" in response.body.decode()
+
+
+def test_static_files_and_unknown_static(browser: Browser) -> None:
+    css = browser.get("/static/app.css")
+    assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert browser.get("/static/../app.py").status_code in (403, 404)
+    assert browser.get("/static/nada.css").status_code == 404
