@@ -45,3 +45,8 @@
   restart();
   timer = setInterval(tick, 1000);
 })();
+
+// Receipt: "Imprimir comprobante" (the browser's print dialog; the page has a print stylesheet).
+document.querySelectorAll("[data-print]").forEach(function (button) {
+  button.addEventListener("click", function () { window.print(); });
+});

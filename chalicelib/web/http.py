@@ -35,6 +35,11 @@ def client_ip(request: Request, settings: Settings) -> str:
 
 def form_fields(request: Request) -> dict[str, str]:
     """A urlencoded form as single values (the last one wins), never raising on odd input."""
+    return {key: values[-1] for key, values in form_values(request).items()}
+
+
+def form_values(request: Request) -> dict[str, list[str]]:
+    """A urlencoded form with every value of repeated fields (checkbox lists)."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY:
         raise InvalidInput("La solicitud es demasiado grande.")
@@ -42,8 +47,7 @@ def form_fields(request: Request) -> dict[str, str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput("La solicitud no es texto UTF-8 válido.") from exc
-    parsed = parse_qs(text, keep_blank_values=True, max_num_fields=50)
-    return {key: values[-1] for key, values in parsed.items()}
+    return parse_qs(text, keep_blank_values=True, max_num_fields=300)
 
 
 def json_fields(request: Request) -> dict[str, Any]:

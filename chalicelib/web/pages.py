@@ -130,7 +130,7 @@ def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Respon
     return wrapper
 
 
-def _require_session(page: Page) -> SessionView:
+def require_session(page: Page) -> SessionView:
     session = page.session()
     if session is None:
         raise Unauthenticated("Su sesión terminó. Ingrese de nuevo.")
@@ -214,7 +214,7 @@ def logged_out(page: Page) -> Response:
 
 @page_handler
 def landing(page: Page) -> Response:
-    session = _require_session(page)
+    session = require_session(page)
     summary = auth.member_summary(session)
     return page.render("landing.html", member=summary)
 
