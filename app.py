@@ -13,7 +13,7 @@ FORM = http.FORM
 
 @app.middleware("http")
 def security_headers(event, get_response):  # type: ignore[no-untyped-def]
-    response: Response = get_response(event)
+    response: Response = http.framework_error(get_response(event))
     for name, value in http.security_headers(get_settings(), event.path).items():
         response.headers.setdefault(name, value)
     return response

@@ -121,6 +121,32 @@ def json_error(error: DomainError) -> Response:
     return json_response({"error": body}, status=error.status)
 
 
+_FRAMEWORK_ERRORS = {
+    405: ("method_not_allowed", "Esta dirección no admite ese método HTTP."),
+    415: ("unsupported_media_type",
+          "Tipo de contenido no admitido: envíe JSON (Content-Type: application/json) a la API "
+          "y formularios (application/x-www-form-urlencoded) a las páginas."),
+}
+
+
+def framework_error(response: Response) -> Response:
+    """Chalice answers some refusals itself (405, 415) in English: give them our shape and Spanish."""
+    known = _FRAMEWORK_ERRORS.get(response.status_code)
+    if known is None or not isinstance(response.body, (dict, str, bytes)):
+        return response
+    body = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return response
+    if not isinstance(body, dict) or "Code" not in body:
+        return response
+    code, message = known
+    return json_response({"error": {"code": code, "message": message}}, status=response.status_code,
+                         headers={k: v for k, v in response.headers.items() if k != "Content-Type"})
+
+
 def security_headers(settings: Settings, path: str) -> dict[str, str]:
     """Headers for every response (SPEC §2.4; OWASP HTTP headers cheat sheet)."""
     form_action = "'self'"

@@ -168,3 +168,19 @@ def test_static_files_and_unknown_static(browser: Browser) -> None:
     assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
     assert browser.get("/static/../app.py").status_code in (403, 404)
     assert browser.get("/static/nada.css").status_code == 404
+
+
+def test_framework_refusals_are_spanish_json(client) -> None:
+    wrong_type = client.http.post("/api/v1/session/identify", headers=FORM, body="document_number=1")
+    assert wrong_type.status_code == 415
+    assert wrong_type.json_body["error"]["code"] == "unsupported_media_type"
+    wrong_method = client.http.put("/api/v1/me", headers={"Content-Type": "application/json"}, body="{}")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json_body["error"]["message"].startswith("Esta dirección")
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe\xfd", b"a=" + b"x" * 70000, b"%%%&&&===", b"csrf_token=1&document_number=%00"])
+def test_junk_form_bodies_never_500(browser: Browser, body: bytes) -> None:
+    for path in ("/ingresar", "/ingresar/clave", "/recuperar", "/cambiar-clave", "/salir"):
+        response = browser.client.http.post(path, headers=FORM, body=body)
+        assert response.status_code < 500, (path, response.status_code)

@@ -1,0 +1,92 @@
+"""Real-browser tests: Playwright drives Debian's Chromium against the whole local stack.
+
+The stack is the one `make run` starts (moto, sandbox, outbox, `chalice local`), on free ports,
+with bcrypt at cost 4 so the suite stays quick. Without Chromium these tests are skipped locally,
+and fail under CI=true (CI installs Chromium and must run them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DATA = Path(__file__).resolve().parent / "data"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Chromium is missing at {CHROMIUM}: CI must run the browser tests "
+                        "(apt-get install -y chromium)")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def stack(chromium_path: str) -> Iterator[object]:
+    from devtools.run_local import start_stack
+
+    handle = start_stack(port=0, demo_dir=DATA, env_overrides={
+        "BCRYPT_COST": "4", "RECOVERY_RESPONSE_FLOOR_MS": "0",
+        "RATE_IDENTIFY": "500", "RATE_LOGIN": "500", "RATE_RECOVERY": "100",
+    })
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, headless=True,
+                                              args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, stack, request: pytest.FixtureRequest) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=stack.app_url, locale="es-CO",
+                                  viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.app_url)
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    yield tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+def latest_email(stack, to: str) -> dict:  # type: ignore[no-untyped-def]
+    """The newest message the outbox shows for ``to`` (read through its JSON endpoint)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{stack.outbox_url}/api/messages", timeout=5) as response:
+        messages = json.load(response)
+    mine = [m for m in messages if to in json.dumps(m)]
+    assert mine, f"no email to {to} in the outbox"
+    return mine[0]
