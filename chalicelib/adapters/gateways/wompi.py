@@ -1,0 +1,516 @@
+"""Wompi (Bancolombia) as the PSE gateway: REST API v1, JSON, urllib3 (imported lazily).
+
+Protocol (reference/pse.md §3.1): acceptance tokens from ``GET /merchants/{public_key}``; banks from
+``GET /pse/financial_institutions``; ``POST /transactions`` with payment method PSE and the
+integrity signature; the bank URL appears in ``payment_method.extra.async_payment_url``, sometimes
+only after the creation answer, so it is polled for; events ``transaction.updated`` are signed with
+a plain SHA-256 checksum over the values their own ``signature.properties`` name.
+
+Secrets (private key, events and integrity secrets) never reach a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import quote, urlencode
+
+from chalicelib.adapters.gateways.base import (
+    Bank,
+    GatewayError,
+    GatewayStatus,
+    GatewayTimeout,
+    GatewayTransaction,
+    InvalidEvent,
+    PaymentRequest,
+    VerifiedEvent,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
+
+log = logging.getLogger(__name__)
+
+CURRENCY = "COP"
+FILLER_BANK_CODE = "0"
+EVENT_TYPE = "transaction.updated"
+MAX_DESCRIPTION = 30
+MAX_FUTURE_SKEW_SECONDS = 300
+
+#: Wompi's statuses → the port's. VOIDED only happens to cards, but is final and not a payment.
+STATUS_MAP: dict[str, GatewayStatus] = {
+    "PENDING": "PENDING",
+    "APPROVED": "APPROVED",
+    "DECLINED": "REJECTED",
+    "VOIDED": "REJECTED",
+    "ERROR": "FAILED",
+}
+
+# ACH's literal texts where they fit (reference/pse.md §2.2 and §1.2).
+MSG_CREATE = ("No se pudo crear la transacción, por favor intente más tarde o comuníquese con "
+              "la empresa")
+MSG_BANKS = "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
+MSG_QUERY = ("No se pudo consultar el estado de la transacción, por favor intente más tarde o "
+             "comuníquese con la empresa")
+MSG_TIMEOUT = ("La entidad financiera no respondió a tiempo. Estamos verificando el estado de su "
+               "pago; por favor no intente pagar de nuevo hasta conocer el resultado")
+
+
+def map_status(wompi_status: str) -> GatewayStatus:
+    """Wompi's status → the port's; ``ValueError`` for a status Wompi does not document."""
+    try:
+        return STATUS_MAP[wompi_status]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown Wompi status {wompi_status!r}") from None
+
+
+def integrity_signature(reference: str, amount_in_cents: int, currency: str, secret: str,
+                        expiration_time: str | None = None) -> str:
+    """``sha256(reference + amount_in_cents + currency [+ expiration_time] + secret)``, hex."""
+    raw = f"{reference}{amount_in_cents}{currency}{expiration_time or ''}{secret}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def clean_description(text: str, fallback: str) -> str:
+    """ACH refuses ``|`` and ``"``; Wompi takes at most 30 characters; no control characters."""
+    cleaned = "".join(" " if (ch.isspace() or not ch.isprintable()) else ch
+                      for ch in text if ch not in '|"')
+    cleaned = " ".join(cleaned.split())[:MAX_DESCRIPTION].strip()
+    return cleaned or fallback[:MAX_DESCRIPTION]
+
+
+def _signed_value(data: Mapping[str, Any], path: str) -> str:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise InvalidEvent(f"signed property {path!r} is missing from data")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (str, int)):
+        raise InvalidEvent(f"signed property {path!r} is a {type(node).__name__}, "
+                           "expected a string or an integer")
+    return str(node)
+
+
+def event_checksum(data: Mapping[str, Any], properties: list[str], timestamp: int,
+                   secret: str) -> str:
+    """Wompi's event checksum: plain SHA-256 (not HMAC) of the values, the timestamp, the secret."""
+    raw = "".join(_signed_value(data, path) for path in properties) + str(timestamp) + secret
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+class WompiGateway:
+    """:class:`~chalicelib.adapters.gateways.base.PaymentGateway` for Wompi.
+
+    ``http`` is anything with urllib3's ``request(method, url, body=, headers=, timeout=,
+    retries=, redirect=)`` returning an object with ``status`` and ``data``; by default a
+    ``urllib3.PoolManager`` created on first use. ``sleep`` and ``monotonic`` are injectable so the
+    polling for the bank URL is testable without waiting.
+    """
+
+    name = "wompi"
+
+    def __init__(self, base_url: str, public_key: str, private_key: str, events_secret: str,
+                 integrity_secret: str, *, timeout_seconds: float = 10, http: Any = None,
+                 max_event_age_seconds: int = 25 * 3600,
+                 acceptance_ttl_seconds: float = 300,
+                 bank_names_ttl_seconds: float = 6 * 3600,
+                 poll_attempts: int = 10, poll_interval_seconds: float = 0.3,
+                 poll_budget_seconds: float = 4.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._public_key = public_key
+        self._private_key = private_key
+        self._events_secret = events_secret
+        self._integrity_secret = integrity_secret
+        self._timeout_seconds = timeout_seconds
+        self._http = http
+        self._max_event_age = max_event_age_seconds
+        self._acceptance_ttl = acceptance_ttl_seconds
+        self._bank_names_ttl = bank_names_ttl_seconds
+        self._poll_attempts = poll_attempts
+        self._poll_interval = poll_interval_seconds
+        self._poll_budget = poll_budget_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._acceptance: tuple[str, str] | None = None
+        self._acceptance_at = 0.0
+        self._bank_names: dict[str, str] = {}
+        self._bank_names_at: float | None = None
+
+    def __repr__(self) -> str:  # never show the keys
+        return f"WompiGateway(base_url={self._base_url!r})"
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _pool(self) -> Any:
+        if self._http is None:
+            import urllib3  # lazy: off the cold-start path
+
+            with self._lock:
+                if self._http is None:
+                    self._http = urllib3.PoolManager(num_pools=2, maxsize=4)
+        return self._http
+
+    def _call(self, method: str, path: str, *, key: str | None, failure: str,
+              payload: Mapping[str, Any] | None = None,
+              query: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """One request; returns the decoded JSON object or raises GatewayError/GatewayTimeout."""
+        import urllib3  # lazy; already imported by then when the default pool is used
+        from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
+        from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+        # Only a late creation leaves a payment in doubt; other late answers are plain failures.
+        late = MSG_TIMEOUT if failure == MSG_CREATE else failure
+        url = self._base_url + path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        body = None
+        if payload is not None:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        timeout = urllib3.Timeout(connect=self._timeout_seconds, read=self._timeout_seconds)
+        started = time.monotonic()
+        try:
+            response = self._pool().request(method, url, body=body, headers=headers,
+                                            timeout=timeout, retries=False, redirect=False)
+        except NewConnectionError as exc:  # refused / DNS: the request never left
+            # (before TimeoutError: urllib3 makes NewConnectionError a ConnectTimeoutError)
+            log.error("wompi %s %s: cannot connect (%s)", method, path, type(exc).__name__)
+            raise GatewayError(failure, code="gateway_unavailable") from exc
+        except Urllib3Timeout as exc:
+            log.warning("wompi %s %s timed out after %.1fs", method, path,
+                        time.monotonic() - started)
+            raise GatewayTimeout(late, code="gateway_timeout") from exc
+        except ProtocolError as exc:  # dropped mid-way: the outcome is unknown
+            log.warning("wompi %s %s: connection dropped (%s)", method, path, exc)
+            raise GatewayTimeout(late, code="gateway_timeout") from exc
+        except HTTPError as exc:
+            log.error("wompi %s %s failed: %s", method, path, type(exc).__name__)
+            raise GatewayError(failure, code="gateway_unavailable") from exc
+        status = int(response.status)
+        log.info("wompi %s %s -> %s in %.0f ms", method, path, status,
+                 (time.monotonic() - started) * 1000)
+        decoded: Any = None
+        try:
+            decoded = json.loads(response.data.decode("utf-8")) if response.data else None
+        except (UnicodeDecodeError, ValueError):
+            decoded = None
+        if 200 <= status < 300:
+            if not isinstance(decoded, dict):
+                log.error("wompi %s %s: answer is not a JSON object", method, path)
+                raise GatewayError(failure, code="gateway_malformed")
+            return decoded
+        error = decoded.get("error") if isinstance(decoded, dict) else None
+        detail = json.dumps(error, ensure_ascii=False)[:500] if error else "(no error body)"
+        if status == 404:
+            log.warning("wompi %s %s: not found %s", method, path, detail)
+            raise GatewayError(failure, code="not_found")
+        if status in (401, 403):
+            log.error("wompi %s %s: credentials refused (check the keys) %s", method, path, detail)
+            raise GatewayError(failure, code="gateway_auth")
+        if 400 <= status < 500:
+            log.error("wompi %s %s: request refused %s %s", method, path, status, detail)
+            raise GatewayError(failure, code="invalid_request")
+        log.error("wompi %s %s: gateway error %s %s", method, path, status, detail)
+        raise GatewayError(failure, code="gateway_unavailable")
+
+    # --- acceptance tokens and banks --------------------------------------------------------
+
+    def acceptance_tokens(self) -> tuple[str, str]:
+        """(terms acceptance token, personal-data authorization token), cached a few minutes."""
+        with self._lock:
+            cached = self._acceptance
+            if cached and self._monotonic() - self._acceptance_at < self._acceptance_ttl:
+                return cached
+        answer = self._call("GET", f"/merchants/{quote(self._public_key, safe='')}", key=None,
+                            failure=MSG_CREATE)
+        try:
+            data = answer["data"]
+            tokens = (data["presigned_acceptance"]["acceptance_token"],
+                      data["presigned_personal_data_auth"]["acceptance_token"])
+        except (KeyError, TypeError):
+            tokens = ("", "")
+        if not all(isinstance(token, str) and token for token in tokens):
+            log.error("wompi merchant answer without acceptance tokens")
+            raise GatewayError(MSG_CREATE, code="gateway_malformed")
+        with self._lock:
+            self._acceptance = tokens
+            self._acceptance_at = self._monotonic()
+        return tokens
+
+    def list_banks(self) -> list[Bank]:
+        answer = self._call("GET", "/pse/financial_institutions", key=self._public_key,
+                            failure=MSG_BANKS)
+        rows = answer.get("data")
+        if not isinstance(rows, list):
+            log.error("wompi bank list: 'data' is not a list")
+            raise GatewayError(MSG_BANKS, code="gateway_malformed")
+        banks: list[Bank] = []
+        for row in rows:
+            code = row.get("financial_institution_code") if isinstance(row, dict) else None
+            name = row.get("financial_institution_name") if isinstance(row, dict) else None
+            if code is None or not isinstance(name, str):
+                log.error("wompi bank list: malformed row %r", row)
+                raise GatewayError(MSG_BANKS, code="gateway_malformed")
+            code = str(code).strip()
+            if code and code != FILLER_BANK_CODE:
+                banks.append(Bank(code=code, name=name.strip()))
+        with self._lock:
+            self._bank_names = {bank.code: bank.name for bank in banks}
+            self._bank_names_at = self._monotonic()
+        return banks
+
+    def _bank_name(self, code: str | None) -> str | None:
+        if not code:
+            return None
+        with self._lock:
+            name = self._bank_names.get(code)
+            fresh = (self._bank_names_at is not None
+                     and self._monotonic() - self._bank_names_at < self._bank_names_ttl)
+        if name or fresh:
+            return name
+        try:
+            self.list_banks()
+        except GatewayError:
+            # The name is cosmetic: never fail a status query for it; retry in a minute.
+            with self._lock:
+                self._bank_names_at = self._monotonic() - self._bank_names_ttl + 60
+            return None
+        with self._lock:
+            return self._bank_names.get(code)
+
+    # --- transactions -----------------------------------------------------------------------
+
+    def build_transaction_payload(self, request: PaymentRequest, acceptance_token: str,
+                                  personal_auth_token: str) -> dict[str, Any]:
+        """The JSON body of ``POST /transactions`` for a PSE payment."""
+        amount_in_cents = int(request.amount) * 100
+        return {
+            "acceptance_token": acceptance_token,
+            "accept_personal_auth": personal_auth_token,
+            "amount_in_cents": amount_in_cents,
+            "currency": CURRENCY,
+            "signature": integrity_signature(request.reference, amount_in_cents, CURRENCY,
+                                             self._integrity_secret),
+            "customer_email": request.payer_email,
+            "reference": request.reference,
+            "redirect_url": request.return_url,
+            "ip": request.ip,
+            "payment_method_type": "PSE",
+            "payment_method": {
+                "type": "PSE",
+                "user_type": 1 if request.person_type == "juridica" else 0,
+                "user_legal_id_type": request.payer_document_type.upper(),
+                "user_legal_id": request.payer_document_number,
+                "financial_institution_code": request.bank_code,
+                "payment_description": clean_description(request.description,
+                                                         f"Pago {request.reference}"),
+            },
+            "customer_data": {
+                "full_name": request.payer_name,
+                "phone_number": request.payer_phone,
+            },
+        }
+
+    def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
+        if not request.bank_code or request.bank_code == FILLER_BANK_CODE:
+            raise GatewayError(MSG_CREATE, code="invalid_bank")
+        try:
+            acceptance, personal = self.acceptance_tokens()
+        except GatewayTimeout as exc:  # nothing was created yet: a plain, safe failure
+            raise GatewayError(MSG_CREATE, code="gateway_unavailable") from exc
+        payload = self.build_transaction_payload(request, acceptance, personal)
+        answer = self._call("POST", "/transactions", key=self._private_key, failure=MSG_CREATE,
+                            payload=payload)
+        transaction = self._parse(answer.get("data"), failure=MSG_CREATE)
+        if transaction.reference != request.reference:
+            log.error("wompi answered reference %r for %r", transaction.reference,
+                      request.reference)
+            raise GatewayError(MSG_CREATE, code="gateway_malformed")
+        return self._wait_for_bank_url(transaction)
+
+    def _wait_for_bank_url(self, transaction: GatewayTransaction) -> GatewayTransaction:
+        """Poll ``GET /transactions/{id}`` until the bank URL appears (bounded in count and time).
+
+        On a failed poll the created transaction is returned without a bank URL: it exists at
+        Wompi, so the caller must keep it (the poller resolves it), not report a failure.
+        """
+        deadline = self._monotonic() + self._poll_budget
+        attempts = 0
+        while (transaction.status == "PENDING" and not transaction.bank_url
+               and attempts < self._poll_attempts and self._monotonic() < deadline):
+            attempts += 1
+            self._sleep(self._poll_interval)
+            try:
+                transaction = self.get_transaction(transaction.gateway_id)
+            except GatewayError as exc:
+                log.warning("wompi polling for the bank URL of %s stopped: %s",
+                            transaction.gateway_id, exc.code)
+                break
+        if transaction.status == "PENDING" and not transaction.bank_url:
+            log.warning("wompi transaction %s has no bank URL after %d polls",
+                        transaction.gateway_id, attempts)
+        return transaction
+
+    def get_transaction(self, gateway_id: str) -> GatewayTransaction:
+        if not gateway_id:
+            raise GatewayError(MSG_QUERY, code="not_found")
+        answer = self._call("GET", f"/transactions/{quote(gateway_id, safe='')}",
+                            key=self._private_key, failure=MSG_QUERY)
+        return self._parse(answer.get("data"), failure=MSG_QUERY)
+
+    def find_by_reference(self, reference: str) -> GatewayTransaction | None:
+        answer = self._call("GET", "/transactions", key=self._private_key, failure=MSG_QUERY,
+                            query={"reference": reference})
+        rows = answer.get("data")
+        if not isinstance(rows, list):
+            log.error("wompi search by reference: 'data' is not a list")
+            raise GatewayError(MSG_QUERY, code="gateway_malformed")
+        matches = [row for row in rows if isinstance(row, dict) and row.get("reference") == reference]
+        if not matches:
+            return None
+        newest = max(enumerate(matches), key=lambda pair: (str(pair[1].get("created_at") or ""),
+                                                           pair[0]))[1]
+        return self._parse(newest, failure=MSG_QUERY)
+
+    def parse_transaction(self, data: Any) -> GatewayTransaction:
+        """A Wompi transaction object (``data`` of its answers) → the port's transaction."""
+        return self._parse(data, failure=MSG_QUERY)
+
+    def _parse(self, data: Any, *, failure: str) -> GatewayTransaction:
+        try:
+            return self._to_transaction(data)
+        except ValueError as exc:
+            log.error("wompi transaction is malformed: %s", exc)
+            raise GatewayError(failure, code="gateway_malformed") from exc
+
+    def _to_transaction(self, data: Any, *, lookup_bank: bool = True) -> GatewayTransaction:
+        """Raises ValueError with an English reason when the shape is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("transaction is not an object")
+        gateway_id = data.get("id")
+        reference = data.get("reference")
+        cents = data.get("amount_in_cents")
+        if not isinstance(gateway_id, str) or not gateway_id:
+            raise ValueError("transaction.id is missing or not a string")
+        if not isinstance(reference, str) or not reference:
+            raise ValueError("transaction.reference is missing or not a string")
+        if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
+            raise ValueError("transaction.amount_in_cents is missing or not a whole number")
+        status = map_status(data.get("status"))  # type: ignore[arg-type]
+        method = data.get("payment_method")
+        extra = method.get("extra") if isinstance(method, dict) else None
+        extra = extra if isinstance(extra, dict) else {}
+        cus = extra.get("traceability_code") or extra.get("cus")
+        bank_url = extra.get("async_payment_url") if status == "PENDING" else None
+        bank_name = extra.get("bank_name")
+        if not bank_name and lookup_bank and isinstance(method, dict):
+            code = method.get("financial_institution_code")
+            bank_name = self._bank_name(str(code)) if code is not None else None
+        message = data.get("status_message")
+        return GatewayTransaction(
+            gateway_id=gateway_id,
+            reference=reference,
+            status=status,
+            amount=cents // 100,
+            cus=str(cus) if cus else None,
+            bank_url=bank_url if isinstance(bank_url, str) and bank_url else None,
+            bank_name=bank_name if isinstance(bank_name, str) and bank_name else None,
+            status_message=message if isinstance(message, str) and message else None,
+            raw=data,
+        )
+
+    # --- events -----------------------------------------------------------------------------
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
+        try:
+            event = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidEvent(f"body is not valid UTF-8 JSON: {exc}") from None
+        if not isinstance(event, dict):
+            raise InvalidEvent("body is not a JSON object")
+        if event.get("event") != EVENT_TYPE:
+            raise InvalidEvent(f"unsupported event type {event.get('event')!r}")
+        data = event.get("data")
+        if not isinstance(data, dict):
+            raise InvalidEvent("'data' is missing or not an object")
+        signature = event.get("signature")
+        if not isinstance(signature, dict):
+            raise InvalidEvent("'signature' is missing or not an object")
+        properties = signature.get("properties")
+        if (not isinstance(properties, list) or not properties
+                or not all(isinstance(p, str) and p for p in properties)):
+            raise InvalidEvent("'signature.properties' must be a non-empty list of strings")
+        timestamp = event.get("timestamp")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+            raise InvalidEvent("'timestamp' is missing or not an integer")
+        claimed = signature.get("checksum")
+        header = _header(headers, "X-Event-Checksum")
+        if claimed is None and header is not None:
+            claimed = header
+        if not isinstance(claimed, str) or not claimed:
+            raise InvalidEvent("'signature.checksum' is missing or not a string")
+        claimed = claimed.strip().lower()
+        if header is not None and not hmac.compare_digest(header.strip().lower().encode(),
+                                                          claimed.encode()):
+            raise InvalidEvent("X-Event-Checksum header differs from signature.checksum")
+        expected = event_checksum(data, properties, timestamp, self._events_secret)
+        if not hmac.compare_digest(expected.encode(), claimed.encode()):
+            raise InvalidEvent("checksum does not match (wrong events secret or tampered event)")
+        if now - timestamp > self._max_event_age:
+            raise InvalidEvent(f"event is stale: timestamp {timestamp} is {now - timestamp}s old "
+                               f"(max {self._max_event_age}s)")
+        if timestamp - now > MAX_FUTURE_SKEW_SECONDS:
+            raise InvalidEvent(f"event timestamp {timestamp} is {timestamp - now}s in the future")
+        try:
+            transaction = self._to_transaction(data.get("transaction"), lookup_bank=False)
+        except ValueError as exc:
+            raise InvalidEvent(f"data.{exc}") from None
+        return VerifiedEvent(event_id=expected, sent_at=timestamp, transaction=transaction)
+
+
+_instances: dict[tuple[Any, ...], WompiGateway] = {}
+_instances_lock = threading.Lock()
+
+
+def from_settings(settings: "Settings") -> WompiGateway:
+    """The stage's gateway, one per process and configuration.
+
+    Reusing the instance across requests of a warm Lambda keeps the acceptance tokens and the
+    bank names cached, and the HTTP connection pool open.
+    """
+    from chalicelib.adapters.secrets import get_secret
+
+    values = (
+        settings.gateway_base_url,
+        settings.gateway_public_key,
+        get_secret(settings, "GATEWAY_PRIVATE_KEY"),
+        get_secret(settings, "GATEWAY_EVENTS_SECRET"),
+        get_secret(settings, "GATEWAY_INTEGRITY_SECRET"),
+        settings.webhook_max_age_seconds,
+    )
+    key = tuple(hashlib.sha256(str(v).encode()).hexdigest() for v in values)
+    with _instances_lock:
+        gateway = _instances.get(key)
+        if gateway is None:
+            base_url, public_key, private_key, events_secret, integrity_secret, max_age = values
+            gateway = WompiGateway(base_url, public_key, private_key, events_secret,
+                                   integrity_secret, max_event_age_seconds=int(max_age))
+            _instances[key] = gateway
+        return gateway

@@ -1,0 +1,1 @@
+"""Development tools: local runner, PSE sandbox. Not part of the deployed Lambda package."""
