@@ -6,6 +6,7 @@ Writes that must happen together go in one ``TransactWriteItems`` (one round tri
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Iterable
 
 from pynamodb.connection import Connection
@@ -20,9 +21,18 @@ class ConcurrentUpdate(Exception):
     """A conditional write lost a race; re-read and decide again."""
 
 
+@lru_cache(maxsize=4)
+def _connection(region: str) -> Connection:
+    return Connection(region=region)
+
+
 def connection() -> Connection:
-    # TransactWrite needs its own Connection; the endpoint comes from AWS_ENDPOINT_URL* like the models'.
-    return Connection(region=get_settings().region)
+    """TransactWrite needs its own Connection (endpoint from AWS_ENDPOINT_URL* like the models').
+
+    Built once per container: a new one reloads botocore's service model (~50 ms), which would
+    also make known members' logins measurably slower than unknown ones.
+    """
+    return _connection(get_settings().region)
 
 
 def transact(*, updates: Iterable[tuple] = (), saves: Iterable[object] = (),
