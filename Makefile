@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,3 +25,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# --- Deployment package (README "Deploying to AWS") ----------------------------------------------
+# `make package STAGE=dev|prod`: generates build/merge-$(STAGE).json from the models and the app,
+# runs `chalice package --merge-template` into build/$(STAGE)/ (sam.json + deployment.zip) with
+# fake credentials when none are set, then cfn-lint (fails on errors). No AWS call is made.
+STAGE ?= dev
+
+package: $(STAMP)
+	$(PY) -m devtools.infra package --stage $(STAGE)
