@@ -147,11 +147,10 @@ def _posted_items(fields: dict[str, str]) -> list[tuple[str, int]]:
 @page_handler
 def payment_return(page: Page) -> Response:
     """Back from the bank: ask the gateway server-side; works without a session (receipt only)."""
-    payment_id = page.request.uri_params["payment_id"]
-    receipt = payments_service.refresh_payment(page.ctx, payment_id)
     session = page.session()
-    if session is not None:
-        receipt = payments_service.receipt(page.ctx, payment_id, document_number=session.document_number)
+    receipt = payments_service.refresh_payment(
+        page.ctx, page.request.uri_params["payment_id"],
+        document_number=session.document_number if session else None)
     return page.render("receipt.html", receipt=receipt, returning=True)
 
 

@@ -1,0 +1,175 @@
+"""DynamoDB reads and writes of the payment engine, each one round trip.
+
+:class:`Tx` builds one ``TransactWriteItems`` whose actions carry labels, so a cancellation says
+which condition failed (a replayed event, a lost status race, a changed obligation...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterator, Sequence
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamo.models import (
+    BankListCache,
+    IdempotencyRecord,
+    Member,
+    Obligation,
+    Payment,
+)
+from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, connection
+
+
+class Cancelled(ConcurrentUpdate):
+    """A transaction was cancelled; ``failed`` names the labels whose condition did not hold."""
+
+    def __init__(self, message: str, failed: set[str]) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+@dataclass
+class Tx:
+    """One atomic write in the making: puts and updates, each with an optional condition."""
+
+    puts: list[tuple[str, Model, Condition | None]] = field(default_factory=list)
+    updates: list[tuple[str, Model, list[Action], Condition | None]] = field(default_factory=list)
+
+    def put(self, label: str, item: Model, condition: Condition | None = None) -> "Tx":
+        self.puts.append((label, item, condition))
+        return self
+
+    def update(self, label: str, item: Model, actions: list[Action],
+               condition: Condition | None = None) -> "Tx":
+        self.updates.append((label, item, actions, condition))
+        return self
+
+    def commit(self) -> None:
+        # PynamoDB sends puts before updates: the cancellation reasons come in that order.
+        labels = [label for label, _, _ in self.puts] + [label for label, *_ in self.updates]
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                for _, item, condition in self.puts:
+                    tx.save(item, condition=condition)
+                for _, item, actions, condition in self.updates:
+                    tx.update(item, actions=actions, condition=condition)
+        except TransactWriteError as exc:
+            if exc.cause_response_code != "TransactionCanceledException":
+                raise
+            failed = {label for label, reason in zip(labels, exc.cancellation_reasons)
+                      if reason is not None and reason.code not in (None, "None")}
+            raise Cancelled(str(exc), failed) from exc
+
+
+# --- payments --------------------------------------------------------------------------------
+
+def get_payment(payment_id: str) -> Payment | None:
+    try:
+        return Payment.get(payment_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def payment_by_reference(reference: str) -> Payment | None:
+    """Through the by_reference index (eventually consistent; writes are conditional anyway)."""
+    for payment in Payment.by_reference.query(reference, limit=1):
+        return payment
+    return None
+
+
+def payments_of(document_number: str, *, limit: int | None = None) -> list[Payment]:
+    """A member's payments, newest first (one query on by_member; more pages only past 1 MB)."""
+    return list(Payment.by_member.query(document_number, scan_index_forward=False, limit=limit))
+
+
+def due_payments(shard: str, now: datetime, *, page_size: int) -> Iterator[Payment]:
+    """Payments whose ``next_poll_at`` has come, from the sparse due_poll index (one query a page)."""
+    return iter(Payment.due_poll.query(shard, Payment.next_poll_at <= now, page_size=page_size))
+
+
+# --- obligations (and the member, in the same round trip) --------------------------------------
+
+def member_and_obligations(document_number: str,
+                           obligation_ids: Sequence[str]) -> tuple[Member | None, dict[str, Obligation]]:
+    """The member and the named obligations in one consistent ``BatchGetItem``."""
+    client = connection().client
+    members_table, obligations_table = Member.Meta.table_name, Obligation.Meta.table_name
+    request: dict[str, Any] = {
+        members_table: {"Keys": [{"document_number": {"S": document_number}}],
+                        "ConsistentRead": True},
+    }
+    if obligation_ids:
+        request[obligations_table] = {
+            "Keys": [{"document_number": {"S": document_number}, "obligation_id": {"S": oid}}
+                     for oid in dict.fromkeys(obligation_ids)],
+            "ConsistentRead": True,
+        }
+    member: Member | None = None
+    obligations: dict[str, Obligation] = {}
+    while request:
+        answer = client.batch_get_item(RequestItems=request)
+        for raw in answer.get("Responses", {}).get(members_table, []):
+            member = Member.from_raw_data(raw)
+        for raw in answer.get("Responses", {}).get(obligations_table, []):
+            obligation = Obligation.from_raw_data(raw)
+            obligations[obligation.obligation_id] = obligation
+        request = answer.get("UnprocessedKeys") or {}
+    return member, obligations
+
+
+def obligations_of(document_number: str) -> list[Obligation]:
+    return list(Obligation.query(document_number, consistent_read=True))
+
+
+# --- idempotency claims ----------------------------------------------------------------------
+
+def idempotency_key(document_number: str, key: str) -> str:
+    return f"{document_number}#{key}"
+
+
+def reference_claim_key(reference: str) -> str:
+    return f"reference#{reference}"
+
+
+def get_claim(record_key: str, now: datetime) -> IdempotencyRecord | None:
+    """A live claim (DynamoDB deletes expired items late, moto never: expiry is checked here)."""
+    try:
+        record = IdempotencyRecord.get(record_key, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if record.ttl is not None and record.ttl <= now:
+        return None
+    return record
+
+
+def claim_condition(now: datetime) -> Condition:
+    """A claim may be written when absent or expired."""
+    return IdempotencyRecord.record_key.does_not_exist() | (IdempotencyRecord.ttl <= now)
+
+
+# --- bank list cache -------------------------------------------------------------------------
+
+def read_bank_list(cache_key: str) -> tuple[list[tuple[str, str]], datetime] | None:
+    """The cached ``(code, name)`` pairs and their expiry, even when expired (a fallback)."""
+    try:
+        cached = BankListCache.get(cache_key)
+    except DoesNotExist:
+        return None
+    try:
+        pairs = [(str(code), str(name)) for code, name in json.loads(cached.banks)]
+    except (ValueError, TypeError):
+        return None
+    return pairs, cached.expires_at
+
+
+def write_bank_list(cache_key: str, pairs: Sequence[tuple[str, str]], *, now: datetime,
+                    expires_at: datetime) -> None:
+    BankListCache(cache_key=cache_key, banks=json.dumps([list(p) for p in pairs], ensure_ascii=False),
+                  fetched_at=now, expires_at=expires_at).save()

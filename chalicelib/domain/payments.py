@@ -1,0 +1,329 @@
+"""Payment rules without AWS: the state machine, amounts, references, ACH's texts and labels.
+
+States (SPEC §3): CREATED → PENDING → APPROVED | REJECTED | FAILED | EXPIRED. A CREATED payment may
+also jump to a final state (its create call timed out and the gateway already settled it). Final
+states never change, except EXPIRED → APPROVED: the bank confirmed the debit after we gave up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Callable, Iterable, Sequence
+
+from chalicelib.config import COLOMBIA
+from chalicelib.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from chalicelib.formatting import cop
+
+# --- states -----------------------------------------------------------------------------------
+
+CREATED = "CREATED"
+PENDING = "PENDING"
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+FAILED = "FAILED"
+EXPIRED = "EXPIRED"
+
+STATUSES = (CREATED, PENDING, APPROVED, REJECTED, FAILED, EXPIRED)
+OPEN_STATUSES = frozenset({CREATED, PENDING})
+FINAL_STATUSES = frozenset({APPROVED, REJECTED, FAILED, EXPIRED})
+RETRYABLE_STATUSES = frozenset({REJECTED, FAILED, EXPIRED})
+
+_TRANSITIONS: dict[str, frozenset[str]] = {
+    CREATED: frozenset({PENDING, APPROVED, REJECTED, FAILED, EXPIRED}),
+    PENDING: frozenset({APPROVED, REJECTED, FAILED, EXPIRED}),
+    EXPIRED: frozenset({APPROVED}),  # the money arrived late: it must still be applied
+    APPROVED: frozenset(),
+    REJECTED: frozenset(),
+    FAILED: frozenset(),
+}
+
+
+def can_transition(src: str, dst: str) -> bool:
+    """Whether ``src → dst`` is a real change the machine allows (``PENDING → PENDING`` is not)."""
+    return dst in _TRANSITIONS.get(src, frozenset())
+
+
+def sources_of(dst: str) -> tuple[str, ...]:
+    """Every status ``dst`` may be reached from: the condition of the transition's write."""
+    return tuple(src for src in STATUSES if can_transition(src, dst))
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATUSES
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+STATUS_LABELS = {
+    CREATED: "Iniciada",
+    PENDING: "Pendiente",
+    APPROVED: "Aprobada",
+    REJECTED: "Rechazada",
+    FAILED: "Fallida",
+    EXPIRED: "Vencida",
+}
+STATUS_DETAILS = {
+    PENDING: "verifique con su entidad financiera si el débito fue realizado",
+}
+TYPE_LABELS = {
+    "APORTE": "Aportes",
+    "CREDITO": "Crédito",
+    "AHORRO": "Ahorro",
+    "CONVENIO": "Convenio",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def status_detail(status: str) -> str | None:
+    return STATUS_DETAILS.get(status)
+
+
+def type_label(obligation_type: str) -> str:
+    return TYPE_LABELS.get(obligation_type, obligation_type.capitalize())
+
+
+# --- masking and dates -------------------------------------------------------------------------
+
+MASK = "••••"
+LONG_NUMBER = 6  # longer product numbers show only their last 4 characters
+
+
+def mask_number(value: str, *, keep: int = 4, longer_than: int = LONG_NUMBER) -> str:
+    """``"0012345678"`` → ``"•••• 5678"``; short values are shown whole."""
+    value = value.strip()
+    if len(value) <= longer_than:
+        return value
+    return f"{MASK} {value[-keep:]}"
+
+
+def mask_document(document_number: str) -> str:
+    """A payer's document on a receipt seen without a session: always masked, last 4 shown."""
+    return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK
+
+
+def colombia_today(now: datetime) -> date:
+    return now.astimezone(COLOMBIA).date()
+
+
+def overdue_days(due_date: date, today: date) -> int:
+    """Whole days past the due date (0 on the due date and before it)."""
+    return max(0, (today - due_date).days)
+
+
+# --- references and fingerprints ---------------------------------------------------------------
+
+REFERENCE_PREFIX = "SV"
+REFERENCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32: no 0/1/8/9
+REFERENCE_RANDOM_CHARS = 12  # 60 bits; uniqueness is also enforced by a claim item
+
+
+def new_reference(random_code: Callable[[int, str], str]) -> str:
+    """``SV`` + 12 base32 characters from the injected random source (no ``|`` nor ``"``)."""
+    return REFERENCE_PREFIX + random_code(REFERENCE_RANDOM_CHARS, REFERENCE_ALPHABET)
+
+
+def is_reference(value: str) -> bool:
+    body = value[len(REFERENCE_PREFIX):]
+    return (value.startswith(REFERENCE_PREFIX) and len(body) == REFERENCE_RANDOM_CHARS
+            and all(ch in REFERENCE_ALPHABET for ch in body))
+
+
+def request_fingerprint(*, document_number: str, items: object, bank_code: object,
+                        person_type: object) -> str:
+    """What an Idempotency-Key promises: the same key must come with the same request.
+
+    Total on any input (it is computed before validation, to recognise replays of refusals too).
+    """
+    lines = items if isinstance(items, (list, tuple)) else [items]
+    canonical = json.dumps({"d": document_number, "b": bank_code, "p": person_type,
+                            "i": sorted(json.dumps(line, default=str) for line in lines)},
+                           separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- ACH's literal texts (reference/pse.md §1.2, §2) ---------------------------------------------
+
+PENDING_MESSAGE = (
+    "En este momento su #{reference} presenta un proceso de pago cuya transacción se encuentra "
+    "PENDIENTE de recibir confirmación por parte de su entidad financiera, por favor espere unos "
+    "minutos y vuelva a consultar más tarde para verificar si su pago fue confirmado de forma "
+    "exitosa. Si desea mayor información sobre el estado actual de su operación puede comunicarse "
+    "a nuestras líneas de atención al cliente {phone} o enviar un correo electrónico a {email} y "
+    "preguntar por el estado de la transacción: {cus}"
+)
+EXCEEDED_LIMIT_MESSAGE = (
+    "El monto de la transacción excede los límites establecidos en PSE para la empresa, por favor "
+    "comuníquese con nuestras líneas de atención al cliente al teléfono {phone} o al correo "
+    "electrónico {email}"
+)
+BANK_UNREACHABLE_MESSAGE = (
+    "La entidad financiera no puede ser contactada para iniciar la transacción, por favor "
+    "seleccione otra o intente más tarde"
+)
+CREATE_FAILED_MESSAGE = (
+    "No se pudo crear la transacción, por favor intente más tarde o comuníquese con la empresa"
+)
+BANK_LIST_UNAVAILABLE_MESSAGE = (
+    "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
+)
+
+
+def pending_message(*, reference: str, cus: str | None, phone: str, email: str) -> str:
+    """ACH's double-payment text; it names the CUS, or the reference while there is none yet."""
+    return PENDING_MESSAGE.format(reference=reference, phone=phone, email=email,
+                                  cus=cus or reference)
+
+
+def creation_failure_message(code: str | None, gateway_message: str | None, *, phone: str,
+                             email: str) -> str:
+    """ACH's literal text for the return codes that have one, else the gateway's Spanish text."""
+    if code == "FAIL_EXCEEDEDLIMIT":
+        return EXCEEDED_LIMIT_MESSAGE.format(phone=phone, email=email)
+    if code == "FAIL_BANKUNREACHEABLE":
+        return BANK_UNREACHABLE_MESSAGE
+    return gateway_message or CREATE_FAILED_MESSAGE
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+class InvalidAmount(DomainError):
+    status = 400
+    code = "invalid_amount"
+
+
+class InvalidBank(DomainError):
+    status = 400
+    code = "invalid_bank"
+
+
+class PaymentPending(DomainError):
+    """PSE's double-payment rule: ``extra`` carries ``cus`` and ``reference`` for the client."""
+
+    status = 409
+    code = "payment_pending"
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
+class ObligationNotFound(NotFound):
+    code = "obligation_not_found"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class GatewayFailure(DomainError):
+    status = 502
+    code = "gateway_error"
+
+
+# --- amounts and request shape --------------------------------------------------------------------
+
+MAX_ITEMS = 20  # far above a member's obligations; keeps one transaction well under 100 actions
+PERSON_TYPES = ("natural", "juridica")
+BANK_PLACEHOLDER_CODE = "0"
+AMOUNT_NOT_INTEGER = "El valor a pagar debe ser un número entero de pesos, sin centavos."
+
+
+@dataclass(frozen=True)
+class Limits:
+    minimum: int
+    maximum: int
+
+
+def parse_amount(raw: object) -> int:
+    """An amount as the API receives it: an integer of pesos, never a string, float or boolean."""
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InvalidAmount(AMOUNT_NOT_INTEGER, field="amount")
+    if raw <= 0:
+        raise InvalidAmount("El valor a pagar debe ser mayor que cero.", field="amount")
+    return raw
+
+
+def check_item_amount(amount: int, limits: Limits, *, description: str) -> int:
+    """One obligation's amount: between its minimum and its maximum (the payoff for loans)."""
+    parse_amount(amount)
+    if limits.maximum <= 0:
+        raise InvalidAmount(f"La obligación «{description}» no tiene saldo para pagar.",
+                            field="amount")
+    if amount < limits.minimum or amount > limits.maximum:
+        raise InvalidAmount(
+            f"El valor para «{description}» debe estar entre {cop(max(limits.minimum, 1))} y "
+            f"{cop(limits.maximum)}.", field="amount")
+    return amount
+
+
+def check_total(total: int, limits: Limits) -> int:
+    """The whole payment: within the gateway's minimum (1.500 COP by default) and maximum."""
+    if total < limits.minimum:
+        raise InvalidAmount(f"El total a pagar debe ser de al menos {cop(limits.minimum)}.",
+                            field="amount")
+    if total > limits.maximum:
+        raise InvalidAmount(f"El total a pagar no puede superar {cop(limits.maximum)} en un solo "
+                            "pago por PSE.", field="amount")
+    return total
+
+
+def check_items_shape(items: Sequence[tuple[object, object]]) -> list[tuple[str, int]]:
+    """At least one line, at most :data:`MAX_ITEMS`, no obligation twice, integer amounts."""
+    lines = list(items) if isinstance(items, (list, tuple)) else []
+    if not lines:
+        raise InvalidInput("Marque al menos una obligación para pagar.", field="items")
+    if len(lines) > MAX_ITEMS:
+        raise InvalidInput(f"Puede pagar hasta {MAX_ITEMS} obligaciones en un solo pago.",
+                           field="items")
+    seen: set[str] = set()
+    checked: list[tuple[str, int]] = []
+    for obligation_id, amount in lines:
+        if not isinstance(obligation_id, str) or not 1 <= len(obligation_id) <= 64:
+            raise InvalidInput("Una de las obligaciones indicadas no es válida.",
+                               field="obligation_id")
+        if obligation_id in seen:
+            raise InvalidInput("Cada obligación puede aparecer una sola vez en el pago.",
+                               field="obligation_id")
+        seen.add(obligation_id)
+        checked.append((obligation_id, parse_amount(amount)))
+    return checked
+
+
+def check_bank_code(bank_code: object, known_codes: Iterable[str]) -> str:
+    """The bank must be one of the gateway's list; ACH's placeholder ``0`` is never a bank."""
+    if not isinstance(bank_code, str) or not bank_code.strip():
+        raise InvalidBank("Seleccione su banco.", field="bank_code")
+    code = bank_code.strip()
+    if code == BANK_PLACEHOLDER_CODE or code not in set(known_codes):
+        raise InvalidBank("Seleccione un banco de la lista.", field="bank_code")
+    return code
+
+
+def check_person_type(person_type: object) -> str:
+    if person_type not in PERSON_TYPES:
+        raise InvalidInput("Seleccione el tipo de persona: natural o jurídica.", field="person_type")
+    return str(person_type)
+
+
+def payment_description(lines: Sequence[tuple[str, str]]) -> str:
+    """A short text for the bank statement (ACH: no ``|`` nor ``"``; Wompi: ≤ 30 characters).
+
+    ``lines`` are ``(obligation type, product number)`` pairs.
+    """
+    if len(lines) == 1:
+        kind, product = lines[0]
+        text = f"{type_label(kind)} {product.strip()[-4:]}"
+    else:
+        text = f"Pago de {len(lines)} obligaciones"
+    return "".join(ch for ch in text if ch not in '|"')[:30]
+
+
+def decrement(value: int, paid: int) -> int:
+    """A balance after a payment, never below zero (paying a loan off beyond the instalment)."""
+    return max(0, int(value) - int(paid))

@@ -1,0 +1,68 @@
+"""What a member owes, as the obligations page and ``GET /api/v1/obligations`` show it.
+
+One DynamoDB round trip: a query on the member's partition. Everything the list shows lives on
+the obligation item, including the reference of the payment holding it (denormalized when the
+payment locks it), so no payment is read here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from chalicelib.adapters.dynamo.models import Obligation
+from chalicelib.context import Context
+from chalicelib.domain import payments as rules
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    id: str
+    type: str  # APORTE | CREDITO | AHORRO | CONVENIO
+    type_label: str
+    product_number: str  # masked when long
+    description: str
+    due_date: date
+    overdue_days: int
+    amount_due: int
+    minimum_amount: int
+    maximum_amount: int
+    pending_payment_id: str | None
+    pending_reference: str | None
+
+
+def _due_date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except (TypeError, ValueError):
+        return date.max  # a malformed import sorts last instead of breaking the page
+
+
+def to_view(obligation: Obligation, today: date) -> ObligationView:
+    due = _due_date(obligation.due_date)
+    return ObligationView(
+        id=obligation.obligation_id,
+        type=obligation.type,
+        type_label=rules.type_label(obligation.type),
+        product_number=rules.mask_number(obligation.product_number or ""),
+        description=obligation.description,
+        due_date=due,
+        overdue_days=rules.overdue_days(due, today) if due != date.max else 0,
+        amount_due=int(obligation.amount_due),
+        minimum_amount=int(obligation.minimum_amount),
+        maximum_amount=int(obligation.maximum_amount),
+        pending_payment_id=obligation.pending_payment_id,
+        pending_reference=obligation.pending_reference,
+    )
+
+
+def is_payable(obligation: Obligation) -> bool:
+    return obligation.status == "OPEN" and (obligation.amount_due > 0 or obligation.maximum_amount > 0)
+
+
+def list_obligations(ctx: Context, document_number: str) -> list[ObligationView]:
+    """The member's open obligations with something to pay, by due date."""
+    today = rules.colombia_today(ctx.now())
+    views = [to_view(o, today) for o in Obligation.query(document_number, consistent_read=True)
+             if is_payable(o)]
+    return sorted(views, key=lambda v: (v.due_date, v.id))

@@ -1,0 +1,170 @@
+"""The payments part of the JSON API (SPEC §6), the PSE webhook and the reconciliation schedule."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.adapters.gateways.base import InvalidEvent
+from chalicelib.context import get_context
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.formatting import iso
+from chalicelib.observability import log_event
+from chalicelib.services import obligations as obligations_service
+from chalicelib.services import payments as payments_service
+from chalicelib.services.obligations import ObligationView
+from chalicelib.services.payments import ReceiptView
+from chalicelib.web import http
+from chalicelib.web.api import Call, api_handler
+
+MAX_ITEMS_IN_BODY = 50
+ITEMS_SHAPE = ("Envíe «items» como una lista de objetos con «obligation_id» (texto) y «amount» "
+               "(entero en pesos).")
+
+
+# --- shapes ------------------------------------------------------------------------------------
+
+def obligation_json(view: ObligationView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "type": view.type,
+        "type_label": view.type_label,
+        "product_number": view.product_number,
+        "description": view.description,
+        "due_date": view.due_date.isoformat(),
+        "overdue_days": view.overdue_days,
+        "amount_due": view.amount_due,
+        "minimum_amount": view.minimum_amount,
+        "maximum_amount": view.maximum_amount,
+        "pending_payment_id": view.pending_payment_id,
+        "pending_reference": view.pending_reference,
+    }
+
+
+def receipt_json(view: ReceiptView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "reference": view.reference,
+        "status": view.status,
+        "status_label": view.status_label,
+        "status_detail": view.status_detail,
+        "is_final": view.is_final,
+        "can_retry": view.can_retry,
+        "amount": view.amount,
+        "cus": view.cus,
+        "bank_name": view.bank_name,
+        "created_at": iso(view.created_at),
+        "updated_at": iso(view.updated_at),
+        "approved_at": iso(view.approved_at),
+        "description": view.description,
+        "ip": view.ip,
+        "payer_document": view.payer_document,
+        "payer_name": view.payer_name,
+        "items": [{"obligation_id": i.obligation_id, "type_label": i.type_label,
+                   "product_number": i.product_number, "description": i.description,
+                   "amount": i.amount} for i in view.items],
+        "timeline": [{"status_label": label, "at": iso(at)} for label, at in view.timeline],
+    }
+
+
+def _items(raw: object) -> list[tuple[str, Any]]:
+    """The body's items as (obligation id, raw amount); the service judges the amounts."""
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_ITEMS_IN_BODY:
+        raise InvalidInput(ITEMS_SHAPE, field="items")
+    items: list[tuple[str, Any]] = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("obligation_id"), str):
+            raise InvalidInput(ITEMS_SHAPE, field="items")
+        items.append((entry["obligation_id"], entry.get("amount")))
+    return items
+
+
+# --- member calls ------------------------------------------------------------------------------
+
+@api_handler
+def obligations(call: Call) -> Response:
+    session = call.session()
+    views = obligations_service.list_obligations(call.ctx, session.document_number)
+    return http.json_response({"obligations": [obligation_json(v) for v in views]})
+
+
+@api_handler
+def banks(call: Call) -> Response:
+    call.session()
+    listed = payments_service.list_banks(call.ctx)
+    return http.json_response({"banks": [{"code": b.code, "name": b.name} for b in listed]})
+
+
+@api_handler
+def create_payment(call: Call) -> Response:
+    session = call.session(state_changing=True)
+    body = call.body()
+    started = payments_service.start_payment(
+        call.ctx,
+        document_number=session.document_number,
+        items=_items(body.get("items")),
+        bank_code=body.get("bank_code"),  # type: ignore[arg-type]  (checked by the service)
+        person_type=body.get("person_type"),  # type: ignore[arg-type]
+        idempotency_key=call.request.headers.get("idempotency-key", ""),
+        ip=call.ip,
+    )
+    return http.json_response({"payment": {
+        "id": started.id,
+        "reference": started.reference,
+        "status": started.status,
+        "amount": started.amount,
+        "redirect_url": started.redirect_url,
+    }}, status=201)
+
+
+@api_handler
+def list_payments(call: Call) -> Response:
+    session = call.session()
+    views = payments_service.list_payments(call.ctx, session.document_number)
+    return http.json_response({"payments": [receipt_json(v) for v in views]})
+
+
+@api_handler
+def get_payment(call: Call) -> Response:
+    session = call.session()
+    payment_id = (call.request.uri_params or {}).get("payment_id", "")
+    view = payments_service.receipt(call.ctx, payment_id, document_number=session.document_number)
+    return http.json_response(receipt_json(view))
+
+
+# --- the gateway's webhook (no session, no CSRF: the signature is the authentication) ----------
+
+def _error(status: int, code: str, message: str) -> Response:
+    return http.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def webhook(request: Request) -> Response:
+    """200 processed/duplicate/ignored; 401 forged, stale or unverifiable; 400 unreadable."""
+    raw = request.raw_body or b""
+    try:
+        parsed = json.loads(raw.decode("utf-8")) if len(raw) <= http.MAX_BODY else None
+    except (UnicodeDecodeError, ValueError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        return _error(400, "invalid_event", "El cuerpo del evento no es un objeto JSON legible.")
+    ctx = get_context()
+    try:
+        result = payments_service.apply_gateway_event(ctx, request.headers, raw)
+    except InvalidEvent as exc:
+        log_event("payment_event_rejected", level=logging.WARNING,
+                  ip=http.client_ip(request, ctx.settings), reason=str(exc)[:200])
+        return _error(401, "invalid_signature", "La firma del evento no es válida o el evento venció.")
+    except Exception:  # noqa: BLE001  (our failure: a non-2xx makes the gateway retry later)
+        logging.getLogger("sucursal").exception("webhook_failed")
+        return _error(500, "internal_error", "No pudimos procesar el evento; reintente más tarde.")
+    return http.json_response({"result": result})
+
+
+# --- the schedule --------------------------------------------------------------------------------
+
+def reconcile(event: Any = None) -> dict[str, int]:
+    return payments_service.reconcile_pending(get_context()).as_dict()

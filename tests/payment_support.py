@@ -1,0 +1,210 @@
+"""Test doubles and fixtures for the payment engine (import the fixtures into a test module).
+
+:class:`FakeGateway` implements the ``PaymentGateway`` port in memory, with events signed by a
+SHA-256 checksum compared in constant time, like the real adapter's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping
+
+import pytest
+
+from chalicelib.adapters.gateways.base import (
+    Bank,
+    GatewayError,
+    GatewayTransaction,
+    InvalidEvent,
+    PaymentRequest,
+    VerifiedEvent,
+)
+
+EVENTS_SECRET = "fake-events-secret"
+BANKS = [Bank("1022", "BANCO UNION COLOMBIANO"), Bank("1507", "NEQUI"), Bank("1", "BANCO QUE APRUEBA")]
+
+
+class FakeGateway:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.banks: list[Bank] = list(BANKS)
+        self.transactions: dict[str, GatewayTransaction] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.banks_error: Exception | None = None
+        self.create_error: Exception | None = None
+        self.create_error_after_recording = False  # a timeout after the gateway created it
+        self.query_error: Exception | None = None
+        self.on_create: Callable[[PaymentRequest], None] | None = None
+        self._count = 0
+
+    # -- the port ----------------------------------------------------------------------------
+    def list_banks(self) -> list[Bank]:
+        self.calls.append(("list_banks", None))
+        if self.banks_error:
+            raise self.banks_error
+        return [Bank("0", "A continuación seleccione su banco"), *self.banks]
+
+    def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
+        self.calls.append(("create_transaction", request))
+        if self.on_create:
+            self.on_create(request)
+        if self.create_error and not self.create_error_after_recording:
+            raise self.create_error
+        self._count += 1
+        transaction = GatewayTransaction(
+            gateway_id=f"gw-{self._count}-{request.reference}", reference=request.reference,
+            status="PENDING", amount=request.amount, cus=f"{1000000 + self._count}",
+            bank_url=f"https://banco.example/pse?ref={request.reference}", bank_name=None)
+        self.transactions[transaction.gateway_id] = transaction
+        if self.create_error:
+            raise self.create_error
+        return transaction
+
+    def get_transaction(self, gateway_id: str) -> GatewayTransaction:
+        self.calls.append(("get_transaction", gateway_id))
+        if self.query_error:
+            raise self.query_error
+        if gateway_id not in self.transactions:
+            raise GatewayError("No existe", code="not_found")
+        return self.transactions[gateway_id]
+
+    def find_by_reference(self, reference: str) -> GatewayTransaction | None:
+        self.calls.append(("find_by_reference", reference))
+        if self.query_error:
+            raise self.query_error
+        return next((t for t in self.transactions.values() if t.reference == reference), None)
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
+        try:
+            event = json.loads(body)
+            data, timestamp, claimed = event["transaction"], int(event["timestamp"]), str(event["checksum"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidEvent(f"malformed: {exc}") from None
+        expected = checksum(data, timestamp)
+        if not hmac.compare_digest(expected.encode(), claimed.encode()):
+            raise InvalidEvent("bad checksum")
+        transaction = GatewayTransaction(gateway_id=data["id"], reference=data["reference"],
+                                         status=data["status"], amount=data["amount"],
+                                         cus=data.get("cus"))
+        return VerifiedEvent(event_id=expected, sent_at=timestamp, transaction=transaction)
+
+    # -- test controls --------------------------------------------------------------------------
+    def by_reference(self, reference: str) -> GatewayTransaction:
+        found = self.find_by_reference(reference)
+        assert found is not None, reference
+        return found
+
+    def settle(self, reference: str, status: str, **changes: Any) -> GatewayTransaction:
+        """The bank's answer: what later status queries return."""
+        current = self.by_reference(reference)
+        updated = replace(current, status=status, bank_url=None if status != "PENDING" else current.bank_url,
+                          **changes)
+        self.transactions[current.gateway_id] = updated
+        return updated
+
+    def event(self, reference: str, status: str, *, at: datetime, amount: int | None = None,
+              tamper: bool = False) -> bytes:
+        """A signed notification body for the transaction of ``reference``."""
+        current = self.by_reference(reference)
+        data = {"id": current.gateway_id, "reference": reference, "status": status,
+                "amount": current.amount if amount is None else amount, "cus": current.cus}
+        timestamp = int(at.timestamp())
+        signature = checksum(data, timestamp)
+        if tamper:
+            data["amount"] = int(data["amount"]) + 1000
+        return json.dumps({"transaction": data, "timestamp": timestamp,
+                           "checksum": signature}).encode()
+
+    def count(self, name: str) -> int:
+        return sum(1 for call, _ in self.calls if call == name)
+
+
+def checksum(data: Mapping[str, Any], timestamp: int) -> str:
+    raw = json.dumps(data, sort_keys=True) + str(timestamp) + EVENTS_SECRET
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@pytest.fixture
+def gateway(ctx, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:  # type: ignore[no-untyped-def]
+    """Every Context (the test's and the app's) uses one fake gateway."""
+    from chalicelib.adapters.gateways import registry
+
+    fake = FakeGateway()
+    monkeypatch.setattr(registry, "gateway_for", lambda _ctx: fake)
+    yield fake
+
+
+@pytest.fixture
+def make_obligation(aws):  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import Obligation
+
+    def factory(obligation_id: str = "CR-0001", *, document_number: str = "1020304050",
+                type: str = "CREDITO", amount_due: int = 150_000, minimum_amount: int = 50_000,
+                maximum_amount: int = 900_000, due_date: str = "2026-11-30",
+                product_number: str = "004500001234", description: str = "Crédito de libre inversión",
+                status: str = "OPEN") -> Obligation:
+        obligation = Obligation(
+            document_number=document_number, obligation_id=obligation_id, type=type,
+            product_number=product_number, description=description, due_date=due_date,
+            amount_due=amount_due, minimum_amount=minimum_amount, maximum_amount=maximum_amount,
+            cutoff=datetime(2026, 11, 22, 5, 0, tzinfo=timezone.utc), status=status)
+        obligation.save()
+        return obligation
+
+    return factory
+
+
+def get_obligation(obligation_id: str, document_number: str = "1020304050"):  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import Obligation
+
+    return Obligation.get(document_number, obligation_id, consistent_read=True)
+
+
+def get_payment(payment_id: str):  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import Payment
+
+    return Payment.get(payment_id, consistent_read=True)
+
+
+class DynamoCalls:
+    """Counts DynamoDB operations by name (a spy on botocore's single entry point)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from botocore.client import BaseClient
+
+        self.operations: list[str] = []
+        original = BaseClient._make_api_call
+        spy = self
+
+        def counting(client, operation_name, params):  # type: ignore[no-untyped-def]
+            if client.meta.service_model.service_name == "dynamodb":
+                spy.operations.append(operation_name)
+            return original(client, operation_name, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+
+    def reset(self) -> None:
+        self.operations.clear()
+
+    def __len__(self) -> int:
+        return len(self.operations)
+
+
+@pytest.fixture
+def dynamo_calls(monkeypatch: pytest.MonkeyPatch) -> DynamoCalls:
+    return DynamoCalls(monkeypatch)
+
+
+def start(ctx, *, items: list[tuple[str, int]] | None = None, key: str = "key-1",  # type: ignore[no-untyped-def]
+          bank_code: str = "1022", person_type: str = "natural", document_number: str = "1020304050"):
+    from chalicelib.services import payments
+
+    return payments.start_payment(ctx, document_number=document_number,
+                                  items=items if items is not None else [("CR-0001", 150_000)],
+                                  bank_code=bank_code, person_type=person_type,
+                                  idempotency_key=key, ip="190.25.1.2")
