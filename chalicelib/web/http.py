@@ -74,11 +74,17 @@ def cookies(request: Request) -> dict[str, str]:
 
 
 def same_origin(request: Request, settings: Settings) -> bool:
-    """Reject cross-site posts: Origin (when sent) must be ours; Sec-Fetch-Site must not be cross-site."""
+    """Reject cross-site posts (OWASP CSRF CS, Fetch Metadata).
+
+    Browsers send Sec-Fetch-Site, which pages cannot forge: trust it when present. Without it, an
+    Origin header, when sent, must be ours. (Under ``Referrer-Policy: no-referrer`` Chromium sends
+    ``Origin: null`` even for same-origin form posts, so Origin alone cannot decide.)
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != settings.public_origin:
-        return False
-    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+    return origin is None or origin.rstrip("/") == settings.public_origin
 
 
 # --- cookies ---------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ class Page:
         if not seed or len(seed) > 100:
             seed = self.ctx.token(24)
             self.cookies[self.cookie_name("sv_csrf")] = seed
-            self.set_cookie("sv_csrf", seed, same_site="Strict")
+            # Lax: a page opened from another site (a webmail link) must be able to set it.
+            self.set_cookie("sv_csrf", seed)
         return self.ctx.signer("form-csrf").mac(seed)
 
     def csrf_token(self) -> str:
@@ -71,11 +72,14 @@ class Page:
         else:
             seed = self.cookies.get(self.cookie_name("sv_csrf"))
             expected = self.ctx.signer("form-csrf").mac(seed) if seed else ""
-        ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
-        ok = ok and http.same_origin(self.request, self.settings)
-        if not ok:
-            log_event("malicious_csrf", ip=self.ip, path=self.request.path)
-        return ok
+        token_ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
+        origin_ok = http.same_origin(self.request, self.settings)
+        if not (token_ok and origin_ok):
+            log_event("malicious_csrf", ip=self.ip, path=self.request.path,
+                      reason="origin" if token_ok else "token",
+                      origin=self.request.headers.get("origin"),
+                      fetch_site=self.request.headers.get("sec-fetch-site"))
+        return token_ok and origin_ok
 
     # -- session ------------------------------------------------------------------------------
     def session(self) -> SessionView | None:
@@ -254,8 +258,9 @@ def change_password_form(page: Page) -> Response:
         # Move the token out of the address bar (and of Referer and history) into a cookie.
         if len(token) > 200:
             return _change_password_page(page, status=400, general=recovery.INVALID_RECOVERY)
-        page.set_cookie(RECOVERY_COOKIE, token, max_age=page.settings.recovery_ttl_seconds,
-                        same_site="Strict")
+        # Lax, not Strict: the link is opened from a webmail (another site), and a Strict cookie
+        # would not come back on the redirect that follows.
+        page.set_cookie(RECOVERY_COOKIE, token, max_age=page.settings.recovery_ttl_seconds)
         return page.redirect("/cambiar-clave")
     if not page.cookies.get(page.cookie_name(RECOVERY_COOKIE)):
         return page.render("recovery_invalid.html", status=400, message=recovery.INVALID_RECOVERY)

@@ -85,8 +85,7 @@ def latest_email(stack, to: str) -> dict:  # type: ignore[no-untyped-def]
     import json
     import urllib.request
 
-    with urllib.request.urlopen(f"{stack.outbox_url}/api/messages", timeout=5) as response:
-        messages = json.load(response)
-    mine = [m for m in messages if to in json.dumps(m)]
-    assert mine, f"no email to {to} in the outbox"
-    return mine[0]
+    with urllib.request.urlopen(f"{stack.outbox_url}/api/messages?to={to}", timeout=5) as response:
+        messages = json.load(response)["messages"]
+    assert messages, f"no email to {to} in the outbox"
+    return messages[0]

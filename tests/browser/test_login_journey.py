@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import latest_email
 
 NEW_PASSWORD = "una frase larga para mi cooperativa"
@@ -16,21 +18,20 @@ def first_access(page, stack, document: str, email: str, password: str = NEW_PAS
     page.get_by_role("link", name="¿Olvidó su contraseña?").first.click()
     page.get_by_label("Número de documento").fill(document)
     page.get_by_role("button", name="Enviar").click()
-    assert "Si el documento está registrado" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("Si el documento está registrado")
 
     message = latest_email(stack, email)
-    body = message["body"]
-    key = re.search(r">([A-Z2-9]{10})<", body).group(1)
+    key = re.search(r">([A-Z2-9]{10})<", message["html"]).group(1)
     page.goto(stack.outbox_url)
-    page.get_by_text(message["subject"]).first.click()
+    page.get_by_role("link", name=message["subject"]).first.click()
     with page.expect_navigation():
-        page.get_by_role("link", name="Crear mi contraseña").click()
-    assert page.url.endswith("/cambiar-clave")  # the token left the address bar
+        page.frame_locator("iframe").get_by_role("link", name="Crear mi contraseña").click()
+    expect(page).to_have_url(re.compile(r"/cambiar-clave$"))  # the token left the address bar
     page.get_by_label("Clave temporal").fill(key)
     page.get_by_label("Nueva contraseña", exact=True).fill(password)
     page.get_by_label("Confirme la nueva contraseña").fill(password)
     page.get_by_role("button", name="Cambiar contraseña").click()
-    assert page.get_by_role("heading", name="Su contraseña fue actualizada").is_visible()
+    expect(page.get_by_role("heading", name="Su contraseña fue actualizada")).to_be_visible()
 
 
 def sign_in(page, document: str, password: str):  # type: ignore[no-untyped-def]
@@ -45,18 +46,18 @@ def test_first_access_login_and_logout(page, stack) -> None:  # type: ignore[no-
     first_access(page, stack, "1020304050", "ana.perez@correo.example")
     page.get_by_role("link", name="Iniciar sesión").click()
     # Step 1 shows the seed's notices and no member data.
-    assert page.get_by_text("Por seguridad, el campo de usuario y contraseña no permite copiar ni pegar.").is_visible()
-    assert page.get_by_text("Al ingresar al sitio web aceptas los").is_visible()
+    expect(page.get_by_text("Por seguridad, el campo de usuario y contraseña no permite copiar ni pegar.")).to_be_visible()
+    expect(page.get_by_text("Al ingresar al sitio web aceptas los")).to_be_visible()
     sign_in(page, "1020304050", NEW_PASSWORD)
-    assert page.get_by_role("heading", name="Hola, Ana María Pérez Gómez").is_visible()
-    assert "Este es su primer ingreso" in page.locator("#ultimo-ingreso").inner_text()
+    expect(page.get_by_role("heading", name="Hola, Ana María Pérez Gómez")).to_be_visible()
+    expect(page.locator("#ultimo-ingreso")).to_contain_text("Este es su primer ingreso")
     page.get_by_role("button", name="Cerrar sesión").click()
-    assert page.get_by_role("heading", name="Su sesión se cerró").is_visible()
+    expect(page.get_by_role("heading", name="Su sesión se cerró")).to_be_visible()
     page.goto("/inicio")
-    assert page.url.endswith("/ingresar")  # the session is gone server-side
+    expect(page).to_have_url(re.compile(r"/ingresar$"))  # the session is gone server-side
 
     sign_in(page, "1020304050", NEW_PASSWORD)
-    assert "Su último ingreso fue el" in page.locator("#ultimo-ingreso").inner_text()
+    expect(page.locator("#ultimo-ingreso")).to_contain_text("Su último ingreso fue el")
 
 
 def test_paste_is_refused_in_both_fields(page, stack) -> None:  # type: ignore[no-untyped-def]
@@ -89,14 +90,14 @@ def test_lockout_shows_the_generic_message(page, stack) -> None:  # type: ignore
     first_access(page, stack, "80111222", "jorge.restrepo@correo.example")
     for _ in range(5):
         sign_in(page, "80111222", "no es mi contraseña correcta")
-        assert page.get_by_role("alert").is_visible()
+        expect(page.get_by_role("alert")).to_be_visible()
     sign_in(page, "80111222", NEW_PASSWORD)  # the right one, while locked
-    alert = page.get_by_role("alert").inner_text()
-    assert "Documento o contraseña incorrectos" in alert
-    assert "se bloquea temporalmente" in alert
-    assert page.url.endswith("/ingresar/clave")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Documento o contraseña incorrectos")
+    expect(alert).to_contain_text("se bloquea temporalmente")
+    expect(page).to_have_url(re.compile(r"/ingresar/clave$"))
 
 
 def test_unknown_document_gets_the_same_step_two(page, stack) -> None:  # type: ignore[no-untyped-def]
     sign_in(page, "11223344", "cualquier frase de prueba")
-    assert "Documento o contraseña incorrectos" in page.get_by_role("alert").inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("Documento o contraseña incorrectos")
