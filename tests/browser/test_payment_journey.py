@@ -1,0 +1,79 @@
+"""A member in Chromium pays through PSE: the local sandbox's bank page, the signed webhook, the
+return page asking the gateway server-side, the receipt, the history and the balances (issue 3)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.test_login_journey import NEW_PASSWORD, first_access, sign_in
+
+
+def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
+    """Tick each obligation (by description), with "other" amounts where given, up to the bank page."""
+    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
+    for description, other_amount in obligations.items():
+        card = page.locator("fieldset.obligation", has_text=description)
+        card.get_by_label("Pagar esta obligación").check()
+        if other_amount:
+            card.get_by_label(re.compile("^Otro valor entre")).check()
+            card.get_by_label("Otro valor (pesos)").fill(other_amount)
+    page.get_by_role("button", name="Continuar").click()
+    expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
+    page.get_by_label("Banco").select_option(label=bank)
+    page.get_by_label("Persona natural").check()
+    page.get_by_role("button", name="Pagar con PSE").click()
+
+
+def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None:  # type: ignore[no-untyped-def]
+    first_access(page, stack, "1020304050", "ana.perez@correo.example")
+    sign_in(page, "1020304050", NEW_PASSWORD)
+    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
+    expect(page.get_by_text("Aportes sociales noviembre")).to_be_visible()
+    expect(page.get_by_text("(8 días en mora)")).to_be_visible()
+
+    choose_and_pay(page, {"Aportes sociales noviembre": None,
+                          "Crédito de libre inversión cuota 7/36": "1.000.000"})
+    expect(page).to_have_url(re.compile(r"/banco/"))  # the bank's page, full window
+    expect(page.get_by_text("$ 1.080.000")).to_be_visible()
+    page.get_by_role("button", name="Aprobar").click()
+
+    expect(page.get_by_role("heading", name="Comprobante de pago")).to_be_visible()
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("Aprobada")
+    receipt = page.locator("article.receipt")
+    for text in ("NIT 900.123.456-7", "BANCOLOMBIA", "$ 1.080.000", "$ 80.000", "$ 1.000.000",
+                 "Aportes sociales noviembre", "Crédito de libre inversión cuota 7/36"):
+        expect(receipt).to_contain_text(text)
+    cus = receipt.locator("dt:text-is('CUS') + dd").inner_text()
+    assert cus and cus != "Aún no asignado"
+    expect(page.get_by_role("link", name="Reintentar el pago")).to_have_count(0)
+
+    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
+    credit = page.locator("fieldset.obligation", has_text="Crédito de libre inversión")
+    expect(credit).to_contain_text("$ 11.400.000")  # the payoff dropped once, by the amount paid
+    expect(page.locator("fieldset.obligation", has_text="Aportes sociales noviembre")).to_have_count(0)
+
+    page.get_by_role("link", name="Mis pagos", exact=True).click()
+    row = page.locator("tbody tr").first
+    expect(row).to_contain_text("Aprobada")
+    expect(row).to_contain_text("$ 1.080.000")
+
+
+def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-untyped-def]
+    first_access(page, stack, "79555444", "carmen.diaz@correo.example")
+    sign_in(page, "79555444", NEW_PASSWORD)
+    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
+    page.get_by_role("button", name="Rechazar").click()
+    expect(page.get_by_role("status")).to_contain_text("Rechazada")
+
+    page.get_by_role("link", name="Reintentar el pago").click()
+    saving = page.locator("fieldset.obligation", has_text="Ahorro programado navideño")
+    expect(saving).to_contain_text("$ 100.000")  # nothing was applied, the lock was released
+    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
+    page.get_by_role("button", name="Aprobar").click()
+    expect(page.get_by_role("status")).to_contain_text("Aprobada")
+    page.get_by_role("link", name="Mis pagos", exact=True).click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("tbody tr").nth(1)).to_contain_text("Rechazada")
