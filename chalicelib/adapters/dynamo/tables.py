@@ -1,0 +1,41 @@
+"""Create and delete the application's DynamoDB tables (local runner, tests; AWS uses the template).
+
+Every model in :data:`ALL_MODELS` is covered, so a model appended there later is created too.
+``Model.create_table`` also creates the indexes and enables TTL for models with a ``TTLAttribute``.
+"""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import TableError
+
+from chalicelib.adapters.dynamo.models import ALL_MODELS
+
+
+def _already_exists(exc: TableError) -> bool:
+    return exc.cause_response_code == "ResourceInUseException"
+
+
+def create_all_tables() -> list[str]:
+    """Create every missing table (idempotent); return the names of the tables created."""
+    created: list[str] = []
+    for model in ALL_MODELS:
+        if model.exists():
+            continue
+        try:
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+        except TableError as exc:  # created meanwhile by another process
+            if not _already_exists(exc):
+                raise
+            continue
+        created.append(model.Meta.table_name)
+    return created
+
+
+def delete_all_tables() -> list[str]:
+    """Delete every existing table of the application (tests only); return the names deleted."""
+    deleted: list[str] = []
+    for model in ALL_MODELS:
+        if model.exists():
+            model.delete_table()
+            deleted.append(model.Meta.table_name)
+    return deleted

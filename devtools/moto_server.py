@@ -1,0 +1,99 @@
+"""A moto server on 127.0.0.1 that handles one request at a time (SPEC §8, stack.md §2.3 "Fix A").
+
+DynamoDB makes each item's conditional write atomic; moto evaluates the condition and then writes
+in Python, so two threads can both win. Serializing the whole WSGI application under one lock,
+including producing the response body, restores the guarantee for every client of this server.
+
+``python -m devtools.moto_server [--port N]`` runs it in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from typing import Any, Callable, Iterable
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SerializedApp:
+    """Runs the wrapped WSGI app under one lock and materializes its body before releasing it."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            result = self._app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class MotoServerHandle:
+    """A running server: ``url``, ``port``, ``stop()``."""
+
+    def __init__(self, server: BaseWSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.port = int(server.server_port)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "MotoServerHandle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_moto_server(port: int = 0) -> MotoServerHandle:
+    """Start the serialized moto server in a daemon thread; ``port=0`` picks a free port."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = SerializedApp(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name=f"moto-{server.server_port}",
+                              daemon=True)
+    thread.start()
+    return MotoServerHandle(server, thread)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devtools.moto_server",
+                                     description="Serialized moto server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    handle = start_moto_server(args.port)
+    print(f"moto en {handle.url} (AWS_ENDPOINT_URL={handle.url}). Ctrl+C para detener.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The local runner (SPEC §5): the whole stack on free ports, answering, and stopping cleanly."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from devtools.run_local import StackHandle, start_stack
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    with _OPENER.open(url, timeout=10) as response:
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def _post_json(url: str, body: Any) -> int:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with _OPENER.open(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _port_closed(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[StackHandle]:
+    try:
+        import app  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"app.py does not import yet, so chalice local cannot start: {exc!r}")
+    handle = start_stack(0, env_overrides={"BCRYPT_COST": "4", "RECOVERY_RESPONSE_FLOOR_MS": "0"},
+                         poll_interval=0)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        print(handle.log_tail(40))
+
+
+def test_app_outbox_and_sandbox_answer(stack: StackHandle) -> None:
+    status, content_type, body = _get(f"{stack.app_url}/")
+    assert status == 200 and content_type.startswith("text/html")
+    assert "<html" in body.decode("utf-8").lower()
+
+    status, content_type, body = _get(f"{stack.outbox_url}/api/messages")
+    assert status == 200 and content_type.startswith("application/json")
+    assert isinstance(json.loads(body)["messages"], list)
+
+    status, _, body = _get(f"{stack.outbox_url}/")
+    assert status == 200 and "Correos enviados (bandeja local)" in body.decode("utf-8")
+    assert stack.sandbox_url is not None and stack.moto_url.startswith("http://127.0.0.1:")
+    assert {m["status"] for m in stack.members} >= {"ACTIVO", "INACTIVO", "BLOQUEADO"}
+
+
+def test_recovery_email_reaches_the_outbox(stack: StackHandle) -> None:
+    member = next(m for m in stack.members if m["status"] == "ACTIVO")
+    assert _post_json(f"{stack.app_url}/api/v1/recovery",
+                      {"document_number": member["document_number"]}) == 202
+    deadline = time.monotonic() + 10
+    messages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not messages:
+        messages = json.loads(_get(f"{stack.outbox_url}/api/messages")[2])["messages"]
+        time.sleep(0.1)
+    assert messages, "no email reached the outbox"
+    newest = messages[0]
+    assert stack.app_url in newest["html"] and "cambiar-clave?token=" in newest["text"]
+    status, _, page = _get(f"{stack.outbox_url}/mensajes/{newest['id']}")
+    assert status == 200 and newest["subject"] in page.decode("utf-8")
+
+
+def test_scheduled_functions_can_be_run_on_demand(stack: StackHandle) -> None:
+    results = stack.run_schedules()
+    assert all(result["ok"] for result in results), results
+    assert [r["name"] for r in results] == stack.schedules
+
+
+def test_stop_ends_everything() -> None:
+    try:
+        import app  # noqa: F401
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"app.py does not import yet: {exc!r}")
+    started = time.monotonic()
+    handle = start_stack(0, env_overrides={"BCRYPT_COST": "4"}, poll_interval=0)
+    urls = [handle.app_url, handle.outbox_url, handle.moto_url, handle.sandbox_url or ""]
+    handle.stop()
+    assert handle.process.returncode == 0, handle.log_tail()
+    assert all(_port_closed(url) for url in urls if url), handle.log_tail()
+    assert time.monotonic() - started < 15
+
+
+# --- the outbox on its own ---------------------------------------------------------------------
+
+def _mime(to: str, subject: str) -> bytes:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = subject, "no-responder@coop.example", to
+    message["Date"] = "Mon, 23 Nov 2026 15:00:00 +0000"
+    message.set_content("Texto del recibo")
+    message.add_alternative("<html><body><p>Recibo <a href='http://x/y'>ver</a></p></body></html>",
+                            subtype="html")
+    message.add_attachment(b"%PDF-1.4 demo", maintype="application", subtype="pdf",
+                           filename="recibo.pdf")
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "data.json"])
+def test_outbox_lists_simple_and_raw_emails_newest_first(in_process: bool) -> None:
+    import uuid
+
+    import boto3
+
+    from devtools.moto_server import start_moto_server
+    from devtools.outbox import in_process_records, start_outbox
+
+    to = f"socio-{uuid.uuid4().hex[:8]}@correo.example"
+    with start_moto_server(0) as moto:
+        ses = boto3.client("ses", endpoint_url=moto.url, region_name="us-east-1",
+                           aws_access_key_id="local", aws_secret_access_key="local")
+        ses.verify_domain_identity(Domain="coop.example")
+        with start_outbox(moto.url, 0, records=in_process_records() if in_process else None) as box:
+            ses.send_email(Source="no-responder@coop.example", Destination={"ToAddresses": [to]},
+                           Message={"Subject": {"Data": "Clave temporal"},
+                                    "Body": {"Html": {"Data": "<p>Su clave: <b>ABC</b></p>"},
+                                             "Text": {"Data": "Su clave: ABC"}}})
+            _get(f"{box.url}/api/messages")  # discovered in order, as a person refreshing would
+            ses.send_raw_email(Source="no-responder@coop.example", Destinations=[to],
+                               RawMessage={"Data": _mime(to, "Comprobante de pago")})
+            messages = json.loads(_get(f"{box.url}/api/messages?to={to}")[2])["messages"]
+            assert [m["subject"] for m in messages] == ["Comprobante de pago", "Clave temporal"]
+            receipt, key = messages
+            assert receipt["date"] == "2026-11-23T15:00:00+00:00" and receipt["to"] == [to]
+            assert receipt["text"].strip() == "Texto del recibo" and "Recibo" in receipt["html"]
+            assert receipt["attachments"] == [{"filename": "recibo.pdf", "size": 13,
+                                               "content_type": "application/pdf"}]
+            assert key["text"] == "Su clave: ABC" and "<b>ABC</b>" in key["html"]
+            status, content_type, pdf = _get(f"{box.url}/mensajes/{receipt['id']}/adjuntos/0")
+            assert (status, content_type, pdf) == (200, "application/pdf", b"%PDF-1.4 demo")
+            status, _, page = _get(f"{box.url}/mensajes/{receipt['id']}")
+            assert status == 200 and "recibo.pdf" in page.decode("utf-8")
+            _, content_type, embedded = _get(f"{box.url}/mensajes/{receipt['id']}/html?embed=1")
+            assert content_type.startswith("text/html") and b'<base target="_top">' in embedded
