@@ -7,7 +7,11 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.test_login_journey import NEW_PASSWORD, first_access, sign_in
+from tests.browser.test_login_journey import first_access, sign_in
+
+# Its own password: the login journey may already have given NEW_PASSWORD to the same member,
+# and the policy refuses the last five passwords.
+PAY_PASSWORD = "frase distinta para pagar en linea"
 
 
 def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
@@ -27,8 +31,8 @@ def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOL
 
 
 def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None:  # type: ignore[no-untyped-def]
-    first_access(page, stack, "1020304050", "ana.perez@correo.example")
-    sign_in(page, "1020304050", NEW_PASSWORD)
+    first_access(page, stack, "1020304050", "ana.perez@correo.example", PAY_PASSWORD)
+    sign_in(page, "1020304050", PAY_PASSWORD)
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     expect(page.get_by_text("Aportes sociales noviembre")).to_be_visible()
     expect(page.get_by_text("(8 días en mora)")).to_be_visible()
@@ -62,8 +66,8 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
 
 
 def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-untyped-def]
-    first_access(page, stack, "79555444", "carmen.diaz@correo.example")
-    sign_in(page, "79555444", NEW_PASSWORD)
+    first_access(page, stack, "79555444", "carmen.diaz@correo.example", PAY_PASSWORD)
+    sign_in(page, "79555444", PAY_PASSWORD)
     choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
     page.get_by_role("button", name="Rechazar").click()
     expect(page.get_by_role("status")).to_contain_text("Rechazada")
