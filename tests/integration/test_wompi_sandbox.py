@@ -343,14 +343,23 @@ def test_create_timeout_is_a_gateway_timeout_and_the_transaction_can_be_found(
     call("POST", f"{sandbox.url}/_sandbox/faults", {"create": "ok"})
 
 
-def test_gateway_500_is_a_gateway_error(gateway: WompiGateway, sandbox: SandboxHandle) -> None:
+def test_gateway_500_on_create_leaves_the_outcome_unknown(gateway: WompiGateway,
+                                                          sandbox: SandboxHandle) -> None:
+    # A 500 may come after Wompi created the transaction: failing it would invite a second
+    # payment, so it is "unknown" like a timeout and the poller looks it up by reference.
     call("POST", f"{sandbox.url}/_sandbox/faults", {"create": "error"})
-    with pytest.raises(GatewayError) as error:
+    with pytest.raises(GatewayTimeout) as error:
         gateway.create_transaction(payment())
-    assert not isinstance(error.value, GatewayTimeout)
-    assert error.value.message == MSG_CREATE
-    assert error.value.code == "gateway_unavailable"
+    assert error.value.code == "gateway_outcome_unknown"
     assert gateway.find_by_reference("SV-20261123-000123") is None
+    call("POST", f"{sandbox.url}/_sandbox/faults", {"create": "ok"})
+
+
+def test_a_failed_query_is_a_plain_error(gateway: WompiGateway, sandbox: SandboxHandle) -> None:
+    with pytest.raises(GatewayError) as error:
+        gateway.get_transaction("no-existe")
+    assert not isinstance(error.value, GatewayTimeout)
+    assert error.value.code == "not_found"
 
 
 def _raw_create(sandbox: SandboxHandle, **changes: Any) -> tuple[int, Any]:

@@ -65,7 +65,8 @@ class GatewayError(Exception):
 
 
 class GatewayTimeout(GatewayError):
-    """No answer in time: the outcome is unknown, so the caller must not retry blindly."""
+    """No usable answer (timeout, dropped connection, 5xx or unreadable answer to a create): the
+    outcome is unknown, so the caller must not retry blindly; the poller finds out."""
 
 
 class InvalidEvent(Exception):

@@ -228,7 +228,7 @@ class WompiGateway:
             log.error("wompi %s %s: request refused %s %s", method, path, status, detail)
             raise GatewayError(failure, code="invalid_request")
         log.error("wompi %s %s: gateway error %s %s", method, path, status, detail)
-        raise GatewayError(failure, code="gateway_unavailable")
+        raise GatewayError(failure, code="gateway_server_error")
 
     # --- acceptance tokens and banks --------------------------------------------------------
 
@@ -336,9 +336,16 @@ class WompiGateway:
         except GatewayTimeout as exc:  # nothing was created yet: a plain, safe failure
             raise GatewayError(MSG_CREATE, code="gateway_unavailable") from exc
         payload = self.build_transaction_payload(request, acceptance, personal)
-        answer = self._call("POST", "/transactions", key=self._private_key, failure=MSG_CREATE,
-                            payload=payload)
-        transaction = self._parse(answer.get("data"), failure=MSG_CREATE)
+        try:
+            answer = self._call("POST", "/transactions", key=self._private_key, failure=MSG_CREATE,
+                                payload=payload)
+            transaction = self._parse(answer.get("data"), failure=MSG_CREATE)
+        except GatewayError as exc:
+            if exc.code in ("gateway_server_error", "gateway_malformed"):
+                # Wompi may have created it before failing: unknown, like a timeout, so the
+                # payment waits for the poller instead of being failed and paid twice.
+                raise GatewayTimeout(MSG_TIMEOUT, code="gateway_outcome_unknown") from exc
+            raise
         if transaction.reference != request.reference:
             log.error("wompi answered reference %r for %r", transaction.reference,
                       request.reference)
