@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Cron, Rate, Response
 
 from chalicelib import web
 from chalicelib.config import get_settings
@@ -197,3 +197,131 @@ def pse_webhook() -> Response:
 def reconcile_pending(event):  # type: ignore[no-untyped-def]
     """PSE's sonda: due payments queried at the gateway (first at 7 min, then every 12)."""
     return web.payments_api.reconcile(event)
+
+
+# --- member experience (issue 6): PDF receipts, display preferences, reminders -------------------
+
+app.api.binary_types.append("application/pdf")  # the receipt download (base64 through API Gateway)
+
+
+@app.route("/pagos/{payment_id}/comprobante.pdf", methods=["GET"])
+def payment_receipt_pdf(payment_id: str) -> Response:
+    return web.payment_pages.receipt_pdf(app.current_request)
+
+
+@app.route("/preferencias", methods=["POST"], content_types=FORM)
+def display_preferences() -> Response:
+    return web.preferences.save(app.current_request)
+
+
+@app.route("/avisos/cancelar", methods=["GET"])
+def reminders_unsubscribe_form() -> Response:
+    return web.reminder_pages.unsubscribe_form(app.current_request)
+
+
+@app.route("/avisos/cancelar", methods=["POST"], content_types=FORM + ["multipart/form-data"])
+def reminders_unsubscribe() -> Response:
+    return web.reminder_pages.unsubscribe_submit(app.current_request)
+
+
+@app.schedule(Cron(0, 13, "*", "*", "?", "*"))
+def remind_due_obligations(event):  # type: ignore[no-untyped-def]
+    """Daily at 8:00 in Colombia (13:00 UTC): obligations due within REMINDER_DAYS_BEFORE_DUE."""
+    return web.reminder_pages.run_due_reminders(event)
+
+
+@app.schedule(Rate(30, unit=Rate.MINUTES))
+def remind_pending_payments(event):  # type: ignore[no-untyped-def]
+    """Payments still pending at the bank after PENDING_REMINDER_SECONDS (not at night)."""
+    return web.reminder_pages.run_pending_reminders(event)
+
+
+# --- back office (issue 4): staff API (IAM in AWS, X-Api-Key locally) and the daily export -------
+
+import warnings  # noqa: E402  (kept in this section)
+
+from chalice import IAMAuthorizer  # noqa: E402
+
+STAFF = IAMAuthorizer()  # API Gateway checks SigV4 + IAM; locally web.staff_api checks X-Api-Key
+# `chalice local` and the test client warn on every request that they skip IAM: locally the
+# staff API key stands in for it (STAFF_API_KEY_REQUIRED), so the warning is only noise.
+warnings.filterwarnings("ignore", message="IAMAuthorizer is not a supported in local mode")
+
+
+@app.route("/staff/v1/payments", methods=["GET"], authorizer=STAFF)
+def staff_search_payments() -> Response:
+    return web.staff_api.search_payments(app.current_request)
+
+
+@app.route("/staff/v1/payments/{payment_id}", methods=["GET"], authorizer=STAFF)
+def staff_get_payment(payment_id: str) -> Response:
+    return web.staff_api.get_payment(app.current_request)
+
+
+@app.route("/staff/v1/payments/{payment_id}/requery", methods=["POST"], authorizer=STAFF)
+def staff_requery_payment(payment_id: str) -> Response:
+    return web.staff_api.requery_payment(app.current_request)
+
+
+@app.route("/staff/v1/payments/{payment_id}/resend-receipt", methods=["POST"], authorizer=STAFF)
+def staff_resend_receipt(payment_id: str) -> Response:
+    return web.staff_api.resend_receipt(app.current_request)
+
+
+@app.route("/staff/v1/review", methods=["GET"], authorizer=STAFF)
+def staff_review_queue() -> Response:
+    return web.staff_api.review_queue(app.current_request)
+
+
+@app.route("/staff/v1/review/{payment_id}/resolve", methods=["POST"], authorizer=STAFF)
+def staff_resolve_review(payment_id: str) -> Response:
+    return web.staff_api.resolve_review(app.current_request)
+
+
+@app.route("/staff/v1/members/{document_number}/audit", methods=["GET"], authorizer=STAFF)
+def staff_member_audit(document_number: str) -> Response:
+    return web.staff_api.member_audit(app.current_request)
+
+
+@app.route("/staff/v1/members/{document_number}/block", methods=["POST"], authorizer=STAFF)
+def staff_block_member(document_number: str) -> Response:
+    return web.staff_api.block_member(app.current_request)
+
+
+@app.route("/staff/v1/members/{document_number}/unblock", methods=["POST"], authorizer=STAFF)
+def staff_unblock_member(document_number: str) -> Response:
+    return web.staff_api.unblock_member(app.current_request)
+
+
+@app.route("/staff/v1/exports", methods=["POST"], authorizer=STAFF)
+def staff_create_export() -> Response:
+    return web.staff_api.create_export(app.current_request)
+
+
+@app.route("/staff/v1/exports/{export_id}", methods=["GET"], authorizer=STAFF)
+def staff_get_export(export_id: str) -> Response:
+    return web.staff_api.get_export(app.current_request)
+
+
+@app.schedule(Cron(0, 11, "*", "*", "?", "*"))
+def export_approved_payments(event):  # type: ignore[no-untyped-def]
+    """Daily at 6:00 in Colombia (11:00 UTC): approved payments not exported yet, to S3 (SPEC §4)."""
+    return web.staff_api.scheduled_export(event)
+
+
+# --- back office (issue 4): the S3 drop folder of the core system's files ----------------------
+
+#: EventBridge rule: objects created under imports/ of the import bucket. The bucket's name is not
+#: known when app.py is imported: devtools/infra.py's merge template adds
+#: ``detail.bucket.name = [Ref ImportBucket]`` to this rule, and the handler checks it again.
+IMPORT_DROP_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                       "detail": {"object": {"key": [{"prefix": "imports/"}]}}}
+
+
+@app.on_cw_event(IMPORT_DROP_PATTERN, name="import_from_s3")
+def import_from_s3(event):  # type: ignore[no-untyped-def]
+    """A members/obligations CSV put under imports/: import it, write reports/<name>.report.*."""
+    from chalicelib.context import Runtime
+    from chalicelib.services import import_jobs
+
+    return import_jobs.handle_event(event.to_dict(), get_settings(), now=Runtime.clock())

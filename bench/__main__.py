@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from bench import env  # noqa: F401  (first: the tests' environment, moto before any client)
 from bench import coldstart, login_timing, overhead, roundtrips
+from bench import imports as import_measure  # back office (issue 4)
 from bench.report import ERROR, Row, render
 
 #: (name, run) in the order they run; cold start first, while this process is still idle.
@@ -21,6 +22,7 @@ MEASURES = [
     ("dynamodb round trips", roundtrips.run),
     ("login time", login_timing.run),
     ("warm request overhead", overhead.run),
+    ("import of 100,000 obligations", import_measure.run),  # back office (issue 4)
 ]
 
 

@@ -93,6 +93,11 @@ class Settings:
     # Back office
     import_bucket: str
     staff_api_key_required: bool
+    # Member reminders (issue 6)
+    reminder_days_before_due: int = 3
+    pending_reminder_seconds: int = 2 * 3600
+    reminder_quiet_start_hour: int = 21  # Colombian time: no "still pending" email from 21:00...
+    reminder_quiet_end_hour: int = 7  # ...to 7:00 (due-date reminders go out at 8:00 anyway)
 
     @property
     def base_path(self) -> str:
@@ -164,6 +169,10 @@ class Settings:
             webhook_max_age_seconds=_int(env, "WEBHOOK_MAX_AGE_SECONDS", 24 * 3600 + 3600),
             import_bucket=env.get("IMPORT_BUCKET", ""),
             staff_api_key_required=_bool(env, "STAFF_API_KEY_REQUIRED", False),
+            reminder_days_before_due=_int(env, "REMINDER_DAYS_BEFORE_DUE", 3),
+            pending_reminder_seconds=_int(env, "PENDING_REMINDER_SECONDS", 2 * 3600),
+            reminder_quiet_start_hour=_int(env, "REMINDER_QUIET_START_HOUR", 21),
+            reminder_quiet_end_hour=_int(env, "REMINDER_QUIET_END_HOUR", 7),
         )
 
 

@@ -26,3 +26,55 @@ def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
             value = mask_document(value)
         record[key] = value
     log.log(level, json.dumps(record, ensure_ascii=False, default=str))
+
+
+# --- CloudWatch metrics (issue 4): embedded metric format, one JSON line on stdout -------------
+
+METRICS_NAMESPACE = "SucursalVirtual"  # devtools/infra.py alarms on this namespace
+_metrics_log = logging.getLogger("sucursal.metrics")
+_metrics_log.setLevel(logging.INFO)
+_metrics_log.propagate = False  # the line must be the whole log event, without a prefix
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes the bare message to the current ``sys.stdout`` (Lambda sends it to CloudWatch Logs,
+    which extracts EMF metrics only from log events that are exactly one JSON object)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        try:
+            sys.stdout.write(record.getMessage() + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001  (a metric never breaks the request)
+            self.handleError(record)
+
+
+if not _metrics_log.handlers:
+    _metrics_log.addHandler(_StdoutHandler())
+
+
+def emit_metric(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
+    """One EMF line: metric ``name`` in namespace SucursalVirtual with the dimensions ``Stage``
+    (the Chalice stage) plus ``dimensions``. Never raises: metrics must not break a payment."""
+    try:
+        import os
+        import time
+
+        stage = os.environ.get("STAGE", "dev")
+        dims = {"Stage": stage, **{k: str(v) for k, v in dimensions.items()}}
+        record: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [list(dims)],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }],
+            },
+            **dims,
+            name: value,
+        }
+        _metrics_log.info(json.dumps(record, ensure_ascii=False, default=str))
+    except Exception:  # noqa: BLE001
+        log.exception("metric_failed name=%s", name)

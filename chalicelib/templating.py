@@ -22,6 +22,7 @@ def environment():  # type: ignore[no-untyped-def]
     env.filters["cop"] = formatting.cop
     env.filters["local_datetime"] = formatting.local_datetime
     env.filters["long_date"] = formatting.long_date
+    env.filters["local_time"] = formatting.local_time
     return env
 
 

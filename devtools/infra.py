@@ -84,7 +84,8 @@ DYNAMODB_ACTIONS = [
                                 # in one consistent read before a payment (payments_repo)
     "dynamodb:BatchWriteItem",  # imports insert new members/obligations; logout-everywhere deletes
                                 # a member's sessions (repositories.Session.batch_write)
-    "dynamodb:DeleteItem",      # logout (Session.delete) and transactional deletes
+    "dynamodb:DeleteItem",      # logout (Session.delete) and transactional deletes; the
+                                # obligations import releases its lock (ImportRun)
     "dynamodb:GetItem",         # Model.get: members, sessions, recoveries, payments, claims, banks
     "dynamodb:PutItem",         # Model.save and TransactWrite.save (payments, events, audit...)
     "dynamodb:Query",           # obligations of a member, audit log, and the GSIs: by_member,
@@ -92,9 +93,10 @@ DYNAMODB_ACTIONS = [
     "dynamodb:UpdateItem",      # conditional state transitions, counters, TransactWrite.update
 ]
 
-#: SES: ``SesMailer.send`` calls ``send_email`` (SES v1, simple message). SendRawEmail is not
-#: granted because nothing sends raw MIME; add it here when a receipt gets an attachment.
-SES_ACTIONS = ["ses:SendEmail"]
+#: SES: ``SesMailer.send`` calls ``send_email`` (SES v1, simple message) and, for a message with
+#: an attachment (the PDF receipt) or extra headers (List-Unsubscribe on reminders),
+#: ``send_raw_email`` with the MIME it builds (issue 6).
+SES_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
 
 #: SSM: ``adapters/secrets.get_secret`` calls ``get_parameter(Name=..., WithDecryption=True)``
 #: once per secret per container; no GetParameters/GetParametersByPath.
@@ -345,6 +347,26 @@ def app_graph(stage_name: str) -> AppGraph:
     return AppGraph(functions=functions, has_rest_api=api_handler is not None)
 
 
+def import_drop_rules(stage_name: str) -> list[tuple[str, str]]:
+    """Back office (issue 4): ``(function logical id, event logical id)`` of each ``@app.on_cw_event``
+    rule on S3 events (the import drop folder), as ``chalice package`` names them."""
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy import models as chalice_models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+    from chalice.utils import to_cfn_resource_name
+
+    factory = CLIFactory(str(ROOT), environ=dict(os.environ))
+    config = factory.create_config_obj(chalice_stage_name=stage_name)
+    resources = DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, stage_name))
+    rules = []
+    for resource in resources:
+        if isinstance(resource, chalice_models.CloudWatchEvent) and "aws.s3" in json.loads(
+                resource.event_pattern).get("source", []):
+            rules.append((to_cfn_resource_name(resource.lambda_function.resource_name),
+                          to_cfn_resource_name(resource.resource_name)))
+    return rules
+
+
 # --- IAM ---------------------------------------------------------------------------------------
 
 def _statement(sid: str, actions: list[str], resources: list[Any],
@@ -580,6 +602,13 @@ def merge_template(stage_name: str) -> dict[str, Any]:
             "concurrency exhausted).",
             metric={"namespace": "AWS/Lambda", "name": "Throttles", "dimensions": fn_dimension},
             threshold=1)
+
+    # Back office (issue 4): the S3 drop folder's EventBridge rule matches this stack's bucket
+    # (app.py cannot name it: it is known only here). Deep-merged into Chalice's event pattern.
+    for function_id, event_id in import_drop_rules(stage_name):
+        properties = resources.setdefault(function_id, {}).setdefault("Properties", {})
+        properties["Events"] = {event_id: {"Properties": {"Pattern": {"detail": {
+            "bucket": {"name": [{"Ref": "ImportBucket"}]}}}}}}
 
     roles: dict[str, list[Function]] = {}
     for function in graph.functions:

@@ -103,11 +103,41 @@ def client(aws: None, clock: FakeClock):  # type: ignore[no-untyped-def]
         yield test_client
 
 
+class RawEmail:
+    """A ``SendRawEmail`` message read back like moto's simple ones (subject, body, destinations),
+    plus its text part, headers and attachments as ``(filename, content_type, bytes)``."""
+
+    def __init__(self, raw) -> None:  # type: ignore[no-untyped-def]
+        import email
+        from email import policy
+        from email.utils import getaddresses
+
+        message = email.message_from_string(raw.raw_data, policy=policy.default)
+        self.id = raw.id
+        self.source = raw.source
+        self.message = message
+        self.subject = str(message["Subject"])
+        self.destinations = {"ToAddresses": [a for _, a in getaddresses([str(message["To"])])]}
+        html = message.get_body(preferencelist=("html",))
+        text = message.get_body(preferencelist=("plain",))
+        self.body = html.get_content() if html is not None else ""
+        self.text = text.get_content() if text is not None else ""
+        self.attachments = [(part.get_filename(), part.get_content_type(), part.get_content())
+                             for part in message.iter_attachments()]
+
+    def header(self, name: str) -> str | None:
+        value = self.message[name]
+        return None if value is None else str(value)
+
+
 def sent_emails() -> list:
+    """What SES accepted, oldest first; raw MIME messages are parsed (see :class:`RawEmail`)."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses import ses_backends
+    from moto.ses.models import RawMessage
 
-    return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+    return [RawEmail(m) if isinstance(m, RawMessage) else m
+            for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages]
 
 
 def recovery_from_email(message) -> tuple[str, str]:  # type: ignore[no-untyped-def]

@@ -88,6 +88,80 @@ def type_label(obligation_type: str) -> str:
     return TYPE_LABELS.get(obligation_type, obligation_type.capitalize())
 
 
+# --- the lifecycle the member sees (issue 6) ----------------------------------------------------
+
+#: Step names as the member reads them ("el pago": masculine, unlike the receipt's status labels).
+STEP_LABELS = {
+    CREATED: "Iniciado",
+    PENDING: "Pendiente en el banco",
+    APPROVED: "Aprobado",
+    REJECTED: "Rechazado",
+    FAILED: "Fallido",
+    EXPIRED: "Vencido",
+}
+#: What each step means, one short sentence (shown under the step and read by screen readers).
+STEP_HINTS = {
+    CREATED: "Registramos su pago en la Sucursal Virtual.",
+    PENDING: "Su banco está confirmando el débito.",
+    APPROVED: "Su banco confirmó el débito a favor de la cooperativa.",
+    REJECTED: "Su banco no autorizó el débito. No se descontó dinero.",
+    FAILED: "La transacción no se pudo completar. No se descontó dinero.",
+    EXPIRED: "No recibimos la respuesta del banco a tiempo.",
+}
+#: What a step not reached yet is waiting for.
+STEP_UPCOMING_HINTS = {
+    PENDING: "Falta autorizar el pago en la página de su banco.",
+    APPROVED: "Falta la confirmación de su banco.",
+}
+#: The steps of a payment that goes well, in order. A later step that is not a payment status
+#: (e.g. ``"APPLIED"``, "Aplicado en la cooperativa", once the core system's import confirms it)
+#: is added by appending its key here and to the dicts above, and by passing its time to
+#: :func:`lifecycle` among the ``reached`` pairs; nothing else changes.
+HAPPY_PATH: tuple[str, ...] = (CREATED, PENDING, APPROVED)
+_FAILURES = (REJECTED, FAILED, EXPIRED)
+
+
+@dataclass(frozen=True)
+class LifecycleStep:
+    key: str
+    label: str
+    hint: str
+    at: datetime | None  # None for a step not reached yet
+    state: str  # "done" | "active" (in progress) | "upcoming" | "failed"
+    current: bool  # the step the payment is at (aria-current="step")
+
+
+def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[LifecycleStep]:
+    """The stepper of a payment: the happy path's steps reached (skipped ones left out), the one
+    in progress, those still to come; or, for a refused payment, the steps reached and its end."""
+    times: dict[str, datetime] = {}
+    for key, at in reached:
+        times.setdefault(key, at)  # the first time a step was reached
+    if status not in times and times:  # a history written before the status (never expected)
+        times[status] = max(times.values())
+
+    def step(key: str, state: str, current: bool = False) -> LifecycleStep:
+        hints = STEP_UPCOMING_HINTS if state == "upcoming" else STEP_HINTS
+        return LifecycleStep(key, STEP_LABELS.get(key, key), hints.get(key, ""),
+                             times.get(key) if state != "upcoming" else None, state, current)
+
+    if status in _FAILURES:
+        done = [step(k, "done") for k in HAPPY_PATH if k in times and k not in (APPROVED, status)]
+        return [*done, step(status, "failed", current=True)]
+    furthest = max((i for i, k in enumerate(HAPPY_PATH) if k in times), default=0)
+    finished = HAPPY_PATH[furthest] == APPROVED or furthest > HAPPY_PATH.index(APPROVED)
+    steps = []
+    for index, key in enumerate(HAPPY_PATH):
+        if index < furthest:
+            if key in times:
+                steps.append(step(key, "done"))
+        elif index == furthest:
+            steps.append(step(key, "done" if finished else "active", current=True))
+        else:
+            steps.append(step(key, "upcoming"))
+    return steps
+
+
 # --- masking and dates -------------------------------------------------------------------------
 
 MASK = "••••"

@@ -3,24 +3,41 @@
 The file is streamed: physical lines are read in chunks and decoded one by one, rows are validated
 as they come and written in bounded batches of :data:`BATCH_SIZE` (one ``BatchGetItem`` per batch
 to compare with what is stored, ``BatchWriteItem`` for new items, a conditional ``UpdateItem`` for
-changed ones). Memory does not hold the file; only a small digest per key is kept to reject
-repeated keys (about 100 bytes per row).
+changed ones). Memory does not grow with the file: an obligations import keeps one batch, a
+bounded cache of known members and at most :data:`MAX_MESSAGES` messages (a members import still
+keeps a small digest per document to name repeated rows, about 100 bytes per row).
 
 Rules worth knowing:
 
 * A member's password and security fields are never written here: existing members are changed
   with ``UpdateItem`` on the core-system fields only.
 * Obligations follow the cut-off rule. ``Obligation.portal_payments`` maps a payment id to
-  ``{"amount": int, "at": ISO time}`` for payments applied in the portal. A row with cut-off ``C``
-  stores ``max(0, file amount - sum of portal payments with at > C)`` (amount due, minimum and
-  maximum alike) and drops the portal payments with ``at <= C`` (the core already knows them).
+  ``{"amount": int, "at": ISO time, "reference"}`` for payments applied in the portal. A row with
+  cut-off ``C`` drops the portal payments the core system already knows at ``C`` and subtracts the
+  others: it stores ``max(0, file amount - sum of the portal payments kept)`` (amount due, minimum
+  and maximum alike). The core knows a portal payment when an export had claimed it at or before
+  ``C`` (``Payment.exported_at <= C``: the money may be approved before ``C`` and still not be in
+  the core's balance until the export reaches it); an entry without a payment record (loaded by
+  hand) falls back to its own time (``at <= C``). Dropping it marks the payment "Aplicado en la
+  cooperativa" (``Payment.core_applied_at``, set once by a conditional write, with an audit event)
+  before the obligation is written, so a crash in between never loses the confirmation.
   The update is conditioned on the portal payments read, so a payment applied meanwhile makes the
   import re-read and recompute instead of resurrecting a balance. ``pending_payment_id`` is never
   touched. A row whose cut-off is older than the stored one is rejected (stale file).
-* Re-sending the same file writes nothing: those rows are counted as ``unchanged``.
-
-Closing obligations absent from a newer full file is not done here yet; the keys seen in the
-file are kept in :attr:`_ObligationImporter.seen` for that step.
+* Re-sending the same file changes nothing: those rows are counted as ``unchanged`` (each one is
+  still stamped with the import's batch id, a bookkeeping attribute, see below).
+* **Closing** (a full obligations file, the default): every obligation a row names is stamped with
+  the import's batch id (``import_batch``; ``open_shard`` while OPEN). Once the file is read, the
+  OPEN obligations whose stamp is another batch's are the ones the file did not list; they are
+  found through the sparse ``open_by_import`` index (16 shards, two range queries each, keys
+  only, never a scan) and closed (``status`` CLOSED, never deleted) by a conditional write that
+  refuses an obligation with a ``pending_payment_id`` (reported, closed by a later import).
+  A rejected row whose document and obligation id are readable still stamps its obligation (a
+  typo must not close it); when some row could not be read at all, or the file failed, nothing
+  is closed. A file that would close more obligations than it lists (and more than
+  :data:`CLOSE_GUARD_MIN`) closes nothing unless ``force_close`` (a truncated export must not
+  empty the portal). Obligations imports hold a lock (:class:`ImportRun` ``lock#obligations``,
+  with a lease) so two of them never stamp at the same time.
 """
 
 from __future__ import annotations
@@ -28,17 +45,23 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 import re
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 
-from chalicelib.adapters.dynamo.models import Member, Obligation
+from chalicelib.adapters.dynamo import payments_repo
+from chalicelib.adapters.dynamo.models import ImportRun, Member, Obligation, Payment
+from chalicelib.adapters.dynamo.repositories import audit_event
+from chalicelib.context import Runtime
+from chalicelib.observability import log_event
 
 BATCH_SIZE = 100  # BatchGetItem takes at most 100 keys
 MAX_MESSAGES = 1000  # errors and warnings kept in a report (the rest are only counted)
@@ -49,6 +72,13 @@ UPDATE_WORKERS = 8
 CONFLICT_RETRIES = 3
 FUTURE_CUTOFF_SLACK = timedelta(minutes=10)
 MAX_AMOUNT_DIGITS = 15
+MEMBER_CACHE = 1024  # documents known to exist (or not): bounded, so memory stays flat
+OPEN_SHARDS = 16  # partitions of the open_by_import index (Obligation.open_shard "0".."15")
+CLOSE_GUARD_MIN = 100  # a file may always close this many absent obligations
+LOCK_ID = "lock#obligations"
+LOCK_LEASE = timedelta(minutes=20)  # longer than a Lambda lives: a crashed import frees it
+LOCK_RENEW_SECONDS = 120.0  # a long import (the command line) renews its lease this often
+IMPORT_ACTOR = "system:import"
 
 DOCUMENT_TYPES = ("CC", "CE", "TI", "PP", "NIT")
 MEMBER_STATUSES = ("ACTIVO", "INACTIVO", "BLOQUEADO")
@@ -78,6 +108,19 @@ Progress = Callable[[int], None]
 
 # --- report ----------------------------------------------------------------------------------
 
+#: What happened to closing absent obligations (``ImportReport.closing``), in Spanish.
+CLOSING_TEXT = {
+    "done": "se cerraron las obligaciones abiertas que el archivo no incluye",
+    "partial": "archivo parcial: no se cierra ninguna obligación",
+    "file_error": "no se cerró ninguna obligación porque el archivo no se pudo leer completo",
+    "unreadable_rows": "no se cerró ninguna obligación porque hay filas ilegibles (sin documento u "
+                       "obligación reconocibles); corríjalas y reenvíe el archivo",
+    "empty": "no se cerró ninguna obligación porque el archivo no tiene filas válidas",
+    "guard": "no se cerró ninguna obligación: el archivo cerraría {absent} obligaciones y solo "
+             "incluye {present}; si es correcto, cárguelo con --force-close",
+}
+
+
 @dataclass
 class ImportReport:
     """What an import did. ``errors``/``warnings`` are ``(line, reason)``; reasons are Spanish."""
@@ -93,6 +136,16 @@ class ImportReport:
     errors_omitted: int = 0
     warnings_omitted: int = 0
     file_error: str | None = None
+    # --- obligations (issue 4) ---
+    batch_id: str | None = None  # stamped on every obligation the file lists
+    source: str | None = None  # the file (path or s3://bucket/key), for the report only
+    full: bool = False  # a full file: closes the OPEN obligations it does not list
+    closing: str = ""  # a key of CLOSING_TEXT ("" when not a full obligations import)
+    closed: int = 0
+    absent: int = 0  # OPEN obligations the file does not list (found before closing)
+    not_closed: list[str] = field(default_factory=list)  # absent but with a payment in progress
+    not_closed_omitted: int = 0
+    applied_in_core: int = 0  # portal payments confirmed: "Aplicado en la cooperativa"
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected += 1
@@ -113,6 +166,12 @@ class ImportReport:
         else:
             self.warnings_omitted += 1
 
+    def keep_open(self, note: str) -> None:
+        if len(self.not_closed) < MAX_MESSAGES:
+            self.not_closed.append(note)
+        else:
+            self.not_closed_omitted += 1
+
     @property
     def ok(self) -> bool:
         """True when the whole file went in (warnings allowed)."""
@@ -125,10 +184,36 @@ class ImportReport:
             return 2
         return 1 if self.rejected else 0
 
+    @property
+    def closing_text(self) -> str:
+        return CLOSING_TEXT.get(self.closing, self.closing).format(absent=self.absent,
+                                                                   present=self.present)
+
+    @property
+    def present(self) -> int:
+        """Obligations the file listed and that went in (new, updated or unchanged)."""
+        return self.inserted + self.updated + self.unchanged
+
+    def summary(self) -> str:
+        """One line, for logs and the command line's last line."""
+        text = (f"{self.rows} filas: {self.inserted} nuevas, {self.updated} actualizadas, "
+                f"{self.unchanged} sin cambios, {self.rejected} rechazadas")
+        if self.kind == "obligations" and self.full:
+            text += f", {self.closed} cerradas"
+        if self.file_error:
+            text += " (ERROR DEL ARCHIVO)"
+        return text
+
     def to_text(self) -> str:
-        """A human summary in Spanish."""
+        """A human summary in Spanish, then every rejected line with its reason."""
         title = {"members": "asociados", "obligations": "obligaciones"}.get(self.kind, self.kind)
+        if self.kind == "obligations":
+            title += " (archivo completo)" if self.full else " (archivo parcial)"
         lines = [f"Importación de {title}"]
+        if self.source:
+            lines.append(f"  archivo:        {self.source}")
+        if self.batch_id:
+            lines.append(f"  lote:           {self.batch_id}")
         if self.file_error:
             lines.append(f"ERROR DEL ARCHIVO: {self.file_error}")
         lines.append(f"  filas leídas:   {self.rows}")
@@ -136,6 +221,17 @@ class ImportReport:
         lines.append(f"  actualizadas:   {self.updated}")
         lines.append(f"  sin cambios:    {self.unchanged}")
         lines.append(f"  rechazadas:     {self.rejected}")
+        if self.kind == "obligations":
+            if self.full:
+                lines.append(f"  cerradas:       {self.closed} (ausentes del archivo)")
+            lines.append(f"  pagos del portal aplicados en la cooperativa: {self.applied_in_core}")
+        if self.closing:
+            lines.append(f"Cierre: {self.closing_text}.")
+        if self.not_closed:
+            lines.append("Ausentes del archivo que siguen abiertas (pago en curso):")
+            lines.extend(f"  {note}" for note in self.not_closed)
+            if self.not_closed_omitted:
+                lines.append(f"  ... y {self.not_closed_omitted} más")
         if self.errors:
             lines.append("Filas rechazadas:")
             lines.extend(f"  línea {line}: {reason}" for line, reason in self.errors)
@@ -152,6 +248,37 @@ class ImportReport:
             lines.append("Resultado: se cargaron las filas válidas; corrija las rechazadas y "
                          "reenvíe el archivo.")
         return "\n".join(lines)
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.rows, "inserted": self.inserted, "updated": self.updated,
+                "unchanged": self.unchanged, "rejected": self.rejected, "closed": self.closed,
+                "absent": self.absent, "applied_in_core": self.applied_in_core}
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as data (the ``.report.json`` next to an S3 file)."""
+        return {
+            "kind": self.kind, "source": self.source, "batch_id": self.batch_id,
+            "full": self.full if self.kind == "obligations" else None,
+            "ok": self.ok, "exit_code": self.exit_code, "file_error": self.file_error,
+            **self.counts(),
+            "closing": self.closing or None,
+            "closing_text": self.closing_text if self.closing else None,
+            "not_closed": self.not_closed, "not_closed_omitted": self.not_closed_omitted,
+            "errors": [{"line": line, "reason": reason} for line, reason in self.errors],
+            "errors_omitted": self.errors_omitted,
+            "warnings": [{"line": line, "reason": reason} for line, reason in self.warnings],
+            "warnings_omitted": self.warnings_omitted,
+        }
+
+
+class ImportBusy(Exception):
+    """Another obligations import holds the lock: try again once it ends (or its lease runs out)."""
+
+    def __init__(self, holder: str | None, lease_until: datetime | None) -> None:
+        self.holder, self.lease_until = holder, lease_until
+        until = f" (hasta {lease_until.isoformat(timespec='seconds')})" if lease_until else ""
+        super().__init__(f"otra importación de obligaciones está en curso: lote {holder}{until}; "
+                         "intente de nuevo cuando termine")
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -379,10 +506,22 @@ def _update_member(member: Member, row: _MemberRow, now: datetime) -> None:
     _update_quietly(Member, (member.document_number,), actions, Member.document_number.exists())
 
 
-def import_members(stream: BinaryIO, *, now: datetime,
-                   progress: Progress | None = None) -> ImportReport:
+def import_members(stream: BinaryIO, *, now: datetime, progress: Progress | None = None,
+                   source: str | None = None) -> ImportReport:
     """Upsert the members of a ``members.csv`` stream; see the module docstring."""
-    report = ImportReport("members")
+    report = ImportReport("members", batch_id=new_batch_id(now), source=source)
+    started = time.monotonic()
+    try:
+        _import_members(stream, report, now, progress)
+    finally:
+        _record_run(report, now, started)
+    log_event("import_finished", kind="members", batch_id=report.batch_id, source=source,
+              **report.counts())
+    return report.finish()
+
+
+def _import_members(stream: BinaryIO, report: ImportReport, now: datetime,
+                    progress: Progress | None) -> None:
     seen: dict[int, int] = {}
     batch: list[_MemberRow] = []
     try:
@@ -404,7 +543,6 @@ def import_members(stream: BinaryIO, *, now: datetime,
         report.file_error = str(exc)
     if batch:
         _write_members(batch, report, now)
-    return report.finish()
 
 
 # --- obligations -----------------------------------------------------------------------------
@@ -498,6 +636,38 @@ def _payment_time(payment: dict) -> datetime | None:  # type: ignore[type-arg]
     return moment if moment.tzinfo is not None else None
 
 
+def new_batch_id(now: datetime) -> str:
+    """``20261123T150000Z-Ab3dE9fG``: when the import started (UTC), then 48 random bits."""
+    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{Runtime.token(6)}"
+
+
+def open_shard(document_number: str, obligation_id: str) -> str:
+    """The obligation's partition of the ``open_by_import`` index (stable: a hash of its key)."""
+    return str(_key_digest(document_number, obligation_id) % OPEN_SHARDS)
+
+
+@dataclass
+class _ListedKey:
+    """A rejected row whose document and obligation id are readable: the file lists it, so its
+    obligation is stamped (not closed) though nothing else of the row is written."""
+
+    line: int
+    document_number: str
+    obligation_id: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.document_number, self.obligation_id
+
+
+def _listed_key(row: _Row) -> _ListedKey | None:
+    document = row.values.get("document_number", "")
+    obligation_id = row.values.get("obligation_id", "")
+    if _DIGITS.fullmatch(document) and 5 <= len(document) <= 15 and 0 < len(obligation_id) <= 64:
+        return _ListedKey(row.line, document, obligation_id)
+    return None
+
+
 @dataclass
 class _Outcome:
     status: str  # inserted | updated | unchanged | rejected
@@ -505,68 +675,128 @@ class _Outcome:
     warning: str = ""
 
 
+class _Lock:
+    """``lock#obligations`` in the imports table: one obligations import at a time, with a lease."""
+
+    def __init__(self, batch_id: str, now: datetime, source: str | None) -> None:
+        self.batch_id, self.now, self.source = batch_id, now, source
+        self._started = self._renewed = time.monotonic()
+
+    def _clock(self) -> datetime:
+        return self.now + timedelta(seconds=time.monotonic() - self._started)
+
+    def acquire(self) -> None:
+        now = self._clock()
+        lock = ImportRun(LOCK_ID, kind="obligations", source=self.source, started_at=now,
+                         holder=self.batch_id, lease_until=now + LOCK_LEASE)
+        try:
+            lock.save(condition=ImportRun.run_id.does_not_exist() | (ImportRun.lease_until < now))
+        except PutError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            try:
+                held = ImportRun.get(LOCK_ID, consistent_read=True)
+            except DoesNotExist:  # released meanwhile
+                return self.acquire()
+            raise ImportBusy(held.holder, held.lease_until) from None
+
+    def renew(self) -> None:
+        """Extend the lease every LOCK_RENEW_SECONDS; ImportBusy if another import took it."""
+        if time.monotonic() - self._renewed < LOCK_RENEW_SECONDS:
+            return
+        try:
+            ImportRun(LOCK_ID).update(actions=[ImportRun.lease_until.set(self._clock() + LOCK_LEASE)],
+                                      condition=ImportRun.holder == self.batch_id)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            raise ImportBusy(None, None) from None
+        self._renewed = time.monotonic()
+
+    def release(self) -> None:
+        try:
+            ImportRun(LOCK_ID).delete(condition=ImportRun.holder == self.batch_id)
+        except DeleteError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+
 class _ObligationImporter:
-    """One import run: member existence cache, keys seen, bounded batches, parallel updates."""
+    """One import run: bounded batches, a bounded member cache, parallel updates, the closing."""
 
-    MEMBER_CACHE = 50_000
-
-    def __init__(self, report: ImportReport, now: datetime, workers: int) -> None:
+    def __init__(self, report: ImportReport, now: datetime, workers: int,
+                 batch_id: str | None = None) -> None:
         self.report = report
         self.now = now
-        self.seen: dict[int, int] = {}  # key digest -> first line (also for closing absent ones)
+        self.batch_id = batch_id or report.batch_id or new_batch_id(now)
+        report.batch_id = self.batch_id
+        self.unreadable = 0  # rejected rows whose obligation cannot be told: closing is unsafe
+        self._now_text = Obligation.updated_at.serialize(now)
         self._members: OrderedDict[str, bool] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def accept(self, row: _ObligationRow) -> bool:
-        digest = _key_digest(row.document_number, row.obligation_id)
-        if digest in self.seen:
-            self.report.reject(row.line, f"la obligación {row.obligation_id} del documento "
-                                         f"{row.document_number} ya apareció en la línea "
-                                         f"{self.seen[digest]}; se rechaza la repetición")
-            return False
-        self.seen[digest] = row.line
-        return True
+    # --- the rows ------------------------------------------------------------------------------
 
     def _known_members(self, documents: set[str]) -> set[str]:
         missing = [d for d in documents if d not in self._members]
         if missing:
-            found = {m.document_number for m in Member.batch_get(
-                missing, consistent_read=True, attributes_to_get=["document_number"])}
+            found = _existing_members(missing)
             for document in missing:
                 self._members[document] = document in found
         for document in documents:
             self._members.move_to_end(document)
-        while len(self._members) > self.MEMBER_CACHE:
+        while len(self._members) > MEMBER_CACHE:
             self._members.popitem(last=False)
         return {d for d in documents if self._members.get(d)}
 
-    def write(self, batch: list[_ObligationRow]) -> None:
+    def _repeated(self, row: _ObligationRow, first: int) -> None:
+        self.report.reject(row.line, f"la obligación {row.obligation_id} del documento "
+                                     f"{row.document_number} ya apareció en la línea {first}; se "
+                                     "rechaza la repetición")
+
+    def write(self, batch: list[_ObligationRow | _ListedKey]) -> None:
+        """One batch: repeated keys, unknown members, one BatchGetItem, then the writes."""
         report = self.report
-        known = self._known_members({row.document_number for row in batch})
-        rows = []
-        for row in batch:
-            if row.document_number in known:
-                rows.append(row)
+        rows: dict[tuple[str, str], _ObligationRow] = {}
+        listed: dict[tuple[str, str], _ListedKey] = {}
+        for item in batch:
+            if isinstance(item, _ListedKey):
+                listed.setdefault(item.key, item)
+            elif item.key in rows:
+                self._repeated(item, rows[item.key].line)
             else:
+                rows[item.key] = item
+        known = self._known_members({row.document_number for row in rows.values()})
+        for key, row in list(rows.items()):
+            if row.document_number not in known:
                 report.reject(row.line, f"no existe un asociado con documento "
                                         f"{row.document_number}; cargue primero el archivo de "
                                         "asociados")
-        if not rows:
+                del rows[key]
+        for key in rows:
+            listed.pop(key, None)  # the valid row stamps it
+        if not rows and not listed:
             return
         stored = {(o.document_number, o.obligation_id): o for o in
-                  Obligation.batch_get([row.key for row in rows], consistent_read=True)}
-        updates = []
-        with Obligation.batch_write() as writer:
-            for row in rows:
-                current = stored.get(row.key)
-                if current is None:
-                    writer.save(self._new_item(row))
-                    report.inserted += 1
-                else:
-                    updates.append((row, current))
+                  Obligation.batch_get([*rows, *listed], consistent_read=True)}
+        updates, stamps, new = [], [], []
+        for key, row in rows.items():
+            current = stored.get(key)
+            if current is None:
+                new.append(self._new_raw_item(row))
+            elif current.import_batch == self.batch_id and (current.import_line or 0) > 0:
+                self._repeated(row, int(current.import_line))  # a row of an earlier batch
+            else:
+                updates.append((row, current))
+        _batch_put(Obligation, new)
+        report.inserted += len(new)
+        for key, item in listed.items():
+            current = stored.get(key)
+            if current is not None and current.import_batch != self.batch_id:
+                stamps.append(item)
         for (row, _), outcome in zip(updates, self._pool.map(lambda u: self._upsert(*u), updates)):
             if outcome.status == "rejected":
                 report.reject(row.line, outcome.reason)
@@ -574,13 +804,46 @@ class _ObligationImporter:
                 setattr(report, outcome.status, getattr(report, outcome.status) + 1)
             if outcome.warning:
                 report.warn(row.line, outcome.warning)
+        list(self._pool.map(self._stamp_listed, stamps))
+
+    def _stamp(self, line: int) -> list[Any]:
+        return [Obligation.import_batch.set(self.batch_id), Obligation.import_line.set(line)]
+
+    def _stamp_listed(self, item: _ListedKey) -> None:
+        """A rejected row's obligation: listed by the file (negative line: not a valid row)."""
+        _update_quietly(Obligation, item.key, self._stamp(-item.line),
+                        Obligation.document_number.exists())
 
     def _new_item(self, row: _ObligationRow) -> Obligation:
         return Obligation(row.document_number, row.obligation_id, type=row.type,
                           product_number=row.product_number, description=row.description,
                           due_date=row.due_date, amount_due=row.amount_due,
                           minimum_amount=row.minimum_amount, maximum_amount=row.maximum_amount,
-                          cutoff=row.cutoff, status="OPEN", updated_at=self.now)
+                          cutoff=row.cutoff, status="OPEN", updated_at=self.now,
+                          import_batch=self.batch_id, import_line=row.line,
+                          open_shard=open_shard(row.document_number, row.obligation_id))
+
+    def _new_raw_item(self, row: _ObligationRow) -> dict[str, dict[str, str]]:
+        """:meth:`_new_item` as DynamoDB JSON, without a model instance (most of the import's
+        CPU time and allocations on big files went into building and serializing those)."""
+        names = _OBLIGATION_NAMES
+        return {
+            names["document_number"]: {"S": row.document_number},
+            names["obligation_id"]: {"S": row.obligation_id},
+            names["type"]: {"S": row.type},
+            names["product_number"]: {"S": row.product_number},
+            names["description"]: {"S": row.description},
+            names["due_date"]: {"S": row.due_date},
+            names["amount_due"]: {"N": str(row.amount_due)},
+            names["minimum_amount"]: {"N": str(row.minimum_amount)},
+            names["maximum_amount"]: {"N": str(row.maximum_amount)},
+            names["cutoff"]: {"S": Obligation.cutoff.serialize(row.cutoff)},
+            names["status"]: {"S": "OPEN"},
+            names["updated_at"]: {"S": self._now_text},
+            names["import_batch"]: {"S": self.batch_id},
+            names["import_line"]: {"N": str(row.line)},
+            names["open_shard"]: {"S": open_shard(row.document_number, row.obligation_id)},
+        }
 
     def _upsert(self, row: _ObligationRow, current: Obligation | None) -> _Outcome:
         """Apply one row to a stored obligation, re-reading when a portal payment lands meanwhile."""
@@ -598,23 +861,21 @@ class _ObligationImporter:
                                          consistent_read=True)
             except DoesNotExist:
                 current = None
+        _update_quietly(Obligation, row.key, self._stamp(-row.line),
+                        Obligation.document_number.exists())
         return _Outcome("rejected", "la obligación cambió varias veces mientras se importaba "
                                     "(pagos en curso); reenvíe el archivo")
 
     def _apply(self, row: _ObligationRow, current: Obligation) -> _Outcome:
         if current.cutoff is not None and row.cutoff < current.cutoff:
+            _update_quietly(Obligation, row.key, self._stamp(-row.line),
+                            Obligation.document_number.exists())
             return _Outcome("rejected", f"el corte {row.cutoff_text} es anterior al ya cargado "
                                         f"({current.cutoff.isoformat()}); se conserva el saldo "
                                         "más reciente")
         payments = current.portal_payments.as_dict() if current.portal_payments else {}
-        kept, warning = {}, ""
-        for payment_id, payment in payments.items():
-            moment = _payment_time(payment)
-            if moment is None:
-                warning = (f"el pago del portal {payment_id} no tiene una hora válida; se sigue "
-                           "descontando")
-            if moment is None or moment > row.cutoff:
-                kept[payment_id] = payment
+        known, warning = self._known_to_core(row, payments)
+        kept = {pid: payment for pid, payment in payments.items() if pid not in known}
         paid_after = sum(int(p.get("amount") or 0) for p in kept.values())
         wanted = {
             "type": row.type,
@@ -626,18 +887,185 @@ class _ObligationImporter:
             "maximum_amount": max(0, row.maximum_amount - paid_after),
             "cutoff": row.cutoff,
             "status": "OPEN",
+            "open_shard": open_shard(row.document_number, row.obligation_id),
         }
         changed = [name for name, value in wanted.items() if getattr(current, name) != value]
         if not changed and len(kept) == len(payments):
+            _update_quietly(Obligation, row.key, self._stamp(row.line),
+                            Obligation.document_number.exists())
             return _Outcome("unchanged", warning=warning)
+        self._confirm_applied(row, {pid: payments[pid] for pid in known})
         actions = [getattr(Obligation, name).set(wanted[name]) for name in changed]
-        actions.append(Obligation.updated_at.set(self.now))
+        actions += [Obligation.updated_at.set(self.now), *self._stamp(row.line)]
+        if "status" in changed:
+            actions.append(Obligation.closed_at.remove())
         if len(kept) != len(payments):
             actions.append(Obligation.portal_payments.set(kept) if kept
                            else Obligation.portal_payments.remove())
-        _update_quietly(Obligation, (row.document_number, row.obligation_id), actions,
-                        _same_payments(payments))
-        return _Outcome("updated", warning=warning)
+        _update_quietly(Obligation, row.key, actions, _same_payments(payments))
+        only_stamp = not changed or changed == ["open_shard"]
+        return _Outcome("unchanged" if only_stamp and len(kept) == len(payments) else "updated",
+                        warning=warning)
+
+    # --- "Aplicado en la cooperativa" -----------------------------------------------------------
+
+    def _known_to_core(self, row: _ObligationRow,
+                       payments: dict[str, Any]) -> tuple[set[str], str]:
+        """The portal payments the core system knows at the row's cut-off (see the module)."""
+        warning, before = "", []
+        for payment_id, payment in payments.items():
+            moment = _payment_time(payment)
+            if moment is None:
+                warning = (f"el pago del portal {payment_id} no tiene una hora válida; se sigue "
+                           "descontando")
+            elif moment <= row.cutoff:
+                before.append(payment_id)
+        if not before:
+            return set(), warning
+        records = {p.payment_id: p for p in Payment.batch_get(
+            before, consistent_read=True, attributes_to_get=["payment_id", "exported_at"])}
+        known = {pid for pid in before if pid not in records  # loaded by hand: its own time
+                 or (records[pid].exported_at is not None and records[pid].exported_at <= row.cutoff)}
+        return known, warning
+
+    def _confirm_applied(self, row: _ObligationRow, payments: dict[str, Any]) -> None:
+        """Set ``core_applied_at`` once (conditional) with its audit event, one transaction each."""
+        for payment_id, entry in payments.items():
+            tx = payments_repo.Tx()
+            tx.update("payment", Payment(payment_id=payment_id),
+                      [Payment.core_applied_at.set(self.now)],
+                      Payment.exported_at.exists() & (Payment.exported_at <= row.cutoff)
+                      & Payment.core_applied_at.does_not_exist())
+            tx.put("audit", audit_event(
+                subject=row.document_number, event="payment_applied_in_core", actor=IMPORT_ACTOR,
+                at=self.now, suffix=Runtime.token(6), payment_id=payment_id,
+                details={"reference": str(entry.get("reference") or ""),
+                         "obligation_id": row.obligation_id, "cutoff": row.cutoff.isoformat(),
+                         "batch_id": self.batch_id}))
+            try:
+                tx.commit()
+            except payments_repo.Cancelled:
+                continue  # confirmed by an earlier import, or a payment loaded by hand
+            self.report.applied_in_core += 1
+            log_event("payment_applied_in_core", document_number=row.document_number,
+                      payment_id=payment_id, batch_id=self.batch_id)
+
+    # --- closing the obligations the file does not list -----------------------------------------
+
+    def _absent(self) -> Iterator[Obligation]:
+        """OPEN obligations stamped by another import (index keys only; eventually consistent,
+        so the conditional write decides)."""
+        for shard in range(OPEN_SHARDS):
+            for condition in (Obligation.import_batch < self.batch_id,
+                              Obligation.import_batch > self.batch_id):
+                yield from Obligation.open_by_import.query(str(shard), condition,
+                                                           page_size=BATCH_SIZE)
+
+    def close_absent(self, *, full: bool, force: bool) -> None:
+        report = self.report
+        if not full:
+            report.closing = "partial"
+        elif report.file_error is not None:
+            report.closing = "file_error"
+        elif self.unreadable:
+            report.closing = "unreadable_rows"
+        elif report.present == 0:
+            report.closing = "empty"
+        else:
+            report.absent = sum(1 for _ in self._absent())
+            if not force and report.absent > max(CLOSE_GUARD_MIN, report.present):
+                report.closing = "guard"
+            else:
+                report.closing = "done"
+        if report.closing != "done":
+            if full:
+                log_event("import_closing_skipped", level=30, batch_id=self.batch_id,
+                          reason=report.closing, absent=report.absent)
+            return
+        page: list[Obligation] = []
+        for item in self._absent():
+            page.append(item)
+            if len(page) >= BATCH_SIZE:
+                self._close_page(page)
+                page = []
+        if page:
+            self._close_page(page)
+
+    def _close_page(self, page: list[Obligation]) -> None:
+        for outcome in self._pool.map(self._close_one, page):
+            if outcome == "closed":
+                self.report.closed += 1
+            elif outcome:
+                self.report.keep_open(outcome)
+
+    def _close_one(self, item: Obligation) -> str:
+        """CLOSED, never deleted; refused while a payment holds it. ``closed``, a note, or ""."""
+        o = Obligation
+        try:
+            _update_quietly(o, (item.document_number, item.obligation_id),
+                            [o.status.set("CLOSED"), o.closed_at.set(self.now),
+                             o.updated_at.set(self.now), o.open_shard.remove()],
+                            (o.status == "OPEN") & o.import_batch.exists()
+                            & (o.import_batch != self.batch_id) & o.pending_payment_id.does_not_exist())
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            try:
+                current = o.get(item.document_number, item.obligation_id, consistent_read=True)
+            except DoesNotExist:
+                return ""
+            if current.status == "OPEN" and current.import_batch != self.batch_id \
+                    and current.pending_payment_id:
+                return (f"documento {current.document_number}, obligación "
+                        f"{current.obligation_id}: tiene un pago en curso (referencia "
+                        f"{current.pending_reference or current.pending_payment_id}); sigue "
+                        "abierta y se cerrará en una próxima importación")
+            return ""  # listed meanwhile, or already closed
+        return "closed"
+
+
+#: Obligation attribute name → its name in DynamoDB (the same unless the model says otherwise).
+_OBLIGATION_NAMES = {name: attr.attr_name for name, attr in Obligation.get_attributes().items()}
+
+
+def _existing_members(documents: list[str]) -> set[str]:
+    """Which of these documents are members: consistent ``BatchGetItem``s of the key only
+    (no model instances: this runs once per batch of a big file)."""
+    client = Member._get_connection().connection.client
+    table = Member.Meta.table_name
+    name = Member.document_number.attr_name
+    found: set[str] = set()
+    for start in range(0, len(documents), BATCH_SIZE):
+        request: dict[str, Any] = {table: {
+            "Keys": [{name: {"S": d}} for d in documents[start:start + BATCH_SIZE]],
+            "ConsistentRead": True, "ProjectionExpression": "#k",
+            "ExpressionAttributeNames": {"#k": name}}}
+        delay = 0.05
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            found.update(item[name]["S"] for item in answer.get("Responses", {}).get(table, []))
+            request = answer.get("UnprocessedKeys") or {}
+            if request:
+                Runtime.sleep(delay)
+                delay = min(delay * 2, 2.0)
+    return found
+
+
+def _batch_put(model: type[Obligation], items: list[dict[str, dict[str, Any]]]) -> None:
+    """``BatchWriteItem`` of serialized items, 25 a call, unprocessed ones retried with backoff."""
+    if not items:
+        return
+    client = model._get_connection().connection.client
+    table = model.Meta.table_name
+    for start in range(0, len(items), 25):
+        pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}}
+                                           for item in items[start:start + 25]]}
+        delay = 0.05
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if pending:
+                Runtime.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def _update_quietly(model: type[Member] | type[Obligation], key: tuple[str, ...],
@@ -661,27 +1089,61 @@ def _same_payments(payments: dict) -> Condition:  # type: ignore[type-arg]
 
 
 def import_obligations(stream: BinaryIO, *, now: datetime, progress: Progress | None = None,
-                       workers: int = UPDATE_WORKERS) -> ImportReport:
-    """Upsert the obligations of an ``obligations.csv`` stream; see the module docstring."""
-    report = ImportReport("obligations")
+                       workers: int = UPDATE_WORKERS, full: bool = True, force_close: bool = False,
+                       source: str | None = None) -> ImportReport:
+    """Upsert the obligations of an ``obligations.csv`` stream and, for a ``full`` file, close the
+    OPEN ones it does not list; see the module docstring. Raises :class:`ImportBusy` when another
+    obligations import is running (nothing was read or written then)."""
+    report = ImportReport("obligations", batch_id=new_batch_id(now), source=source, full=full)
+    lock = _Lock(report.batch_id or "", now, source)
+    lock.acquire()
+    started = time.monotonic()
     importer = _ObligationImporter(report, now, workers)
-    batch: list[_ObligationRow] = []
     try:
-        try:
-            for row in _rows(stream, report, OBLIGATION_COLUMNS, OBLIGATION_REQUIRED, progress):
-                obligation = _parse_obligation(row, report, now)
-                if obligation is None or not importer.accept(obligation):
-                    continue
-                batch.append(obligation)
-                if len(batch) >= BATCH_SIZE:
-                    importer.write(batch)
-                    batch = []
-        except FileError as exc:
-            report.file_error = str(exc)
-        if batch:
-            importer.write(batch)
+        _read_obligations(stream, report, importer, lock, now, progress)
+        lock.renew()
+        importer.close_absent(full=full, force=force_close)
     finally:
         importer.close()
+        lock.release()
+        _record_run(report, now, started)
+    log_event("import_finished", kind="obligations", batch_id=report.batch_id,
+              source=source, **report.counts())
     return report.finish()
 
 
+def _read_obligations(stream: BinaryIO, report: ImportReport, importer: _ObligationImporter,
+                      lock: _Lock, now: datetime, progress: Progress | None) -> None:
+    batch: list[_ObligationRow | _ListedKey] = []
+    before = report.rejected
+    try:
+        for row in _rows(stream, report, OBLIGATION_COLUMNS, OBLIGATION_REQUIRED, progress):
+            # Rows _rows() rejected itself (CSV, encoding, field count) name no obligation surely.
+            importer.unreadable += report.rejected - before
+            obligation = _parse_obligation(row, report, now)
+            item = obligation if obligation is not None else _listed_key(row)
+            if item is None:
+                importer.unreadable += 1
+            else:
+                batch.append(item)
+            if len(batch) >= BATCH_SIZE:
+                importer.write(batch)
+                batch = []
+                lock.renew()
+            before = report.rejected
+        importer.unreadable += report.rejected - before
+    except FileError as exc:
+        report.file_error = str(exc)
+    if batch:
+        importer.write(batch)
+
+
+def _record_run(report: ImportReport, now: datetime, started: float) -> None:
+    """What the import did, in the imports table (best effort: the import itself is done)."""
+    try:
+        ImportRun(report.batch_id or new_batch_id(now), kind=report.kind, source=report.source,
+                  started_at=now, finished_at=now + timedelta(seconds=time.monotonic() - started),
+                  summary=json.dumps({**report.counts(), "closing": report.closing,
+                                      "file_error": report.file_error})).save()
+    except Exception as exc:  # noqa: BLE001  (a missing record must not fail a finished import)
+        log_event("import_record_failed", level=30, batch_id=report.batch_id, error=str(exc)[:200])

@@ -47,10 +47,11 @@ from chalicelib.adapters.gateways.base import (
     InvalidEvent,
     PaymentRequest,
 )
-from chalicelib.adapters.mailer import Email
-from chalicelib.context import Context
+from chalicelib.adapters.mailer import Attachment, Email
+from chalicelib.context import Context, Runtime
 from chalicelib.domain import payments as rules
-from chalicelib.domain.errors import DomainError, Forbidden, InvalidInput, ServiceUnavailable
+from chalicelib.domain.errors import (Conflict, DomainError, Forbidden, InvalidInput,
+                                      ServiceUnavailable)
 from chalicelib.domain.payments import (
     APPROVED,
     CREATED,
@@ -62,7 +63,8 @@ from chalicelib.domain.payments import (
     PaymentNotFound,
     PaymentPending,
 )
-from chalicelib.observability import log_event
+from chalicelib.formatting import cop
+from chalicelib.observability import emit_metric, log_event
 from chalicelib.services.audit import audit_item
 
 POLL_SHARDS = 1  # partitions of the due_poll index; raise only if its write rate ever matters
@@ -70,6 +72,12 @@ POLL_PAGE_SIZE = 50
 IDEMPOTENCY_TTL = timedelta(hours=24)
 RECEIPT_MAX_ATTEMPTS = 8
 REVIEW_FLAG = "REVIEW"
+REVIEW_KEYS = ("review_flag", "review_reason")
+EXPORT_READY = "READY"  # Payment.export_pending: approved, no export has claimed it yet (issue 4)
+METRIC_FLAGGED = "PaymentsFlaggedForReview"  # the names devtools/infra.py alarms on (issue 4)
+METRIC_SIGNATURE_FAILURES = "WebhookSignatureFailures"
+LATE_APPROVAL = "approved_after_final"  # review reason: the gateway approved an ended payment
+LOST_IF_APPROVED = frozenset({"REJECTED", "FAILED"})
 STALE_BANKS_RETRY = timedelta(minutes=5)
 _RACE_ATTEMPTS = 5
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -132,6 +140,14 @@ class ReceiptView:
     timeline: list[tuple[str, datetime]]  # empty without a session
     payer_document_type: str = "CC"
     under_review: bool = False
+    # The stepper (issue 6): Iniciado → Pendiente en el banco → Aprobado (or how it ended), with
+    # the time of each step; shown with or without a session (it names no member data).
+    lifecycle: tuple[rules.LifecycleStep, ...] = ()
+
+    @property
+    def result_at(self) -> datetime:
+        """The time of the receipt's status (approval, refusal...): the receipt's "Fecha y hora"."""
+        return self.approved_at or self.updated_at
 
 
 @dataclass
@@ -395,7 +411,7 @@ def _call_gateway(ctx: Context, payment: Payment, member: Member) -> StartedPaym
         payer_phone=member.phone or "", description=payment.description,
         return_url=f"{s.public_base_url}/pagos/{payment.payment_id}/retorno", ip=payment.ip)
     try:
-        transaction = ctx.gateway.create_transaction(request)
+        transaction = _timed("create_transaction", ctx.gateway.create_transaction, request)
     except GatewayTimeout as exc:
         # The outcome is unknown (a CUS may exist): the poller looks it up by this reference.
         log_event("payment_create_timeout", level=30, document_number=payment.document_number,
@@ -554,8 +570,11 @@ def _needs_read(payment: Payment, target: str) -> bool:
 
 def _plan(ctx: Context, tx: store.Tx, payment: Payment, *, target: str,
           transaction: GatewayTransaction | None, actor: str, message: str | None,
-          known: dict[str, Obligation] | None) -> tuple[str, _Change | None]:
-    """Fill ``tx`` with what the news means for ``payment``; returns the outcome and the change."""
+          known: dict[str, Obligation] | None, review: dict[str, Any] | None = None,
+          ip: str | None = None) -> tuple[str, _Change | None]:
+    """Fill ``tx`` with what the news means for ``payment``; returns the outcome and the change.
+
+    ``review``: a staff resolution (issue 4), written with the transition and clearing the flag."""
     now = ctx.now()
     guard = Payment.status == payment.status
     mismatch = _mismatch(payment, transaction)
@@ -566,6 +585,11 @@ def _plan(ctx: Context, tx: store.Tx, payment: Payment, *, target: str,
                                reported_amount=transaction.amount if transaction else None,
                                reported_reference=transaction.reference if transaction else None)
     if not rules.can_transition(payment.status, target):
+        if target == APPROVED and payment.status in LOST_IF_APPROVED and not payment.review_flag:
+            # The bank confirmed a debit after the payment ended (e.g. rejected by staff): the
+            # money arrived but cannot be applied by the machine; staff must see it (issue 4).
+            return "review", _flag(ctx, tx, payment, LATE_APPROVAL, actor=actor, now=now,
+                                   reported_amount=transaction.amount if transaction else None)
         details = _details(payment, transaction) if payment.status == target else {}
         if not details or payment.status not in OPEN_STATUSES:
             return ("unchanged" if payment.status == target else "stale"), None
@@ -579,11 +603,15 @@ def _plan(ctx: Context, tx: store.Tx, payment: Payment, *, target: str,
         sets["status_message"] = message[:500]
     if target == APPROVED:
         sets["approved_at"] = now
+        sets["export_pending"] = EXPORT_READY  # back office: the export_queue index (issue 4)
     if target == PENDING:
         sets.update(poll_shard=_shard(payment.payment_id), next_poll_at=_next_poll(ctx, payment, now))
     else:
         sets["receipt_emailed"] = _wants_receipt(payment, target, transaction)  # claimed: sent below
         removes = POLL_KEYS
+    if review is not None:  # staff resolution (issue 4)
+        sets.update(review)
+        removes = (*removes, *REVIEW_KEYS)
     change = _Change(sets=sets, removes=removes, history=StatusChange(status=target, at=now))
     tx.update("payment", payment, change.actions(), guard)
     if target != PENDING:
@@ -600,8 +628,11 @@ def _plan(ctx: Context, tx: store.Tx, payment: Payment, *, target: str,
                 tx.update(f"obligation:{item.obligation_id}", key, *write)
     details = {"reference": payment.reference, "from_status": payment.status,
                "amount": payment.amount, "cus": sets.get("cus", payment.cus)}
+    if review is not None:
+        details["resolution"] = review["review_resolution"]
     tx.put("audit", audit_item(ctx, subject=payment.document_number, event=f"payment_{target.lower()}",
-                               actor=actor, payment_id=payment.payment_id,
+                               actor=actor, payment_id=payment.payment_id, ip=ip,
+                               reason=review["review_note"] if review is not None else None,
                                **{k: v for k, v in details.items() if v is not None}))
     return "applied", change
 
@@ -622,7 +653,8 @@ def _flag(ctx: Context, tx: store.Tx, payment: Payment, reason: str, *, actor: s
 
 def _settle(ctx: Context, payment: Payment, *, target: str, transaction: GatewayTransaction | None,
             actor: str, message: str | None = None,
-            event: GatewayEvent | None = None) -> tuple[str, Payment]:
+            event: GatewayEvent | None = None,
+            review: dict[str, Any] | None = None, ip: str | None = None) -> tuple[str, Payment]:
     """Apply ``target`` to ``payment`` in one transaction (with the raw ``event`` when given).
 
     Outcomes: applied, unchanged, stale, review, duplicate (the event was stored before). A lost
@@ -634,7 +666,7 @@ def _settle(ctx: Context, payment: Payment, *, target: str, transaction: Gateway
             known = {o.obligation_id: o for o in store.obligations_of(payment.document_number)}
         tx = store.Tx()
         outcome, change = _plan(ctx, tx, payment, target=target, transaction=transaction,
-                                actor=actor, message=message, known=known)
+                                actor=actor, message=message, known=known, review=review, ip=ip)
         if event is not None:
             event.outcome, event.payment_id = outcome, payment.payment_id
             tx.put("event", event, GatewayEvent.event_id.does_not_exist())
@@ -657,6 +689,7 @@ def _settle(ctx: Context, payment: Payment, *, target: str, transaction: Gateway
             raise
         if change is not None:
             change.mirror(payment)
+            _emit_outcome(outcome, payment)
         if outcome == "applied" and rules.is_final(payment.status) and payment.receipt_emailed:
             _send_receipt(ctx, payment)
         return outcome, payment
@@ -664,6 +697,39 @@ def _settle(ctx: Context, payment: Payment, *, target: str, transaction: Gateway
 
 
 # --- receipts: view and email -------------------------------------------------------------------
+
+# --- back office (issue 4): "Aplicado en la cooperativa" ------------------------------------------
+# The core system's import confirms an exported payment (Payment.core_applied_at, set once by
+# services/imports.py). The step is shown once reached; it is not in rules.HAPPY_PATH (so an
+# approved payment's stepper still ends at "Aprobado" until the core confirms it).
+
+APPLIED_STEP = "APPLIED"
+APPLIED_LABEL = "Aplicado en la cooperativa"
+APPLIED_HINT = "La cooperativa registró el pago en su sistema: el saldo ya lo refleja."
+
+
+def _timeline(payment: Payment) -> list[tuple[str, datetime]]:
+    timeline = [(rules.status_label(h.status), h.at) for h in payment.status_history or []]
+    if payment.core_applied_at is not None:
+        timeline.append((APPLIED_LABEL, payment.core_applied_at))
+    return timeline
+
+
+def _lifecycle(payment: Payment) -> tuple[rules.LifecycleStep, ...]:
+    from dataclasses import replace
+
+    reached = [(h.status, h.at) for h in payment.status_history or []]
+    applied = payment.status == APPROVED and payment.core_applied_at is not None
+    if applied:
+        reached.append((APPLIED_STEP, payment.core_applied_at))
+    steps = rules.lifecycle(payment.status, reached)
+    if applied and not any(step.key == APPLIED_STEP for step in steps):
+        steps = [replace(step, current=False) for step in steps]
+        steps.append(rules.LifecycleStep(
+            APPLIED_STEP, rules.STEP_LABELS.get(APPLIED_STEP, APPLIED_LABEL),
+            rules.STEP_HINTS.get(APPLIED_STEP, APPLIED_HINT), payment.core_applied_at, "done", True))
+    return tuple(steps)
+
 
 def _view(payment: Payment, *, full: bool) -> ReceiptView:
     status = payment.status
@@ -686,27 +752,17 @@ def _view(payment: Payment, *, full: bool) -> ReceiptView:
         payer_document=payment.document_number if full else rules.mask_document(payment.document_number),
         payer_name=payment.payer_name if full else None,
         items=[_item_view(i) for i in payment.items],
-        timeline=[(rules.status_label(h.status), h.at) for h in payment.status_history or []] if full else [],
+        timeline=_timeline(payment) if full else [],  # back office (issue 4): + core applied
         payer_document_type=payment.document_type,
         under_review=bool(payment.review_flag) if full else False,
+        lifecycle=_lifecycle(payment),  # back office (issue 4): + "Aplicado en la cooperativa"
     )
 
 
 def _send_receipt(ctx: Context, payment: Payment) -> bool:
     """Email the receipt; on failure the claim is undone and the poller retries later."""
-    from chalicelib.templating import render
-
-    s = ctx.settings
-    view = _view(payment, full=False)  # an email may be forwarded: the document stays masked
-    context = {"receipt": view, "name": payment.payer_name, "settings": s}
     try:
-        ctx.mailer.send(Email(
-            to=payment.payer_email or "",
-            subject=f"Comprobante de pago {payment.reference}: {view.status_label} - "
-                    f"{s.cooperative_short_name}",
-            html=render("emails/receipt.html", **context),
-            text=render("emails/receipt.txt", **context),
-        ))
+        ctx.mailer.send(_receipt_email(ctx, payment))
     except Exception as exc:  # noqa: BLE001  (an email never undoes a committed payment)
         log_event("payment_receipt_failed", level=30, document_number=payment.document_number,
                   payment_id=payment.payment_id, error=str(exc)[:200])
@@ -715,6 +771,42 @@ def _send_receipt(ctx: Context, payment: Payment) -> bool:
     log_event("payment_receipt_sent", document_number=payment.document_number,
               payment_id=payment.payment_id, status=payment.status)
     return True
+
+
+def _receipt_email(ctx: Context, payment: Payment) -> Email:
+    from chalicelib.templating import render
+
+    s = ctx.settings
+    view = _view(payment, full=False)  # an email may be forwarded: the document stays masked
+    context = {"receipt": view, "name": payment.payer_name, "settings": s}
+    return Email(
+        to=payment.payer_email or "",
+        subject=f"Comprobante de pago {payment.reference}: {view.status_label} - "
+                f"{s.cooperative_short_name}",
+        html=render("emails/receipt.html", **context),
+        text=render("emails/receipt.txt", **context),
+        attachments=_receipt_attachment(ctx, view),
+    )
+
+
+def _receipt_attachment(ctx: Context, view: ReceiptView) -> tuple[Attachment, ...]:
+    """The PDF receipt for the email; without it (never expected) the email still goes out."""
+    from chalicelib.services import receipt_pdf
+
+    try:
+        return (Attachment(receipt_pdf.filename(view), "application/pdf",
+                           receipt_pdf.render(view, ctx.settings, generated_at=ctx.now())),)
+    except Exception as exc:  # noqa: BLE001  (the email matters more than its attachment)
+        log_event("payment_receipt_pdf_failed", level=40, payment_id=view.id, error=str(exc)[:200])
+        return ()
+
+
+def receipt_pdf(ctx: Context, payment_id: str, *, document_number: str) -> tuple[str, bytes]:
+    """The member's own receipt as a PDF: ``(filename, bytes)``; PaymentNotFound otherwise."""
+    from chalicelib.services import receipt_pdf as pdf
+
+    view = receipt(ctx, payment_id, document_number=document_number)
+    return pdf.filename(view), pdf.render(view, ctx.settings, generated_at=ctx.now())
 
 
 def _receipt_failed(ctx: Context, payment: Payment) -> None:
@@ -770,8 +862,18 @@ def list_payments(ctx: Context, document_number: str) -> list[ReceiptView]:
 
 def _query_gateway(ctx: Context, payment: Payment) -> GatewayTransaction | None:
     if payment.gateway_id:
-        return ctx.gateway.get_transaction(payment.gateway_id)
-    return ctx.gateway.find_by_reference(payment.reference)
+        return _timed("get_transaction", ctx.gateway.get_transaction, payment.gateway_id)
+    return _timed("find_by_reference", ctx.gateway.find_by_reference, payment.reference)
+
+
+def _timed(operation: str, call: Any, *args: Any) -> Any:
+    """A gateway call, with its duration emitted as the GatewayLatencyMs metric (issue 4)."""
+    started = Runtime.monotonic()
+    try:
+        return call(*args)
+    finally:
+        emit_metric("GatewayLatencyMs", round((Runtime.monotonic() - started) * 1000, 1),
+                    "Milliseconds", Operation=operation)
 
 
 def refresh_payment(ctx: Context, payment_id: str, *,
@@ -799,8 +901,10 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
     try:
         event = ctx.gateway.verify_event(headers, body, now=int(now.timestamp()))
     except InvalidEvent:
+        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
         raise
     except Exception as exc:  # noqa: BLE001  (hostile input must never become a 500)
+        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
         raise InvalidEvent(f"unverifiable event: {type(exc).__name__}") from exc
     age = int(now.timestamp()) - int(event.sent_at)
     if age > ctx.settings.webhook_max_age_seconds or age < -300:
@@ -863,7 +967,8 @@ def _reconcile_one(ctx: Context, payment: Payment, now: datetime, report: Reconc
         elif payment.receipt_emailed:
             _reschedule_out(payment)
         return
-    past_horizon = now >= payment.created_at + timedelta(seconds=s.poll_horizon_seconds)
+    past_horizon = now >= max(payment.created_at + timedelta(seconds=s.poll_horizon_seconds),
+                              payment.poll_horizon_at or payment.created_at)  # staff: keep_pending
     try:
         transaction = _query_gateway(ctx, payment)
     except GatewayError as exc:
@@ -907,9 +1012,285 @@ def _flag_horizon(ctx: Context, payment: Payment, now: datetime) -> bool:
         tx.commit()
     except store.Cancelled:
         return False  # it moved meanwhile; nothing to flag
+    emit_metric(METRIC_FLAGGED, 1, "Count")
     return True
 
 
 def _reschedule_out(payment: Payment) -> None:
     """A stale index entry (its receipt already sent): take it out of the poller's index."""
     payment.update(actions=[Payment.poll_shard.remove(), Payment.next_poll_at.remove()])
+
+
+# --- back office (issue 4): outcome metrics, staff re-query, review resolution, receipt resend ----
+
+REVIEW_ACTIONS = ("apply", "reject", "keep_pending")
+NOT_UNDER_REVIEW = "Este pago no está marcado para revisión."
+CHANGED_MEANWHILE = "El pago cambió mientras se resolvía; consúltelo de nuevo y decida otra vez."
+GATEWAY_UNREACHABLE = "No pudimos consultar la pasarela de pagos; intente de nuevo en unos minutos."
+REJECTED_BY_STAFF = "Rechazado por la cooperativa después de revisarlo."
+
+
+def _emit_outcome(outcome: str, payment: Payment) -> None:
+    """PaymentsFinal by final state and PaymentsFlaggedForReview (EMF, dimension Stage)."""
+    if outcome == "applied" and rules.is_final(payment.status):
+        emit_metric("PaymentsFinal", 1, "Count", Status=payment.status)
+    elif outcome == "review":
+        emit_metric(METRIC_FLAGGED, 1, "Count")
+
+
+def staff_payment(payment_id: str) -> Payment:
+    """Any payment by id, for staff (PaymentNotFound otherwise). One GetItem."""
+    return _load(payment_id, None)
+
+
+@dataclass(frozen=True)
+class Requery:
+    payment: Payment
+    before: str
+    outcome: str  # applied | unchanged | stale | review | duplicate | not_at_gateway | gateway_error
+    gateway: GatewayTransaction | None
+    error: str | None = None
+
+
+def staff_requery(ctx: Context, payment_id: str, *, actor: str, ip: str | None) -> Requery:
+    """Ask the gateway now, whatever the status, and apply its answer through the engine (the
+    transition's actor stays "gateway": the truth comes from it); audited with the staff actor."""
+    payment = _load(payment_id, None)
+    before = payment.status
+    transaction: GatewayTransaction | None = None
+    error: str | None = None
+    try:
+        transaction = _query_gateway(ctx, payment)
+    except GatewayError as exc:
+        error = exc.code or "gateway_error"
+        log_event("payment_query_failed", level=30, payment_id=payment.payment_id, code=exc.code)
+    if transaction is not None:
+        outcome, payment = _settle(ctx, payment, target=transaction.status, transaction=transaction,
+                                   actor="gateway")
+    else:
+        outcome = "gateway_error" if error else "not_at_gateway"
+    details = {"reference": payment.reference, "from_status": before, "to_status": payment.status,
+               "outcome": outcome, "gateway_status": transaction.status if transaction else None,
+               "gateway_amount": transaction.amount if transaction else None, "error": error}
+    audit_item(ctx, subject=payment.document_number, event="staff_payment_requery", actor=actor,
+               ip=ip, payment_id=payment.payment_id,
+               **{k: v for k, v in details.items() if v is not None}).save()
+    return Requery(payment=payment, before=before, outcome=outcome, gateway=transaction, error=error)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    action: str
+    outcome: str  # approved | rejected | kept_pending | flag_cleared
+    payment: Payment
+    gateway: GatewayTransaction | None = None
+
+
+def allocate(confirmed: int, items: Sequence[tuple[int, int]]) -> list[int] | None:
+    """Spread the amount the gateway confirmed over the items ``(amount, maximum)``, in order.
+
+    Less than asked: the later items give up first (earlier obligations get what the member
+    chose). More: the excess goes to the items in order, each up to its maximum payable. None
+    when the amount cannot be placed (not positive, or above the sum of the maxima)."""
+    if confirmed <= 0 or not items:
+        return None
+    amounts = [a for a, _ in items]
+    total = sum(amounts)
+    if confirmed <= total:
+        short = total - confirmed
+        for index in range(len(amounts) - 1, -1, -1):
+            cut = min(short, amounts[index])
+            amounts[index] -= cut
+            short -= cut
+        return amounts
+    excess = confirmed - total
+    for index, (_, maximum) in enumerate(items):
+        room = max(0, maximum - amounts[index])
+        add = min(room, excess)
+        amounts[index] += add
+        excess -= add
+    return amounts if excess == 0 else None
+
+
+def resolve_review(ctx: Context, payment_id: str, *, action: str, reason: str, actor: str,
+                   ip: str | None) -> Resolution:
+    """A staff decision on a payment flagged for review, through the engine's conditional writes.
+
+    * ``apply``: only if the gateway confirms APPROVED now (same reference and transaction); the
+      gateway's amount is applied (spread over the obligations by :func:`allocate` when it
+      differs, in an audited correction first). Already APPROVED: the flag is cleared.
+    * ``reject``: REJECTED and locks released, refused while the gateway reports APPROVED.
+      Already ended (rejected, failed, expired): the flag is cleared.
+    * ``keep_pending``: an open payment goes back to the poller, queried at once, with a new
+      horizon from now.
+    Every outcome is audited with the staff actor, IP and reason; the flag is cleared."""
+    if action not in REVIEW_ACTIONS:
+        raise InvalidInput("«action» debe ser apply, reject o keep_pending.", code="invalid_action",
+                           field="action")
+    payment = _load(payment_id, None)
+    if not payment.review_flag:
+        raise Conflict(NOT_UNDER_REVIEW, code="not_under_review")
+    review = {"review_resolution": action, "review_resolved_by": actor,
+              "review_resolved_at": ctx.now(), "review_note": reason[:500]}
+    if action == "keep_pending":
+        return _keep_pending(ctx, payment, review, actor=actor, ip=ip)
+    try:
+        transaction = _query_gateway(ctx, payment)
+    except GatewayError as exc:
+        raise ServiceUnavailable(GATEWAY_UNREACHABLE, code="gateway_unavailable") from exc
+    if action == "apply":
+        return _resolve_apply(ctx, payment, transaction, review, actor=actor, ip=ip)
+    return _resolve_reject(ctx, payment, transaction, review, actor=actor, ip=ip)
+
+
+def _refuse(ctx: Context, payment: Payment, review: dict[str, Any], *, actor: str, ip: str | None,
+            code: str, message: str, **details: Any) -> Conflict:
+    """Audit a refused resolution (who tried what, and why it was refused) and build the error."""
+    audit_item(ctx, subject=payment.document_number, event="staff_review_refused", actor=actor,
+               ip=ip, reason=review["review_note"], payment_id=payment.payment_id,
+               action=review["review_resolution"], refusal=code, status=payment.status,
+               **{k: v for k, v in details.items() if v is not None}).save()
+    return Conflict(message, code=code, extra={k: v for k, v in details.items() if v is not None})
+
+
+def _resolve_apply(ctx: Context, payment: Payment, transaction: GatewayTransaction | None,
+                   review: dict[str, Any], *, actor: str, ip: str | None) -> Resolution:
+    status = transaction.status if transaction else None
+    if transaction is None or transaction.status != APPROVED:
+        shown = rules.status_label(status) if status else "sin transacción en la pasarela"
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="gateway_not_approved",
+                      message=f"La pasarela no confirma este pago como aprobado ({shown}); no se aplicó.",
+                      gateway_status=status)
+    if transaction.reference != payment.reference or (
+            payment.gateway_id and transaction.gateway_id and transaction.gateway_id != payment.gateway_id):
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="gateway_mismatch",
+                      message="La transacción de la pasarela no corresponde a este pago (referencia "
+                              "o identificador distintos); no se aplicó.",
+                      gateway_reference=transaction.reference[:64])
+    if payment.status == APPROVED:
+        payment = _clear_review(ctx, payment, review, actor=actor, ip=ip)
+        return Resolution("apply", "flag_cleared", payment, transaction)
+    if not rules.can_transition(payment.status, APPROVED):
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="invalid_transition",
+                      message=f"Un pago {rules.status_label(payment.status)} no puede pasar a "
+                              "Aprobada; regístrelo en el sistema central.")
+    if int(transaction.amount) != int(payment.amount):
+        payment = _correct_amount(ctx, payment, int(transaction.amount), review, actor=actor, ip=ip)
+    outcome, payment = _settle(ctx, payment, target=APPROVED, transaction=transaction, actor=actor,
+                               review=review, ip=ip)
+    if outcome != "applied":
+        raise Conflict(CHANGED_MEANWHILE, code="concurrent_change", extra={"status": payment.status})
+    return Resolution("apply", "approved", payment, transaction)
+
+
+def _correct_amount(ctx: Context, payment: Payment, confirmed: int, review: dict[str, Any], *,
+                    actor: str, ip: str | None) -> Payment:
+    """Make the payment carry the gateway's amount (one audited conditional transaction), so the
+    approval that follows is the engine's ordinary one and matches the gateway."""
+    caps = [(int(i.amount), int(i.maximum_before) if i.maximum_before is not None else int(i.amount))
+            for i in payment.items]
+    amounts = allocate(confirmed, caps)
+    if amounts is None:
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="amount_not_applicable",
+                      message=f"La pasarela confirma {cop(confirmed)}, que no se puede repartir "
+                              f"entre las obligaciones del pago (máximo {cop(sum(m for _, m in caps))}); "
+                              "no se aplicó.", gateway_amount=confirmed)
+    old = int(payment.amount)
+    items = [PaymentItem(obligation_id=i.obligation_id, type=i.type, product_number=i.product_number,
+                         description=i.description, amount=amount, due_before=i.due_before,
+                         minimum_before=i.minimum_before, maximum_before=i.maximum_before)
+             for i, amount in zip(payment.items, amounts)]
+    tx = store.Tx()
+    tx.update("payment", payment, [Payment.amount.set(confirmed), Payment.items.set(items),
+                                   Payment.original_amount.set(old), Payment.updated_at.set(ctx.now())],
+              (Payment.status == payment.status) & (Payment.amount == old) & Payment.review_flag.exists())
+    tx.put("audit", audit_item(ctx, subject=payment.document_number, event="payment_amount_corrected",
+                               actor=actor, ip=ip, reason=review["review_note"],
+                               payment_id=payment.payment_id, reference=payment.reference,
+                               from_amount=old, to_amount=confirmed))
+    try:
+        tx.commit()
+    except store.Cancelled as exc:
+        raise Conflict(CHANGED_MEANWHILE, code="concurrent_change") from exc
+    payment.amount, payment.items, payment.original_amount = confirmed, items, old
+    return payment
+
+
+def _resolve_reject(ctx: Context, payment: Payment, transaction: GatewayTransaction | None,
+                    review: dict[str, Any], *, actor: str, ip: str | None) -> Resolution:
+    if payment.status == APPROVED:
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="already_approved",
+                      message="El pago ya se aplicó como aprobado; no se puede rechazar.")
+    if payment.status in LOST_IF_APPROVED:
+        # Rejected or failed for good: even if the bank approved it later, the engine cannot
+        # apply it; staff settle that money in the core system and the reason says how.
+        payment = _clear_review(ctx, payment, review, actor=actor, ip=ip)
+        return Resolution("reject", "flag_cleared", payment, transaction)
+    if transaction is not None and transaction.status == APPROVED and transaction.reference == payment.reference:
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="gateway_approved",
+                      message="La pasarela reporta este pago como aprobado: no se puede rechazar. "
+                              "Use «apply».", gateway_status=APPROVED)
+    if rules.is_final(payment.status):  # expired: nothing holds its obligations any more
+        payment = _clear_review(ctx, payment, review, actor=actor, ip=ip)
+        return Resolution("reject", "flag_cleared", payment, transaction)
+    outcome, payment = _settle(ctx, payment, target=rules.REJECTED, transaction=None, actor=actor,
+                               message=REJECTED_BY_STAFF, review=review, ip=ip)
+    if outcome != "applied":
+        raise Conflict(CHANGED_MEANWHILE, code="concurrent_change", extra={"status": payment.status})
+    return Resolution("reject", "rejected", payment, transaction)
+
+
+def _keep_pending(ctx: Context, payment: Payment, review: dict[str, Any], *, actor: str,
+                  ip: str | None) -> Resolution:
+    if payment.status not in OPEN_STATUSES:
+        raise _refuse(ctx, payment, review, actor=actor, ip=ip, code="not_pending",
+                      message=f"Solo un pago Iniciado o Pendiente puede seguir pendiente; este está "
+                              f"{rules.status_label(payment.status)}.")
+    now = ctx.now()
+    extra = {"poll_shard": _shard(payment.payment_id), "next_poll_at": now,
+             "poll_horizon_at": now + timedelta(seconds=ctx.settings.poll_horizon_seconds)}
+    payment = _clear_review(ctx, payment, review, actor=actor, ip=ip, extra=extra)
+    return Resolution("keep_pending", "kept_pending", payment)
+
+
+def _clear_review(ctx: Context, payment: Payment, review: dict[str, Any], *, actor: str,
+                  ip: str | None, extra: dict[str, Any] | None = None) -> Payment:
+    """Record the resolution and clear the flag without a status change (one transaction)."""
+    change = _Change(sets={**review, **(extra or {}), "updated_at": ctx.now()}, removes=REVIEW_KEYS)
+    tx = store.Tx()
+    tx.update("payment", payment, change.actions(),
+              (Payment.status == payment.status) & Payment.review_flag.exists())
+    tx.put("audit", audit_item(ctx, subject=payment.document_number, event="payment_review_resolved",
+                               actor=actor, ip=ip, reason=review["review_note"],
+                               payment_id=payment.payment_id, reference=payment.reference,
+                               resolution=review["review_resolution"], status=payment.status,
+                               review_reason=payment.review_reason))
+    try:
+        tx.commit()
+    except store.Cancelled as exc:
+        raise Conflict(CHANGED_MEANWHILE, code="concurrent_change") from exc
+    change.mirror(payment)
+    return payment
+
+
+def resend_receipt(ctx: Context, payment_id: str, *, actor: str, ip: str | None,
+                   reason: str | None = None) -> Payment:
+    """Send the receipt email of a final payment again (to the address on the payment); audited."""
+    payment = _load(payment_id, None)
+    if not rules.is_final(payment.status):
+        raise Conflict("Solo se reenvía el comprobante de un pago en estado final; este está "
+                       f"{rules.status_label(payment.status)}.", code="not_final")
+    if not payment.payer_email:
+        raise Conflict("El pago no tiene un correo del asociado al cual enviar el comprobante.",
+                       code="no_email")
+    try:
+        ctx.mailer.send(_receipt_email(ctx, payment))
+    except Exception as exc:  # noqa: BLE001
+        log_event("payment_receipt_failed", level=30, document_number=payment.document_number,
+                  payment_id=payment.payment_id, error=str(exc)[:200], actor=actor)
+        raise ServiceUnavailable("No pudimos enviar el correo; intente de nuevo en unos minutos.",
+                                 code="mail_failed") from exc
+    audit_item(ctx, subject=payment.document_number, event="staff_receipt_resent", actor=actor,
+               ip=ip, reason=reason, payment_id=payment.payment_id, reference=payment.reference,
+               status=payment.status).save()
+    return payment

@@ -10,39 +10,106 @@
     });
   });
 
-  // Session idle warning: shown before the server ends the session; "Continuar" keeps it alive.
+  // Text size and contrast (GOV.CO style). Without JavaScript the form posts and comes back;
+  // here it posts in the background and applies the change at once (typed text is kept).
+  var root = document.documentElement;
+  var saving = window.Promise ? Promise.resolve() : null;
+  document.querySelectorAll("form[data-prefs]").forEach(function (form) {
+    var level = parseInt(form.getAttribute("data-level") || "0", 10);
+    var contrast = root.classList.contains("contrast");
+    form.addEventListener("submit", function (event) {
+      var button = event.submitter;
+      if (!button || !window.fetch || !window.FormData || !saving) { return; }
+      event.preventDefault();
+      var action = button.value;
+      if (action === "mas") { level = Math.min(3, level + 1); }
+      else if (action === "menos") { level = Math.max(-1, level - 1); }
+      else if (action === "normal") { level = 0; }
+      else if (action === "contraste") { contrast = !contrast; }
+      ["text-minus-1", "text-1", "text-2", "text-3"].forEach(function (name) { root.classList.remove(name); });
+      if (level) { root.classList.add(level < 0 ? "text-minus-1" : "text-" + level); }
+      root.classList.toggle("contrast", contrast);
+      form.setAttribute("data-level", String(level));
+      form.querySelectorAll("[aria-pressed]").forEach(function (toggle) {
+        toggle.setAttribute("aria-pressed", contrast ? "true" : "false");
+      });
+      var data = new FormData(form);
+      data.append("accion", action);
+      data.append("js", "1");
+      data.append("nivel", String(level));  // the state wanted, not a step: clicks never drift
+      data.append("alto", contrast ? "1" : "0");
+      saving = saving.then(function () {  // one post at a time, in click order
+        return fetch(form.action, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin" })
+          .catch(function () { return null; });
+      });
+    });
+  });
+
+  // Session idle warning (WCAG 2.2.1): shown before the server ends the session, with the time
+  // the server says is left; "Continuar" asks the server to keep it and learns the new expiry.
   var body = document.body;
   var idle = parseInt(body.getAttribute("data-idle-seconds") || "0", 10);
   if (!idle) { return; }
   var warning = parseInt(body.getAttribute("data-warning-seconds") || "120", 10);
   var box = document.getElementById("session-warning");
   var counter = document.getElementById("session-warning-seconds");
-  var deadline, timer;
+  var live = document.getElementById("session-warning-live");
+  var keep = document.getElementById("session-keepalive");
+  var deadline, timer, returnFocus = null;
 
-  function restart() {
-    deadline = Date.now() + idle * 1000;
-    if (box) { box.hidden = true; }
+  function hide() {
+    if (!box || box.hidden) { return; }
+    box.hidden = true;
+    if (live) { live.textContent = ""; }
+    var target = returnFocus && document.contains(returnFocus) ? returnFocus : null;
+    returnFocus = null;
+    if (target) { target.focus(); }
+  }
+  function restart(seconds) {
+    deadline = Date.now() + seconds * 1000;
+    hide();
+  }
+  function show() {
+    returnFocus = document.activeElement !== body ? document.activeElement : null;
+    box.hidden = false;
+    keep.focus();
   }
   function tick() {
     var left = Math.round((deadline - Date.now()) / 1000);
-    if (left <= 0) {
+    if (left <= 0) {  // end it on the server too (the logout form), then say why
       clearInterval(timer);
-      window.location.href = body.getAttribute("data-expired-url");
+      var reason = document.getElementById("session-expired-reason");
+      if (reason && reason.form) { reason.value = "inactividad"; reason.form.submit(); }
+      else { window.location.href = body.getAttribute("data-expired-url"); }
       return;
     }
     if (left <= warning && box) {
-      if (box.hidden) { box.hidden = false; document.getElementById("session-keepalive").focus(); }
+      if (box.hidden) { show(); }
       counter.textContent = String(left);
+      if (live && (left === 60 || left === 30 || left === 10)) {
+        live.textContent = "Quedan " + left + " segundos de sesión.";
+      }
     }
   }
-  var keep = document.getElementById("session-keepalive");
-  if (keep) {
-    keep.addEventListener("click", function () {
-      fetch(body.getAttribute("data-keepalive-url"), { credentials: "same-origin" })
-        .then(function (response) { if (response.ok) { restart(); } else { tick(); } });
+  function keepAlive() {
+    fetch(body.getAttribute("data-keepalive-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("expired"); }
+        var serverNow = Date.parse(response.headers.get("Date") || "") || Date.now();
+        return response.json().then(function (me) {
+          var expires = Date.parse(me.session_expires_at || "");
+          restart(expires ? Math.max(1, (expires - serverNow) / 1000) : idle);
+        });
+      })
+      .catch(function () { tick(); });
+  }
+  if (keep) { keep.addEventListener("click", keepAlive); }
+  if (box) {
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.preventDefault(); keepAlive(); }
     });
   }
-  restart();
+  restart(idle);
   timer = setInterval(tick, 1000);
 })();
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-_LAZY = frozenset({"api", "pages", "payment_pages", "payments_api", "static"})
+_LAZY = frozenset({"api", "pages", "payment_pages", "payments_api", "static", "preferences",
+                   "reminder_pages", "staff_api"})
 
 
 def __getattr__(name: str) -> ModuleType:

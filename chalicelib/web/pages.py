@@ -93,7 +93,12 @@ class Page:
         return f"{self.settings.base_path}{path}"
 
     def render(self, template: str, *, status: int = 200, **values: Any) -> Response:
+        from chalicelib.web import preferences
+
         session = self.session()
+        seconds_left = 0
+        if session is not None:  # the warning's clock is the server's, not a page-load guess
+            seconds_left = max(1, int((session.idle_expires_at - self.ctx.now()).total_seconds()))
         body = render(
             template,
             settings=self.settings,
@@ -101,7 +106,10 @@ class Page:
             csrf_token=self.csrf_token(),
             signed_in=session is not None,
             session=session,
+            session_seconds_left=seconds_left,
             block_copy_paste=self.settings.block_copy_paste,
+            prefs=preferences.read(self.cookies, self.cookie_name(preferences.COOKIE)),
+            return_path=preferences.return_path(self.request),
             **values,
         )
         return http.html(body, status=status, headers=self._cookie_headers())
@@ -208,12 +216,15 @@ def logout(page: Page) -> Response:
     if session and page.check_csrf(fields):
         auth.logout(page.ctx, session, ip=page.ip)
     page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
-    return page.redirect("/salida", headers={"Clear-Site-Data": '"cache", "storage"'})
+    # The idle warning's own logout, when nobody answered it: the page then says why.
+    target = "/salida?motivo=inactividad" if fields.get("motivo") == "inactividad" else "/salida"
+    return page.redirect(target, headers={"Clear-Site-Data": '"cache", "storage"'})
 
 
 @page_handler
 def logged_out(page: Page) -> Response:
-    return page.render("logged_out.html")
+    idle = (page.request.query_params or {}).get("motivo") == "inactividad"
+    return page.render("logged_out.html", idle=idle)
 
 
 @page_handler

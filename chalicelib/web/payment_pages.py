@@ -89,14 +89,16 @@ def summary(page: Page) -> Response:
 
 
 def _summary_page(page: Page, *, preview, items: list[tuple[str, int]], status: int = 200,  # type: ignore[no-untyped-def]
-                  error: str | None = None, bank_code: str = "", person_type: str = "natural") -> Response:
+                  error: str | None = None, error_field: str | None = None, bank_code: str = "",
+                  person_type: str = "natural") -> Response:
     banks_error = None
     try:
         banks = payments_service.list_banks(page.ctx)
     except DomainError as failure:
         banks, banks_error = [], failure.message
     return page.render("payment_summary.html", status=status, preview=preview, items=items, banks=banks,
-                       banks_error=banks_error, error=error, bank_code=bank_code, person_type=person_type,
+                       banks_error=banks_error, error=error, error_field=error_field, bank_code=bank_code,
+                       person_type=person_type,
                        idempotency_key=page.ctx.token(18))
 
 
@@ -121,7 +123,8 @@ def pay(page: Page) -> Response:
             preview = payments_service.preview_payment(page.ctx, document_number=session.document_number,
                                                        items=items)
             return _summary_page(page, preview=preview, items=items, status=400, error=error.message,
-                                 bank_code=bank_code, person_type=person_type)
+                                 error_field=error.field or "bank_code", bank_code=bank_code,
+                                 person_type=person_type)
         return _obligations_page(page, status=error.status, errors={"general": error.message})
     if started.redirect_url:
         return http.redirect(started.redirect_url)  # the bank's page, full window (never a frame)
@@ -166,3 +169,15 @@ def payment_receipt(page: Page) -> Response:
 def payment_history(page: Page) -> Response:
     session = require_session(page)
     return page.render("payments.html", payments=payments_service.list_payments(page.ctx, session.document_number))
+
+
+@page_handler
+def receipt_pdf(page: Page) -> Response:
+    """The member's own receipt as a PDF download (another member's id answers "not found")."""
+    session = require_session(page)
+    name, data = payments_service.receipt_pdf(page.ctx, page.request.uri_params["payment_id"],
+                                              document_number=session.document_number)
+    return Response(body=data, status_code=200, headers={
+        "Content-Type": "application/pdf",
+        "Content-Disposition": f'attachment; filename="{name}"',
+    })

@@ -63,6 +63,9 @@ class Member(Model):
     active_recovery = UnicodeAttribute(null=True)  # hash of the newest recovery token
     imported_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    # Reminder emails (issue 6): set by the unsubscribe link; the core system's import keeps it.
+    reminders_opt_out = BooleanAttribute(default=False)
+    reminders_opt_out_at = UTCDateTimeAttribute(null=True)
 
 
 class SessionsByMember(GlobalSecondaryIndex["Session"]):
@@ -133,6 +136,38 @@ class AuditEvent(Model):
     details = MapAttribute(null=True)
 
 
+class ObligationsByDueDate(GlobalSecondaryIndex["Obligation"]):
+    """Obligations due on one day (issue 6: the daily reminders query a few days, never scan).
+
+    Partitioned by the due date itself: a day's partition holds that day's instalments, so the
+    importer's writes spread over many partitions and a query reads only the day asked for.
+    """
+
+    class Meta:
+        index_name = "by_due_date"
+        projection = AllProjection()
+
+    due_date = UnicodeAttribute(hash_key=True)
+    document_number = UnicodeAttribute(range_key=True)
+
+
+class ObligationsOpenByImport(GlobalSecondaryIndex["Obligation"]):
+    """Sparse, back office (issue 4): OPEN obligations by the last import that listed them.
+
+    ``open_shard`` exists only while the obligation is OPEN (a hash of its key, "0".."15", so an
+    import's 100,000 writes spread over 16 index partitions instead of one hot key). After a full
+    file, the OPEN obligations it did not list are those whose ``import_batch`` is not the file's:
+    two range queries per shard (``< batch`` and ``> batch``), keys only, never a scan.
+    """
+
+    class Meta:
+        index_name = "open_by_import"
+        projection = KeysOnlyProjection()
+
+    open_shard = UnicodeAttribute(hash_key=True)
+    import_batch = UnicodeAttribute(range_key=True)
+
+
 class Obligation(Model):
     """Something a member owes, loaded from the core system (aporte, crédito, ahorro, convenio)."""
 
@@ -155,6 +190,14 @@ class Obligation(Model):
     # Payments applied in the portal, not yet known to the core: payment id -> {amount, at}.
     portal_payments = MapAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    # --- back office (issue 4): closing obligations absent from a full file (services/imports) ---
+    import_batch = UnicodeAttribute(null=True)  # the last import that listed it (a batch id)
+    import_line = NumberAttribute(null=True)  # its line in that file (to name repeated rows)
+    open_shard = UnicodeAttribute(null=True)  # "0".."15" while OPEN: the open_by_import index
+    closed_at = UTCDateTimeAttribute(null=True)  # when a full file without it closed it
+
+    by_due_date = ObligationsByDueDate()
+    open_by_import = ObligationsOpenByImport()  # back office (issue 4)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (Member, Session, Recovery, RateCounter, AuditEvent, Obligation)
@@ -229,6 +272,42 @@ class PaymentsForReview(GlobalSecondaryIndex["Payment"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+# --- back office (issue 4): export queue, staff search --------------------------------------------
+
+class PaymentsToExport(GlobalSecondaryIndex["Payment"]):
+    """Sparse: APPROVED payments no export has claimed yet. ``export_pending`` is set in the
+    transaction that applies the approval and removed by the conditional write that claims the
+    payment for one export. Keys only: the claim's ``ALL_NEW`` answer carries the whole item."""
+
+    class Meta:
+        index_name = "export_queue"
+        projection = KeysOnlyProjection()
+
+    export_pending = UnicodeAttribute(hash_key=True)
+    approved_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PaymentsByExport(GlobalSecondaryIndex["Payment"]):
+    """Sparse: the payments an export claimed (to finish an export a crash left half done)."""
+
+    class Meta:
+        index_name = "by_export"
+        projection = KeysOnlyProjection()
+
+    export_id = UnicodeAttribute(hash_key=True)
+
+
+class PaymentsByStatus(GlobalSecondaryIndex["Payment"]):
+    """Staff search by status and creation date (Colombian days turned into a created_at range)."""
+
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Payment(Model):
     """One PSE payment attempt of a member; saved CREATED before the gateway is called."""
 
@@ -265,13 +344,26 @@ class Payment(Model):
     review_flag = UnicodeAttribute(null=True)
     receipt_emailed = BooleanAttribute(default=False)
     receipt_attempts = NumberAttribute(default=0)
-    exported_at = UTCDateTimeAttribute(null=True)  # reserved for the back office export
+    exported_at = UTCDateTimeAttribute(null=True)  # when an export claimed it (back office)
+    # --- back office (issue 4) ---
+    export_pending = UnicodeAttribute(null=True)  # "READY" from approval until an export claims it
+    export_id = UnicodeAttribute(null=True)  # the one export that carries it
+    core_applied_at = UTCDateTimeAttribute(null=True)  # confirmed by the core system's import
+    original_amount = NumberAttribute(null=True)  # before staff applied the gateway's amount
+    poll_horizon_at = UTCDateTimeAttribute(null=True)  # staff kept it pending: the new horizon
+    review_resolution = UnicodeAttribute(null=True)  # apply | reject | keep_pending (the last one)
+    review_resolved_by = UnicodeAttribute(null=True)  # staff:<identity>
+    review_resolved_at = UTCDateTimeAttribute(null=True)
+    review_note = UnicodeAttribute(null=True)  # the staff member's reason
 
     by_member = PaymentsByMember()
     by_reference = PaymentsByReference()
     by_cus = PaymentsByCus()
     due_poll = PaymentsDuePoll()
     review = PaymentsForReview()
+    export_queue = PaymentsToExport()  # back office (issue 4)
+    by_export = PaymentsByExport()  # back office (issue 4)
+    by_status = PaymentsByStatus()  # back office (issue 4)
 
 
 class GatewayEvent(Model):
@@ -319,3 +411,85 @@ class BankListCache(Model):
 
 
 ALL_MODELS = ALL_MODELS + (Payment, GatewayEvent, IdempotencyRecord, BankListCache)
+
+
+# --- back office (issue 4): exports of approved payments for the core system ---------------------
+
+class OpenExports(GlobalSecondaryIndex["Export"]):
+    """Sparse: exports not finished yet (a crash between claiming and writing the file)."""
+
+    class Meta:
+        index_name = "open_exports"
+        projection = AllProjection()
+
+    open_flag = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Export(Model):
+    """One CSV of approved payments written to S3 for the core system (SPEC §4)."""
+
+    class Meta(_Meta):
+        table_name = table_name("exports")
+
+    export_id = UnicodeAttribute(hash_key=True)  # YYYYMMDD-HHMMSS (Colombia) + random suffix
+    status = UnicodeAttribute()  # OPEN (claiming, file not written yet) | COMPLETE
+    created_at = UTCDateTimeAttribute()
+    requested_by = UnicodeAttribute()  # "system:schedule" or "staff:<identity>"
+    key = UnicodeAttribute(null=True)  # S3 object key, set when the file is written
+    rows = NumberAttribute(default=0)  # CSV data rows: one per (payment, obligation)
+    payments = NumberAttribute(default=0)
+    total_amount = NumberAttribute(default=0)  # COP, sum of the payments' totals
+    completed_at = UTCDateTimeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)  # who may finish an OPEN export, and until when
+    open_flag = UnicodeAttribute(null=True)  # "OPEN" while open (the open_exports index)
+
+    open_exports = OpenExports()
+
+
+ALL_MODELS = ALL_MODELS + (Export,)
+
+
+# --- member reminders (issue 6) -----------------------------------------------------------------
+
+class ReminderSent(Model):
+    """One reminder email, claimed with a conditional put before it is sent (at most once).
+
+    Keys: ``due#{document}#{obligation_id}#{due_date}`` and ``pending#{payment_id}``. A failed
+    send deletes its claim so the next run tries again; ``ttl`` forgets claims long after use.
+    """
+
+    class Meta(_Meta):
+        table_name = table_name("reminders")
+
+    reminder_key = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # due | pending
+    document_number = UnicodeAttribute()
+    sent_at = UTCDateTimeAttribute()
+    ttl = TTLAttribute(null=True)
+
+
+ALL_MODELS = ALL_MODELS + (ReminderSent,)
+
+
+# --- back office (issue 4): runs of the core system's imports, and their lock --------------------
+
+class ImportRun(Model):
+    """One import of a core-system file (what it did), or the lock ``lock#obligations`` that keeps
+    obligations imports one at a time: closing the obligations a full file does not list is only
+    right if no other import is stamping obligations meanwhile (services/imports.py)."""
+
+    class Meta(_Meta):
+        table_name = table_name("imports")
+
+    run_id = UnicodeAttribute(hash_key=True)  # the import's batch id, or "lock#obligations"
+    kind = UnicodeAttribute()  # members | obligations
+    source = UnicodeAttribute(null=True)  # the file: a path, or s3://bucket/key
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    holder = UnicodeAttribute(null=True)  # the lock: the batch id of the import holding it
+    lease_until = UTCDateTimeAttribute(null=True)  # the lock: free after this (a crashed import)
+    summary = UnicodeAttribute(null=True)  # the report's counts, JSON
+
+
+ALL_MODELS = ALL_MODELS + (ImportRun,)
