@@ -621,8 +621,13 @@ def merge_template(stage_name: str) -> dict[str, Any]:
 
     # The API: a name per stage so its metrics (dimension ApiName) are this stage's only.
     if graph.has_rest_api:
-        resources["RestAPI"] = {"Properties": {"Name": api_name(stage_),
-                                               "DefinitionBody": {"info": {"title": api_name(stage_)}}}}
+        # Binary media types "*/*": API Gateway matches only the first type of the browser's
+        # Accept header (text/html), so without it the PDF receipt would arrive as base64 text.
+        # Text answers are not base64-flagged by Chalice, so they pass through unchanged.
+        resources["RestAPI"] = {"Properties": {"Name": api_name(stage_), "DefinitionBody": {
+            "info": {"title": api_name(stage_)},
+            "x-amazon-apigateway-binary-media-types": ["*/*"],
+        }}}
         api_dims = [{"Name": "ApiName", "Value": api_name(stage_)},
                     {"Name": "Stage", "Value": stage_.api_gateway_stage}]
         alarm = _alarm(
