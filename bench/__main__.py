@@ -12,13 +12,14 @@ import traceback
 from datetime import datetime, timezone
 
 from bench import env  # noqa: F401  (first: the tests' environment, moto before any client)
-from bench import coldstart, login_timing, overhead, roundtrips
+from bench import coldstart, login_timing, overhead, packaged_cold_start, roundtrips
 from bench import imports as import_measure  # back office (issue 4)
 from bench.report import ERROR, Row, render
 
 #: (name, run) in the order they run; cold start first, while this process is still idle.
 MEASURES = [
     ("cold start", coldstart.run),
+    ("packaged cold start", packaged_cold_start.run),  # production readiness (issue 5)
     ("dynamodb round trips", roundtrips.run),
     ("login time", login_timing.run),
     ("warm request overhead", overhead.run),

@@ -57,3 +57,10 @@ class Throttled(DomainError):
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"
+
+
+class InternalError(DomainError):
+    """Our failure, not the member's: shown with a calm message, logged with the details."""
+
+    status = 500
+    code = "internal_error"

@@ -34,10 +34,11 @@ class Signer:
         return f"{body}.{self.mac(body)}"
 
     def unsign(self, token: object, *, now: int) -> dict[str, Any]:
-        if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048:
+        if (not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048
+                or not token.isascii()):
             raise BadSignature("malformed")
         body, mac = token.split(".")
-        if not hmac.compare_digest(mac, self.mac(body)):
+        if not hmac.compare_digest(mac.encode("ascii"), self.mac(body).encode("ascii")):
             raise BadSignature("bad signature")
         try:
             payload = json.loads(_unb64(body))

@@ -61,12 +61,9 @@ def api_handler(func: Callable[[Call], Response]) -> Callable[[Request], Respons
             return func(call)
         except DomainError as error:
             return http.json_error(error)
-        except Exception:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - never a stack trace, always our error shape
             logging.getLogger("sucursal").exception("api_error path=%s", request.path)
-            return http.json_response({"error": {
-                "code": "internal_error",
-                "message": "Tuvimos un problema al procesar su solicitud. Intente de nuevo.",
-            }}, status=500)
+            return http.json_error(http.unexpected_error(exc))
 
     return wrapper
 

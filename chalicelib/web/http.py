@@ -119,6 +119,21 @@ def json_response(body: Any, *, status: int = 200, headers: Mapping[str, Any] | 
     return Response(body=payload, status_code=status, headers={"Content-Type": JSON_TYPE, **(headers or {})})
 
 
+BUSY_MESSAGE = ("En este momento tenemos muchas solicitudes y no pudimos atender la suya. "
+                "Intente de nuevo en unos segundos; no se perdió ninguna información.")
+UNEXPECTED_MESSAGE = "Tuvimos un problema al procesar su solicitud. Intente de nuevo en unos minutos."
+
+
+def unexpected_error(exc: Exception) -> DomainError:
+    """What the member reads for a failure that is not theirs: busy (503) or unexpected (500)."""
+    from chalicelib.adapters.dynamo.repositories import is_transient
+    from chalicelib.domain.errors import InternalError, ServiceUnavailable
+
+    if is_transient(exc):
+        return ServiceUnavailable(BUSY_MESSAGE, code="service_busy")
+    return InternalError(UNEXPECTED_MESSAGE)
+
+
 def json_error(error: DomainError) -> Response:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.field:

@@ -82,6 +82,9 @@ class Page:
         return token_ok and origin_ok
 
     # -- session ------------------------------------------------------------------------------
+    def forget_session(self) -> None:
+        self._session = None
+
     def session(self) -> SessionView | None:
         if self._session is False:
             token = self.cookies.get(self.settings.session_cookie_name)
@@ -133,11 +136,11 @@ def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Respon
             return page.redirect("/ingresar")
         except DomainError as error:
             return page.render("error.html", status=error.status, message=error.message)
-        except Exception:  # noqa: BLE001 - the member must never see a stack trace
+        except Exception as exc:  # noqa: BLE001 - the member must never see a stack trace
             logging.getLogger("sucursal").exception("page_error path=%s", request.path)
-            return page.render("error.html", status=500,
-                               message="Tuvimos un problema al procesar su solicitud. "
-                                       "Intente de nuevo en unos minutos.")
+            error = http.unexpected_error(exc)
+            page.forget_session()  # rendering must not touch the store that just failed
+            return page.render("error.html", status=error.status, message=error.message)
 
     return wrapper
 

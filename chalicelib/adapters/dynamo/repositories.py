@@ -21,6 +21,26 @@ class ConcurrentUpdate(Exception):
     """A conditional write lost a race; re-read and decide again."""
 
 
+_TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """DynamoDB (or another AWS service) was busy after botocore's retries: worth trying later."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "cause_response_code", None)  # PynamoDB's errors
+        response = getattr(seen, "response", None)  # botocore's ClientError
+        if code is None and isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+        if code in _TRANSIENT_CODES:
+            return True
+        seen = seen.__cause__
+    return False
+
+
 @lru_cache(maxsize=4)
 def _connection(region: str) -> Connection:
     return Connection(region=region)
