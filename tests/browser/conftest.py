@@ -15,8 +15,9 @@ from typing import Iterator
 
 import pytest
 
+from tests.stack_support import running_stack
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DATA = Path(__file__).resolve().parent / "data"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,19 +44,8 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def stack(chromium_path: str) -> Iterator[object]:
-    from devtools.run_local import start_stack
-
-    handle = start_stack(port=0, demo_dir=DATA, env_overrides={
-        "BCRYPT_COST": "4", "RECOVERY_RESPONSE_FLOOR_MS": "0",
-        "RATE_IDENTIFY": "500", "RATE_LOGIN": "500", "RATE_RECOVERY": "100",
-        # The runner calls the reminder schedules every minute: keep the due-date ones quiet so
-        # "the newest email" stays the one a test waits for, whatever day the suite runs.
-        "REMINDER_DAYS_BEFORE_DUE": "-1",
-    })
-    try:
+    with running_stack() as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="session")

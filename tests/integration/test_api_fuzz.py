@@ -23,7 +23,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -33,7 +32,8 @@ requests = pytest.importorskip("requests")
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / "browser" / "data"
+from tests.stack_support import running_stack  # noqa: E402
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES") or (460 if IN_CI else 40))
 #: The issue's floor for the full run (CI): requests in total across the documented operations.
@@ -46,18 +46,9 @@ STAFF_KEY = "local-staff-key"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Any]:
-    from devtools.run_local import start_stack
-
-    handle = start_stack(port=0, demo_dir=DATA, env_overrides={
-        "BCRYPT_COST": "4", "RECOVERY_RESPONSE_FLOOR_MS": "0",
-        # fuzzing would otherwise spend most requests on 429s
-        "RATE_IDENTIFY": "1000000", "RATE_LOGIN": "1000000", "RATE_RECOVERY": "1000000",
-        "REMINDER_DAYS_BEFORE_DUE": "-1",
-    })
-    try:
+    # fuzzing would otherwise spend most requests on 429s
+    with running_stack(RATE_IDENTIFY="1000000", RATE_LOGIN="1000000", RATE_RECOVERY="1000000") as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def _json(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> Any:
