@@ -14,7 +14,6 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, latest_email
 from tests.browser.test_login_journey import NEW_PASSWORD, first_access, sign_in
-from tests.browser.test_payment_journey import choose_and_pay
 
 #: axe-core rules for WCAG 2.0 and 2.1, levels A and AA (Resolución MinTIC 1519 de 2020, Anexo 1).
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
