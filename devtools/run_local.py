@@ -418,6 +418,7 @@ def banner(stack: LocalStack) -> str:
         "",
         f"  Importar otro archivo: AWS_ENDPOINT_URL={stack.moto_url} \\",
         "    python -m devtools.import_cli members|obligations ARCHIVO.csv",
+        "    (o s3://BUCKET/imports/obligations.csv: la carpeta de S3, como en AWS; README)",
         "  Ctrl+C detiene todo.",
         "=" * 78,
         "",

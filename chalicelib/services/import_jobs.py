@@ -202,6 +202,10 @@ def handle_event(event: dict[str, Any], settings: Settings, *, now: datetime,
     if not key.startswith(IMPORTS_PREFIX) or key.endswith("/"):
         log_event("import_s3_ignored", level=30, reason="not a file under imports/", key=key)
         return {"ignored": "not a file under imports/"}
-    result = import_s3_object(bucket, key, now=now, s3=s3 or s3_client(settings),
-                              busy_wait_seconds=BUSY_WAIT_SECONDS)
+    try:
+        result = import_s3_object(bucket, key, now=now, s3=s3 or s3_client(settings),
+                                  busy_wait_seconds=BUSY_WAIT_SECONDS)
+    except FileNotFoundError:  # deleted before its turn came: nothing to import, nothing to retry
+        log_event("import_s3_ignored", level=30, reason="object not found", key=key)
+        return {"ignored": "object not found"}
     return result.as_dict()

@@ -47,6 +47,7 @@ import csv
 import hashlib
 import json
 import re
+import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,8 @@ Progress = Callable[[int], None]
 
 #: What happened to closing absent obligations (``ImportReport.closing``), in Spanish.
 CLOSING_TEXT = {
-    "done": "se cerraron las obligaciones abiertas que el archivo no incluye",
+    "done": "se cerraron {closed} de las {absent} obligaciones abiertas que el archivo no incluye",
+    "none_absent": "ninguna obligación abierta falta en el archivo",
     "partial": "archivo parcial: no se cierra ninguna obligación",
     "file_error": "no se cerró ninguna obligación porque el archivo no se pudo leer completo",
     "unreadable_rows": "no se cerró ninguna obligación porque hay filas ilegibles (sin documento u "
@@ -186,8 +188,9 @@ class ImportReport:
 
     @property
     def closing_text(self) -> str:
-        return CLOSING_TEXT.get(self.closing, self.closing).format(absent=self.absent,
-                                                                   present=self.present)
+        key = "none_absent" if self.closing == "done" and not self.absent else self.closing
+        return CLOSING_TEXT.get(key, key).format(absent=self.absent, present=self.present,
+                                                 closed=self.closed)
 
     @property
     def present(self) -> int:
@@ -732,6 +735,7 @@ class _ObligationImporter:
         report.batch_id = self.batch_id
         self.unreadable = 0  # rejected rows whose obligation cannot be told: closing is unsafe
         self._now_text = Obligation.updated_at.serialize(now)
+        self._counting = threading.Lock()  # the pool's threads count confirmations
         self._members: OrderedDict[str, bool] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import")
 
@@ -809,10 +813,14 @@ class _ObligationImporter:
     def _stamp(self, line: int) -> list[Any]:
         return [Obligation.import_batch.set(self.batch_id), Obligation.import_line.set(line)]
 
-    def _stamp_listed(self, item: _ListedKey) -> None:
+    def _stamp_listed(self, item: _ListedKey | _ObligationRow) -> None:
         """A rejected row's obligation: listed by the file (negative line: not a valid row)."""
-        _update_quietly(Obligation, item.key, self._stamp(-item.line),
-                        Obligation.document_number.exists())
+        try:
+            _update_quietly(Obligation, item.key, self._stamp(-item.line),
+                            Obligation.document_number.exists())
+        except UpdateError as exc:  # it does not exist: nothing to keep open
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
     def _new_item(self, row: _ObligationRow) -> Obligation:
         return Obligation(row.document_number, row.obligation_id, type=row.type,
@@ -861,15 +869,13 @@ class _ObligationImporter:
                                          consistent_read=True)
             except DoesNotExist:
                 current = None
-        _update_quietly(Obligation, row.key, self._stamp(-row.line),
-                        Obligation.document_number.exists())
+        self._stamp_listed(row)
         return _Outcome("rejected", "la obligación cambió varias veces mientras se importaba "
                                     "(pagos en curso); reenvíe el archivo")
 
     def _apply(self, row: _ObligationRow, current: Obligation) -> _Outcome:
         if current.cutoff is not None and row.cutoff < current.cutoff:
-            _update_quietly(Obligation, row.key, self._stamp(-row.line),
-                            Obligation.document_number.exists())
+            self._stamp_listed(row)
             return _Outcome("rejected", f"el corte {row.cutoff_text} es anterior al ya cargado "
                                         f"({current.cutoff.isoformat()}); se conserva el saldo "
                                         "más reciente")
@@ -946,7 +952,8 @@ class _ObligationImporter:
                 tx.commit()
             except payments_repo.Cancelled:
                 continue  # confirmed by an earlier import, or a payment loaded by hand
-            self.report.applied_in_core += 1
+            with self._counting:
+                self.report.applied_in_core += 1
             log_event("payment_applied_in_core", document_number=row.document_number,
                       payment_id=payment_id, batch_id=self.batch_id)
 

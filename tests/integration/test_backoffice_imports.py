@@ -334,6 +334,7 @@ def test_the_drop_folder_ignores_other_buckets_and_names_unknown_files(lambda_cl
     assert _invoke(lambda_client, "imports/members.csv", bucket="another") == {
         "ignored": "other bucket"}
     assert _invoke(lambda_client, "reports/x.csv") == {"ignored": "not a file under imports/"}
+    assert _invoke(lambda_client, "imports/members-gone.csv") == {"ignored": "object not found"}
     _put("imports/saldos.csv", b"x\n")
     unknown = _invoke(lambda_client, "imports/saldos.csv")
     assert (unknown["kind"], unknown["exit_code"]) == (None, 2)
@@ -427,3 +428,19 @@ def test_members_imports_are_recorded(aws: None) -> None:
                                                  header=MEMBERS_HEADER)), now=NOW, source="x.csv")
     run = ImportRun.get(report.batch_id)
     assert (run.kind, run.source, json.loads(run.summary)["inserted"]) == ("members", "x.csv", 1)
+
+
+def test_the_merge_template_points_the_rule_at_the_import_bucket() -> None:
+    """`chalice package` cannot know the bucket: the merge template puts it in the rule's pattern
+    (deep-merged with the prefix filter app.py declares), and the function waits its turn."""
+    from app import IMPORT_DROP_PATTERN
+    from devtools import infra
+
+    assert infra.import_drop_rules("dev") == [("ImportFromS3", "ImportFromS3Event")]
+    function = infra.merge_template("dev")["Resources"]["ImportFromS3"]["Properties"]
+    assert function["Events"] == {"ImportFromS3Event": {"Properties": {"Pattern": {"detail": {
+        "bucket": {"name": [{"Ref": "ImportBucket"}]}}}}}}
+    assert IMPORT_DROP_PATTERN["detail"] == {"object": {"key": [{"prefix": "imports/"}]}}
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    assert config["lambda_functions"]["import_from_s3"] == {
+        "lambda_timeout": 900, "lambda_memory_size": 1024, "reserved_concurrency": 1}
