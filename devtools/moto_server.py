@@ -14,13 +14,15 @@ import logging
 import threading
 from typing import Any, Callable, Iterable
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+
+from devtools.serving import ServerHandle
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -48,25 +50,8 @@ class _QuietHandler(MotoRequestHandler):
         pass
 
 
-class MotoServerHandle:
-    """A running server: ``url``, ``port``, ``stop()``."""
-
-    def __init__(self, server: BaseWSGIServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-        self.port = int(server.server_port)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "MotoServerHandle":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+class MotoServerHandle(ServerHandle):
+    """The running moto server: ``url``, ``port``, ``stop()``."""
 
 
 def start_moto_server(port: int = 0) -> MotoServerHandle:

@@ -34,6 +34,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from devtools.serving import ServerHandle
+
 DEFAULT_PORT = 8025
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -328,26 +330,12 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class OutboxHandle:
+class OutboxHandle(ServerHandle):
     """A running outbox: ``url``, ``port``, ``app``, ``stop()``."""
 
     def __init__(self, app: Outbox, server: BaseWSGIServer, thread: threading.Thread) -> None:
+        super().__init__(server, thread)
         self.app = app
-        self._server = server
-        self._thread = thread
-        self.port = int(server.server_port)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "OutboxHandle":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_outbox(moto_url: str, port: int | None = None, *,
