@@ -72,12 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     handle = start_moto_server(args.port)
     print(f"moto en {handle.url} (AWS_ENDPOINT_URL={handle.url}). Ctrl+C para detener.", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handle.stop()
+    handle.serve_until_interrupted()
 
 
 if __name__ == "__main__":

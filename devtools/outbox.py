@@ -364,12 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("indique --moto-url o AWS_ENDPOINT_URL")
     handle = start_outbox(args.moto_url, args.port)
     print(f"Bandeja local en {handle.url}. Ctrl+C para detener.", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        handle.stop()
+    handle.serve_until_interrupted()
 
 
 if __name__ == "__main__":

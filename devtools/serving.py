@@ -21,6 +21,15 @@ class ServerHandle:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    def serve_until_interrupted(self) -> None:
+        """Block the standalone command until Ctrl+C, then stop cleanly."""
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def __enter__(self) -> "ServerHandle":
         return self
 
