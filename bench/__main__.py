@@ -9,10 +9,16 @@ import platform
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from bench import env  # noqa: F401  (first: the tests' environment, moto before any client)
-from bench import coldstart, login_timing, overhead, packaged_cold_start, roundtrips
+from bench import (
+    coldstart,
+    env,
+    login_timing,
+    overhead,
+    packaged_cold_start,
+    roundtrips,
+)
 from bench import imports as import_measure  # back office (issue 4)
 from bench.report import ERROR, Row, render
 
@@ -37,7 +43,7 @@ def main() -> int:
         print(f"bench: {name}...", file=sys.stderr, flush=True)
         try:
             measured, measure_notes = run()
-        except Exception as exc:  # noqa: BLE001 - report it, keep measuring the rest
+        except Exception as exc:
             traceback.print_exc()
             rows.append(Row(name, f"error: {type(exc).__name__}: {exc}"[:120], "-", ERROR, name))
             failed = True
@@ -47,7 +53,7 @@ def main() -> int:
         failed = failed or any(r.verdict == ERROR for r in measured)
         print(f"bench: {name} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
-    title = (f"Sucursal Virtual - make bench ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+    title = (f"Sucursal Virtual - make bench ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
              f"Python {platform.python_version()}, {platform.machine()}, "
              f"{_cpus()} CPUs, {elapsed:.0f} s)")
     text = render(rows, title=title, notes=notes)

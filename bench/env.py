@@ -17,9 +17,9 @@ import importlib.util
 import itertools
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -103,7 +103,7 @@ class BenchClock:
     """A clock the benchmark moves by hand, like the tests' FakeClock (no waiting, no drift)."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+        self.now = start or datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -22,10 +22,9 @@ A projection of the 100,000-row import in AWS adds assumed DynamoDB latencies to
 from __future__ import annotations
 
 import gc
-import io
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bench import env
 from bench.report import INFO, Row, within
@@ -41,7 +40,7 @@ LAMBDA_SECONDS = 15 * 60
 #: a 25-item BatchWriteItem or 100-key BatchGetItem a few times that).
 ASSUMED_BATCH_CALL_S = 0.025
 ASSUMED_ITEM_CALL_S = 0.008
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 SECTION = "import of 100,000 obligations"
 
 

@@ -10,7 +10,7 @@ failures, below the lockout threshold of 5): no setting is changed but the cost.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bench import env
 from bench.report import Row, median, spread, within

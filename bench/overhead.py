@@ -10,7 +10,7 @@ included, so the figure is an upper bound of the app's overhead. No bcrypt runs 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bench import env
 from bench.report import Row, median, spread, within

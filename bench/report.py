@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import statistics
 import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 OK = "ok"
 OVER = "OVER"

@@ -18,8 +18,9 @@ import importlib.util
 import json
 import uuid
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bench import env
 from bench.report import ERROR, INFO, NA, Row, within
@@ -59,7 +60,7 @@ class World:
         with self.recorder.tally() as tally:
             yield tally
 
-    def call(self, method: str, path: str, *, body: Any = None, session: "Signed | None" = None,
+    def call(self, method: str, path: str, *, body: Any = None, session: Signed | None = None,
              ip: str | None = None, headers: dict[str, str] | None = None,
              expect: int | tuple[int, ...] = 200, browser: bool = True) -> Response:
         """One request; ``browser`` adds the ``Origin`` a browser sends with a JSON body."""
@@ -86,7 +87,7 @@ class World:
         return self.call("POST", "/api/v1/session/identify",
                          body={"document_number": document}).json()["login_ticket"]
 
-    def sign_in(self, member) -> "Signed":  # type: ignore[no-untyped-def]
+    def sign_in(self, member) -> Signed:  # type: ignore[no-untyped-def]
         ticket = self.identify(member.document_number)
         got = self.call("POST", "/api/v1/session", body={"login_ticket": ticket, "password": PASSWORD},
                         expect=201)
@@ -406,7 +407,7 @@ def run() -> tuple[list[Row], list[str]]:
             try:
                 first = _once(action, recorder)
                 tally = _once(action, recorder)
-            except Exception as exc:  # noqa: BLE001 - one failing row must not hide the others
+            except Exception as exc:
                 import traceback
 
                 traceback.print_exc()

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from bench import env  # noqa: F401  (moto first, the tests' environment)
 
@@ -84,7 +85,7 @@ class DynamoRecorder:
         self._saved: list[tuple[object, str, object]] = []
 
     # -- install / uninstall ---------------------------------------------------------------------
-    def __enter__(self) -> "DynamoRecorder":
+    def __enter__(self) -> DynamoRecorder:
         from botocore.client import BaseClient
         from moto.core import botocore_stubber
 

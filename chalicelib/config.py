@@ -9,9 +9,9 @@ stage, SSM Parameter Store elsewhere).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Mapping
 from urllib.parse import urlsplit
 
 #: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
@@ -120,7 +120,7 @@ class Settings:
         return f"{parts.scheme}://{parts.netloc}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
         stage = env.get("STAGE", "dev")
         public_base_url = env.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
         return cls(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings, get_settings
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class Runtime:
     """Process-wide sources of time and randomness (tests patch these attributes)."""
 
-    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(timezone.utc))
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
     monotonic: Callable[[], float] = staticmethod(time.monotonic)
     sleep: Callable[[float], None] = staticmethod(time.sleep)
     token: Callable[[int], str] = staticmethod(secrets.token_urlsafe)
@@ -35,7 +36,7 @@ class Runtime:
 @dataclass
 class Context:
     settings: Settings
-    _signers: dict[str, "Signer"] = field(default_factory=dict)
+    _signers: dict[str, Signer] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return Runtime.clock()
@@ -53,12 +54,12 @@ class Context:
         return get_secret(self.settings, name)
 
     @cached_property
-    def hasher(self) -> "PasswordHasher":
+    def hasher(self) -> PasswordHasher:
         from chalicelib.security.passwords import PasswordHasher
 
         return PasswordHasher(self.secret("PASSWORD_PEPPER"), self.settings.bcrypt_cost)
 
-    def signer(self, purpose: str) -> "Signer":
+    def signer(self, purpose: str) -> Signer:
         if purpose not in self._signers:
             from chalicelib.security.signing import Signer
 
@@ -66,13 +67,13 @@ class Context:
         return self._signers[purpose]
 
     @cached_property
-    def mailer(self) -> "Mailer":
+    def mailer(self) -> Mailer:
         from chalicelib.adapters.mailer import SesMailer
 
         return SesMailer(self.settings)
 
     @cached_property
-    def gateway(self) -> "PaymentGateway":
+    def gateway(self) -> PaymentGateway:
         from chalicelib.adapters.gateways.registry import gateway_for
 
         return gateway_for(self)

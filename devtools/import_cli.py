@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"... {rows} filas procesadas ({time.monotonic() - started:.1f} s)", file=sys.stderr,
               flush=True)
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         if args.source.startswith("s3://"):
             return _from_s3(args, now, progress)

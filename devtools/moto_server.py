@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
-from typing import Any, Callable, Iterable
-
-from werkzeug.serving import make_server
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from werkzeug.serving import make_server
 
 from devtools.serving import ServerHandle
 

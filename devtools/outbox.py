@@ -23,11 +23,12 @@ import json
 import os
 import threading
 import urllib.request
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email import policy
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -181,7 +182,7 @@ class Outbox:
     def messages(self, *, with_data: bool = False) -> list[dict[str, Any]]:
         """Every message SES accepted, newest first (attachment bytes only ``with_data``)."""
         records = self._records()
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
             for record in records:
                 self._first_seen.setdefault(str(record.get("id", "")),

@@ -34,11 +34,12 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_DIR = ROOT / "devtools" / "demo"
@@ -108,7 +109,7 @@ def cloudwatch_event(rule: str) -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": os.environ.get("AWS_DEFAULT_REGION", REGION),
         "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{rule}"],
         "detail": {},
@@ -120,7 +121,7 @@ def find_scheduled_handlers(app_module: str = "app") -> list[tuple[str, Callable
     from chalice.app import ScheduledEventConfig
 
     module = importlib.import_module(app_module)
-    chalice_app = getattr(module, "app")
+    chalice_app = module.app
     handlers = []
     for source in getattr(chalice_app, "event_sources", []):
         if isinstance(source, ScheduledEventConfig):
@@ -144,7 +145,7 @@ class SchedulePoller:
     def load(self) -> list[str]:
         try:
             self.handlers = find_scheduled_handlers(self.app_module)
-        except Exception as exc:  # noqa: BLE001 (the app may be mid-edit; the runner goes on)
+        except Exception as exc:
             _say(f"no se pudieron cargar las funciones programadas de app.py: {exc!r}")
             self.handlers = []
         return [name for name, _ in self.handlers]
@@ -161,7 +162,7 @@ class SchedulePoller:
                     output = handler(cloudwatch_event(name), None)
                     results.append({"name": name, "ok": True, "result": _jsonable(output),
                                     "seconds": round(time.monotonic() - started, 3)})
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     _say(f"la función programada {name} falló: {exc!r}")
                     traceback.print_exc()
                     results.append({"name": name, "ok": False, "error": repr(exc)})
@@ -180,7 +181,7 @@ class SchedulePoller:
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 traceback.print_exc()
 
 
@@ -220,7 +221,7 @@ class LocalStack:
             name, stopper = self._stoppers.pop()
             try:
                 stopper()
-            except Exception as exc:  # noqa: BLE001 (stop the rest anyway)
+            except Exception as exc:
                 _say(f"error al detener {name}: {exc!r}")
 
 
@@ -287,7 +288,7 @@ def _verify_sender() -> None:
 def _load_demo(demo_dir: Path) -> list[DemoMember]:
     from chalicelib.services.imports import import_members, import_obligations
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for name, run in (("members.csv", import_members), ("obligations.csv", import_obligations)):
         path = demo_dir / name
         if not path.exists():
@@ -541,7 +542,7 @@ class StackHandle:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def __enter__(self) -> "StackHandle":
+    def __enter__(self) -> StackHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,7 +30,7 @@ class ServerHandle:
         finally:
             self.stop()
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> ServerHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,9 +10,9 @@ import json
 import os
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 _config = json.loads((ROOT / ".chalice" / "config.json").read_text("utf-8"))
@@ -33,6 +33,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (before anything creates a botocore client)
 from moto.core import botocore_stubber  # noqa: E402
+
+# Shared fixtures (gateway, make_obligation, dynamo_calls, browser) for every test module.
+pytest_plugins = ["tests.payment_support", "tests.page_support"]
 
 # DynamoDB makes each item's conditional write atomic; moto does not under threads (SPEC §8).
 _moto_lock = threading.RLock()
@@ -64,7 +67,7 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     from chalicelib.context import Runtime
 
-    fake = FakeClock(datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc))
+    fake = FakeClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
     monkeypatch.setattr(Runtime, "clock", staticmethod(fake))
     return fake
 

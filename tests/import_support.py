@@ -14,7 +14,8 @@ from __future__ import annotations
 import io
 import threading
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 OBLIGATIONS_HEADER = ("document_number;obligation_id;type;product_number;description;due_date;"
                       "amount_due;minimum_amount;maximum_amount;cutoff\n")
@@ -80,7 +81,7 @@ class CountingDynamo:
         self._lock = threading.Lock()
         self._original: Any = None
 
-    def __enter__(self) -> "CountingDynamo":
+    def __enter__(self) -> CountingDynamo:
         from botocore.client import BaseClient
 
         self._original = original = BaseClient._make_api_call

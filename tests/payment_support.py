@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -152,7 +153,7 @@ def make_obligation(aws):  # type: ignore[no-untyped-def]
             document_number=document_number, obligation_id=obligation_id, type=type,
             product_number=product_number, description=description, due_date=due_date,
             amount_due=amount_due, minimum_amount=minimum_amount, maximum_amount=maximum_amount,
-            cutoff=datetime(2026, 11, 22, 5, 0, tzinfo=timezone.utc), status=status)
+            cutoff=datetime(2026, 11, 22, 5, 0, tzinfo=UTC), status=status)
         obligation.save()
         return obligation
 

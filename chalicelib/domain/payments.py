@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable, Iterable, Sequence
 
 from chalicelib.config import COLOMBIA
 from chalicelib.domain.errors import Conflict, DomainError, InvalidInput, NotFound

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from chalicelib.config import Settings

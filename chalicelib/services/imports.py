@@ -50,10 +50,11 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, BinaryIO, Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, BinaryIO
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition, size
@@ -156,7 +157,7 @@ class ImportReport:
         else:
             self.errors_omitted += 1
 
-    def finish(self) -> "ImportReport":
+    def finish(self) -> ImportReport:
         """Order the messages by line (batched checks report after later rows were read)."""
         self.errors.sort()
         self.warnings.sort()
@@ -641,7 +642,7 @@ def _payment_time(payment: dict) -> datetime | None:  # type: ignore[type-arg]
 
 def new_batch_id(now: datetime) -> str:
     """``20261123T150000Z-Ab3dE9fG``: when the import started (UTC), then 48 random bits."""
-    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{Runtime.token(6)}"
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{Runtime.token(6)}"
 
 
 def open_shard(document_number: str, obligation_id: str) -> str:
@@ -1152,5 +1153,5 @@ def _record_run(report: ImportReport, now: datetime, started: float) -> None:
                   started_at=now, finished_at=now + timedelta(seconds=time.monotonic() - started),
                   summary=json.dumps({**report.counts(), "closing": report.closing,
                                       "file_error": report.file_error})).save()
-    except Exception as exc:  # noqa: BLE001  (a missing record must not fail a finished import)
+    except Exception as exc:
         log_event("import_record_failed", level=30, batch_id=report.batch_id, error=str(exc)[:200])

@@ -21,9 +21,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
@@ -50,8 +51,7 @@ from chalicelib.adapters.gateways.base import (
 from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context, Runtime
 from chalicelib.domain import payments as rules
-from chalicelib.domain.errors import (Conflict, DomainError, Forbidden, InvalidInput,
-                                      ServiceUnavailable)
+from chalicelib.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, ServiceUnavailable
 from chalicelib.domain.payments import (
     APPROVED,
     CREATED,
@@ -763,7 +763,7 @@ def _send_receipt(ctx: Context, payment: Payment) -> bool:
     """Email the receipt; on failure the claim is undone and the poller retries later."""
     try:
         ctx.mailer.send(_receipt_email(ctx, payment))
-    except Exception as exc:  # noqa: BLE001  (an email never undoes a committed payment)
+    except Exception as exc:
         log_event("payment_receipt_failed", level=30, document_number=payment.document_number,
                   payment_id=payment.payment_id, error=str(exc)[:200])
         _receipt_failed(ctx, payment)
@@ -796,7 +796,7 @@ def _receipt_attachment(ctx: Context, view: ReceiptView) -> tuple[Attachment, ..
     try:
         return (Attachment(receipt_pdf.filename(view), "application/pdf",
                            receipt_pdf.render(view, ctx.settings, generated_at=ctx.now())),)
-    except Exception as exc:  # noqa: BLE001  (the email matters more than its attachment)
+    except Exception as exc:
         log_event("payment_receipt_pdf_failed", level=40, payment_id=view.id, error=str(exc)[:200])
         return ()
 
@@ -903,7 +903,7 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
     except InvalidEvent:
         emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
         raise
-    except Exception as exc:  # noqa: BLE001  (hostile input must never become a 500)
+    except Exception as exc:
         emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
         raise InvalidEvent(f"unverifiable event: {type(exc).__name__}") from exc
     age = int(now.timestamp()) - int(event.sent_at)
@@ -941,7 +941,7 @@ def reconcile_pending(ctx: Context) -> ReconcileReport:
             report.examined += 1
             try:
                 _reconcile_one(ctx, payment, now, report)
-            except Exception:  # noqa: BLE001  (one bad payment must not stop the others)
+            except Exception:
                 report.errors += 1
                 logging.getLogger("sucursal").exception("reconcile_failed payment_id=%s",
                                                         payment.payment_id)
@@ -1285,7 +1285,7 @@ def resend_receipt(ctx: Context, payment_id: str, *, actor: str, ip: str | None,
                        code="no_email")
     try:
         ctx.mailer.send(_receipt_email(ctx, payment))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log_event("payment_receipt_failed", level=30, document_number=payment.document_number,
                   payment_id=payment.payment_id, error=str(exc)[:200], actor=actor)
         raise ServiceUnavailable("No pudimos enviar el correo; intente de nuevo en unos minutos.",

@@ -26,12 +26,12 @@ STATUS_COLORS = {"APPROVED": (27, 110, 32), "REJECTED": (176, 0, 32), "FAILED": 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
-def filename(view: "ReceiptView") -> str:
+def filename(view: ReceiptView) -> str:
     """``comprobante-SVABCDEFGHJKLM.pdf`` (the reference has only letters and digits)."""
     return f"comprobante-{_SAFE_NAME.sub('', view.reference)}.pdf"
 
 
-def fields(view: "ReceiptView", settings: "Settings") -> list[tuple[str, str]]:
+def fields(view: ReceiptView, settings: Settings) -> list[tuple[str, str]]:
     """The receipt's fields in the order every rendering of it shows them (page, email, PDF)."""
     status = view.status_label + (f" ({view.status_detail})" if view.status_detail else "")
     return [
@@ -48,7 +48,7 @@ def fields(view: "ReceiptView", settings: "Settings") -> list[tuple[str, str]]:
     ]
 
 
-def render(view: "ReceiptView", settings: "Settings", *, generated_at: datetime) -> bytes:
+def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> bytes:
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -146,7 +146,7 @@ def _heading(pdf: Any, text: str) -> None:
     pdf.set_font("Helvetica", "", 10)
 
 
-def _footer(view: "ReceiptView", settings: "Settings", generated_at: datetime) -> str:
+def _footer(view: ReceiptView, settings: Settings, generated_at: datetime) -> str:
     pending = (" Mientras el pago esté pendiente, este comprobante no prueba el débito: consulte "
                "el estado en la Sucursal Virtual." if not view.is_final else "")
     return (f"Comprobante generado el {local_datetime(generated_at)} por la Sucursal Virtual de "

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from pynamodb.exceptions import PutError
 
@@ -108,7 +108,7 @@ def _release(keys: Iterable[str]) -> None:
     for key in keys:
         try:
             ReminderSent(reminder_key=key).delete()
-        except Exception:  # noqa: BLE001  (the claim then only expires: one reminder lost)
+        except Exception:
             logging.getLogger("sucursal").exception("reminder_release_failed key=%s", key)
 
 
@@ -191,7 +191,7 @@ def send_due_reminders(ctx: Context) -> ReminderReport:
                   template="reminder_due", document_number=document_number,
                   name=member.full_name, lines=lines, total=sum(line.amount_due for line in lines),
                   first_time=not member.password_hash)
-        except Exception as exc:  # noqa: BLE001  (one member's failure never stops the others)
+        except Exception as exc:
             report.failed += 1
             log_event("reminder_failed", level=30, document_number=document_number, kind="due",
                       error=str(exc)[:200])
@@ -247,7 +247,7 @@ def send_pending_reminders(ctx: Context) -> ReminderReport:
                 continue
             try:
                 _remind_pending(ctx, payment, report)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 report.failed += 1
                 log_event("reminder_failed", level=30, document_number=payment.document_number,
                           kind="pending", payment_id=payment.payment_id, error=str(exc)[:200])

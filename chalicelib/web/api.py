@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Response
 from chalice.app import Request
@@ -61,7 +62,7 @@ def api_handler(func: Callable[[Call], Response]) -> Callable[[Request], Respons
             return func(call)
         except DomainError as error:
             return http.json_error(error)
-        except Exception as exc:  # noqa: BLE001 - never a stack trace, always our error shape
+        except Exception as exc:
             logging.getLogger("sucursal").exception("api_error path=%s", request.path)
             return http.json_error(http.unexpected_error(exc))
 

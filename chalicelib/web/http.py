@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from chalice import Response

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Response
 from chalice.app import Request
@@ -36,7 +37,7 @@ class Page:
         self.ip = http.client_ip(request, self.settings)
         self.cookies = http.cookies(request)
         self.set_cookies: list[str] = []
-        self._session: SessionView | None | bool = False
+        self._session: SessionView | bool | None = False
 
     # -- cookies and CSRF ---------------------------------------------------------------------
     def cookie_name(self, name: str) -> str:
@@ -136,7 +137,7 @@ def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Respon
             return page.redirect("/ingresar")
         except DomainError as error:
             return page.render("error.html", status=error.status, message=error.message)
-        except Exception as exc:  # noqa: BLE001 - the member must never see a stack trace
+        except Exception as exc:
             logging.getLogger("sucursal").exception("page_error path=%s", request.path)
             error = http.unexpected_error(exc)
             page.forget_session()  # rendering must not touch the store that just failed

@@ -158,7 +158,7 @@ def webhook(request: Request) -> Response:
         log_event("payment_event_rejected", level=logging.WARNING,
                   ip=http.client_ip(request, ctx.settings), reason=str(exc)[:200])
         return _error(401, "invalid_signature", "La firma del evento no es válida o el evento venció.")
-    except Exception:  # noqa: BLE001  (our failure: a non-2xx makes the gateway retry later)
+    except Exception:
         logging.getLogger("sucursal").exception("webhook_failed")
         return _error(500, "internal_error", "No pudimos procesar el evento; reintente más tarde.")
     return http.json_response({"result": result})

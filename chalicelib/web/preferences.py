@@ -44,7 +44,7 @@ class Preferences:
     def cookie_value(self) -> str:
         return f"{self.level}.{int(self.contrast)}"
 
-    def apply(self, action: str) -> "Preferences":
+    def apply(self, action: str) -> Preferences:
         if action == "mas":
             return Preferences(min(MAX_LEVEL, self.level + 1), self.contrast)
         if action == "menos":
@@ -91,7 +91,7 @@ def save(request: Request) -> Response:
     page = Page(request)
     try:
         fields = http.form_fields(request)
-    except Exception:  # noqa: BLE001  (a preference never fails loudly)
+    except Exception:
         fields = {}
     back = safe_return(fields.get("volver", "/"))
     if http.same_origin(request, page.settings):  # a cross-site post changes nothing

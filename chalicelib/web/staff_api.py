@@ -16,8 +16,9 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Response
 from chalice.app import Request
@@ -90,7 +91,7 @@ def staff_handler(func: Callable[[StaffCall], Response]) -> Callable[[Request], 
             return func(StaffCall(request))
         except DomainError as error:
             return http.json_error(error)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logging.getLogger("sucursal").exception("staff_api_error path=%s", request.path)
             return http.json_response({"error": {
                 "code": "internal_error",

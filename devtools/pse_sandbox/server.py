@@ -24,9 +24,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -66,7 +67,7 @@ STATUS_MESSAGES = {
 
 
 def _iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -459,7 +460,7 @@ class PseSandbox:
             merchant_nit=self.merchant_nit, reference=data["reference"],
             description=data["payment_method"].get("payment_description", ""),
             amount=data["amount_in_cents"] // 100, cus=txn.cus,
-            created_at=datetime.fromtimestamp(txn.created, tz=timezone.utc)
+            created_at=datetime.fromtimestamp(txn.created, tz=UTC)
             .astimezone(_COLOMBIA).strftime("%d/%m/%Y %I:%M %p")))
 
     def on_bank_decision(self, request: Request, tid: str) -> Response:
@@ -593,7 +594,7 @@ class SandboxHandle:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SandboxHandle":
+    def __enter__(self) -> SandboxHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 
-from tests.integration.test_pages import FORM, Browser, browser  # noqa: F401  (fixture)
 from tests.integration.test_session_api import DOC, PASSWORD
+from tests.page_support import FORM, Browser
 
 
 def prefs(browser: Browser, accion: str, volver: str = "/ingresar", **headers: str):  # type: ignore[no-untyped-def]

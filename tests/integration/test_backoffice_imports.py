@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -15,11 +15,11 @@ import pytest
 from chalicelib.adapters.dynamo.models import AuditEvent, ImportRun, Member, Obligation, Payment
 from chalicelib.services import import_jobs, imports, payments
 from chalicelib.services.imports import ImportBusy, import_members, import_obligations
-from tests.integration.test_pages import Browser
 from tests.integration.test_session_api import DOC, PASSWORD
-from tests.payment_support import gateway, start  # noqa: F401
+from tests.page_support import Browser
+from tests.payment_support import start
 
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 HEADER = ("document_number;obligation_id;type;product_number;description;due_date;amount_due;"
           "minimum_amount;maximum_amount;cutoff")
 MEMBERS_HEADER = "document_type;document_number;full_name;email;phone;status"
@@ -188,10 +188,10 @@ def test_the_import_confirms_payments_the_core_knows(aws: None, member: Member) 
     """Dropped (and confirmed once) only when an export had claimed it by the file's cut-off; a
     payment approved before the cut-off but exported after it is still subtracted."""
     load(row("A", due="200000", cutoff="2026-11-20T00:00:00-05:00"))
-    approved = datetime(2026, 11, 21, 14, 0, tzinfo=timezone.utc)
+    approved = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)
     _payment("pay-exported", approved_at=approved, exported_at=approved + timedelta(hours=1))
     _payment("pay-late", approved_at=approved, exported_at=datetime(2026, 11, 22, 20, 0,
-                                                                      tzinfo=timezone.utc))
+                                                                      tzinfo=UTC))
     Obligation.get("52345678", "A").update(actions=[
         Obligation.portal_payments.set({
             "pay-exported": {"amount": 50000, "at": approved.isoformat(), "reference": "REF-1"},
@@ -219,7 +219,7 @@ def test_the_import_confirms_payments_the_core_knows(aws: None, member: Member) 
         NOW, later)
 
 
-def test_the_member_sees_aplicado_en_la_cooperativa(client, ctx, make_member, gateway, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_member_sees_aplicado_en_la_cooperativa(client, ctx, make_member, gateway, clock) -> None:  # type: ignore[no-untyped-def]
     """Import → pay → approve → export → next import: the receipt's stepper and timeline show
     the step with its time, and the obligation's balance is the core's."""
     from chalicelib.services import exports
@@ -415,7 +415,7 @@ def test_command_line_from_a_file_and_from_s3(bucket: str, member: Member,  # ty
     assert status_of("A") == "OPEN" and status_of("B") == "OPEN"
 
     ImportRun(imports.LOCK_ID, kind="obligations", started_at=NOW, holder="busy",
-              lease_until=datetime.now(timezone.utc) + timedelta(minutes=5)).save()
+              lease_until=datetime.now(UTC) + timedelta(minutes=5)).save()
     assert main(["obligations", str(path)]) == 3
     assert "otra importación de obligaciones está en curso" in capsys.readouterr().err
     assert main([f"s3://{BUCKET}/imports/missing.csv"]) == 2

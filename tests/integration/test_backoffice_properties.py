@@ -25,7 +25,7 @@ Invariants, after every step:
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, event, settings
@@ -41,7 +41,7 @@ OBLIGATIONS = ("APO-1", "CRE-1", "CON-1")
 HEADER = ("document_number;obligation_id;type;product_number;description;due_date;amount_due;"
           "minimum_amount;maximum_amount;cutoff")
 COLOMBIA = timezone(timedelta(hours=-5))
-START = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 #: A core balance: amount due (whole thousands, payable), minimum as a % of it, maximum beyond it.
 balances = st.tuples(st.integers(2, 400).map(lambda k: k * 1000), st.integers(0, 100),

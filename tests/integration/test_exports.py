@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,12 +18,7 @@ from tests.backoffice_support import (
     parse_csv,
     s3_objects,
 )
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    gateway,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_payment, start
 
 ISO_COLOMBIA = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}-05:00$")
 
@@ -177,7 +172,7 @@ def _run_concurrently(ctx, count: int, now) -> list[exports.ExportResult]:  # ty
     def run(n: int) -> None:
         try:
             results.append(exports.export_approved(ctx, now=now, requested_by=f"staff:t{n}"))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
@@ -323,7 +318,7 @@ def test_bucket_name_outside_the_local_stage_must_be_configured() -> None:
 
 
 def test_export_key_uses_the_colombian_date() -> None:
-    late_evening = datetime(2026, 11, 24, 3, 30, tzinfo=timezone.utc)  # 22:30 on the 23rd in Colombia
+    late_evening = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # 22:30 on the 23rd in Colombia
     assert exports.export_key("x", late_evening) == "exports/2026/11/23/pagos-aprobados-x.csv"
     assert exports.new_export_id(late_evening, "abc234") == "20261123-223000-abc234"
 

@@ -21,19 +21,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.integration.test_payments_api import PASSWORD, JSON, Member, sign_in
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    FakeGateway,
-    gateway,
-    get_obligation,
-    get_payment,
-    make_obligation,
-)
+from tests.integration.test_payments_api import JSON, PASSWORD, Member, sign_in
+from tests.payment_support import FakeGateway, get_obligation, get_payment
 
 THROTTLE = "ProvisionedThroughputExceededException"
 TRACE_MARKERS = ("Traceback", 'File "', "botocore", "pynamodb", "ClientError", "Exception")
@@ -340,7 +333,7 @@ def test_throttled_poller_recovers_and_settles_once(ana: Member, gateway: FakeGa
         applied += report.applied
         # UpdateItem only reschedules; the approval itself is one TransactWriteItems
         assert report.errors >= 1 or operation == "UpdateItem", report
-    except Exception as exc:  # noqa: BLE001  (the index query itself failed: the schedule retries)
+    except Exception as exc:
         assert operation == "Query", exc
     faults.clear()
     assert get_payment(payment["id"]).status == ("APPROVED" if applied else "PENDING")

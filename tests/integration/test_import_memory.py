@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tests.import_support import CountingDynamo, GeneratedCsv, obligation_lines
 
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 ROWS = 100_000
 PEAK_LIMIT = 8_000_000  # bytes; measured about 0.85 MB
 FLAT = 1.25  # the peak over 100,000 rows may exceed the peak over the first 10,000 by 25 % at most

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from chalicelib.adapters.dynamo.tables import create_all_tables
 from chalicelib.services import imports
 from chalicelib.services.imports import ImportReport, import_members, import_obligations
 
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[2] / "devtools" / "demo"
 MEMBERS_HEADER = "document_type;document_number;full_name;email;phone;status"
 OBLIGATIONS_HEADER = ("document_number,obligation_id,type,product_number,description,due_date,"
@@ -96,7 +96,7 @@ def test_obligations_with_commas_and_quoted_fields(aws: None, member: Member) ->
     item = Obligation.get("52345678", "CRE-1")
     assert item.description == "Crédito de libre inversión, cuota 23 de 48"
     assert (item.amount_due, item.minimum_amount, item.maximum_amount) == (850000, 850000, 12400000)
-    assert item.cutoff == datetime(2026, 11, 21, 5, 0, tzinfo=timezone.utc)
+    assert item.cutoff == datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
     assert item.status == "OPEN" and item.pending_payment_id is None
 
 
@@ -264,7 +264,7 @@ def test_report_keeps_a_bounded_number_of_messages(aws: None,
 
 def test_upsert_never_touches_password_or_security_fields(aws: None, make_member) -> None:  # type: ignore[no-untyped-def]
     original = make_member("1020304050", password="una frase larga y secreta")
-    locked = datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)
+    locked = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
     original.update(actions=[Member.failed_consecutive.set(3), Member.locked_until.set(locked),
                              Member.terms_version.set("2026-11"),
                              Member.active_recovery.set("abc"),
@@ -287,7 +287,7 @@ def test_resending_the_same_files_changes_nothing(aws: None) -> None:
     with (DEMO / "obligations.csv").open("rb") as file:
         import_obligations(file, now=NOW)
     before = {(o.document_number, o.obligation_id): snapshot(o) for o in Obligation.scan()}
-    later = datetime(2026, 11, 24, 15, 0, tzinfo=timezone.utc)
+    later = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
     with (DEMO / "members.csv").open("rb") as file:
         again_members = import_members(file, now=later)
     with (DEMO / "obligations.csv").open("rb") as file:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -59,7 +59,7 @@ def _race(threads: int, work) -> None:  # type: ignore[no-untyped-def]
         try:
             barrier.wait(timeout=30)
             work(index)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]

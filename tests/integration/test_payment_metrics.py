@@ -8,12 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.services import payments
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    gateway,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_payment, start
 
 
 def metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from tests.integration.test_pages import Browser
 from tests.integration.test_session_api import DOC, PASSWORD
-from tests.payment_support import gateway, get_obligation, get_payment, make_obligation  # noqa: F401
+from tests.page_support import Browser
+from tests.payment_support import get_obligation, get_payment
 
 
 @pytest.fixture

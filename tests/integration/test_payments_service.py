@@ -18,14 +18,7 @@ from chalicelib.domain.payments import (
     PaymentPending,
 )
 from chalicelib.services import obligations, payments
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    dynamo_calls,
-    gateway,
-    get_obligation,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_obligation, get_payment, start
 
 ACH_PENDING_START = "En este momento su #"
 
@@ -379,7 +372,7 @@ def run_together(work, count: int) -> list:  # type: ignore[no-untyped-def]
         barrier.wait()
         try:
             results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]

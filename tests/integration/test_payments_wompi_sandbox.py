@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.services import payments
 from tests.conftest import sent_emails
-from tests.payment_support import get_obligation, get_payment, make_obligation, start  # noqa: F401
+from tests.payment_support import get_obligation, get_payment, start
 
 sandbox = pytest.importorskip("devtools.pse_sandbox")
 server = pytest.importorskip("devtools.pse_sandbox.server")

@@ -10,9 +10,9 @@ from pypdf import PdfReader
 
 from chalicelib.services import payments
 from tests.conftest import sent_emails
-from tests.integration.test_pages import Browser
 from tests.integration.test_session_api import DOC, PASSWORD
-from tests.payment_support import gateway, get_obligation, get_payment, make_obligation, start  # noqa: F401
+from tests.page_support import Browser
+from tests.payment_support import get_payment, start
 
 PDF_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

@@ -10,14 +10,7 @@ from chalicelib.adapters.dynamo.models import Payment
 from chalicelib.adapters.gateways.base import GatewayError, GatewayTimeout
 from chalicelib.services import payments
 from tests.conftest import sent_emails
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    dynamo_calls,
-    gateway,
-    get_obligation,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_obligation, get_payment, start
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ once, never from a scan, each with an unsubscribe link that works without signin
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from urllib.parse import urlencode
 
 import boto3
@@ -13,8 +12,8 @@ import pytest
 from chalicelib.adapters.dynamo.models import AuditEvent, Member, ReminderSent
 from chalicelib.services import payments, reminders
 from tests.conftest import sent_emails
-from tests.integration.test_pages import FORM, Browser
-from tests.payment_support import dynamo_calls, gateway, make_obligation, start  # noqa: F401
+from tests.page_support import FORM, Browser
+from tests.payment_support import start
 
 ANA = "1020304050"
 

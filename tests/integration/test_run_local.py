@@ -7,7 +7,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,7 +46,7 @@ def _port_closed(url: str) -> bool:
 def stack() -> Iterator[StackHandle]:
     try:
         import app  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"app.py does not import yet, so chalice local cannot start: {exc!r}")
     handle = start_stack(0, env_overrides={"BCRYPT_COST": "4", "RECOVERY_RESPONSE_FLOOR_MS": "0"},
                          poll_interval=0)
@@ -96,7 +97,7 @@ def test_scheduled_functions_can_be_run_on_demand(stack: StackHandle) -> None:
 def test_stop_ends_everything() -> None:
     try:
         import app  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"app.py does not import yet: {exc!r}")
     started = time.monotonic()
     handle = start_stack(0, env_overrides={"BCRYPT_COST": "4"}, poll_interval=0)

@@ -15,14 +15,7 @@ from chalicelib.adapters.dynamo.models import AuditEvent, Member, Session
 from chalicelib.services import payments
 from tests.backoffice_support import approved_payment, parse_csv, s3_objects
 from tests.conftest import sent_emails
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    dynamo_calls,
-    gateway,
-    get_obligation,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_obligation, get_payment, start
 
 KEY = "local-staff-key"  # STAFF_API_KEY of the local stage (.chalice/config.json)
 PASSWORD = "caballo bateria grapa correcta"
@@ -192,7 +185,7 @@ def test_pages_are_cut_with_an_opaque_cursor(client, ctx, ana, make_obligation, 
     cursor = None
     pages = 0
     while True:
-        path = f"/staff/v1/payments?status=PENDING&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        path = "/staff/v1/payments?status=PENDING&limit=2" + (f"&cursor={cursor}" if cursor else "")
         body = get(client, path).json_body
         pages += 1
         seen += [p["id"] for p in body["payments"]]

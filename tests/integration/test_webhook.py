@@ -13,14 +13,7 @@ from chalicelib.adapters.dynamo.models import AuditEvent, GatewayEvent, Payment
 from chalicelib.adapters.gateways.base import GatewayTimeout, GatewayTransaction, InvalidEvent
 from chalicelib.services import payments
 from tests.conftest import sent_emails
-from tests.payment_support import (  # noqa: F401  (fixtures)
-    dynamo_calls,
-    gateway,
-    get_obligation,
-    get_payment,
-    make_obligation,
-    start,
-)
+from tests.payment_support import get_obligation, get_payment, start
 
 THREADS = 24
 
@@ -45,7 +38,7 @@ def concurrently(work, count: int = THREADS) -> list:  # type: ignore[no-untyped
         barrier.wait()
         try:
             results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results[index] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -32,8 +32,8 @@ def test_allocate(confirmed: int, items: list[tuple[int, int]], expected: list[i
 
 def test_day_range_is_colombian_days_inclusive() -> None:
     low, high = staff.day_range(date(2026, 11, 23), date(2026, 11, 24))
-    assert low == datetime(2026, 11, 23, 5, 0, tzinfo=timezone.utc)
-    assert high.astimezone(timezone.utc) == datetime(2026, 11, 25, 4, 59, 59, 999999, tzinfo=timezone.utc)
+    assert low == datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    assert high.astimezone(UTC) == datetime(2026, 11, 25, 4, 59, 59, 999999, tzinfo=UTC)
     assert staff.day_range(None, None) is None
     with pytest.raises(InvalidInput) as raised:
         staff.day_range(date(2026, 11, 24), date(2026, 11, 23))
@@ -68,7 +68,7 @@ def test_an_optional_reason_may_be_absent() -> None:
 def test_payment_rows_skip_items_of_zero_pesos() -> None:
     from chalicelib.adapters.dynamo.models import Payment, PaymentItem
 
-    approved = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    approved = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     payment = Payment(payment_id="p" * 22, reference="SVABCDEFGH2345", document_number="1020304050",
                       document_type="CC", payer_name="Ana", status="APPROVED", amount=100_000,
                       items=[PaymentItem(obligation_id="A", type="APORTE", product_number="1",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from chalicelib import formatting
 from chalicelib.domain import payments as rules
 
-T0 = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # 10:00 a. m. in Colombia
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 a. m. in Colombia
 
 
 @pytest.mark.parametrize("amount,text", [
@@ -23,9 +23,9 @@ def test_pesos_read_as_in_colombia(amount, text) -> None:  # type: ignore[no-unt
 
 
 def test_dates_and_times_in_colombian_time_with_plain_spaces() -> None:
-    assert formatting.local_datetime(datetime(2026, 11, 23, 22, 36, tzinfo=timezone.utc)) == \
+    assert formatting.local_datetime(datetime(2026, 11, 23, 22, 36, tzinfo=UTC)) == \
         "23 de noviembre de 2026, 5:36 p. m."
-    assert formatting.local_datetime(datetime(2027, 1, 1, 4, 5, tzinfo=timezone.utc)) == \
+    assert formatting.local_datetime(datetime(2027, 1, 1, 4, 5, tzinfo=UTC)) == \
         "31 de diciembre de 2026, 11:05 p. m."  # UTC-5 moves the day back
     assert formatting.local_datetime(T0) == "23 de noviembre de 2026, 10:00 a. m."
     assert formatting.local_time(T0) == "10:00 a. m."

@@ -1,6 +1,6 @@
 """Lockout rules, document numbers and signed values, without AWS."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from chalicelib.domain.lockout import FailureState, LockoutPolicy
 from chalicelib.domain.members import mask_document, parse_document_number
 from chalicelib.security.signing import BadSignature, Signer
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLICY = LockoutPolicy(threshold=5, base=timedelta(seconds=60), maximum=timedelta(minutes=15),
                        max_per_hour=100)
 

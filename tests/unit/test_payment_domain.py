@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -53,7 +53,7 @@ def test_nothing_goes_back_to_created_or_pending() -> None:
 
 def test_final_and_retry_flags() -> None:
     assert {s for s in STATUSES if rules.is_final(s)} == {APPROVED, REJECTED, FAILED, EXPIRED}
-    assert rules.RETRYABLE_STATUSES == {REJECTED, FAILED, EXPIRED}
+    assert {REJECTED, FAILED, EXPIRED} == rules.RETRYABLE_STATUSES
 
 
 # --- amounts -------------------------------------------------------------------------------------
@@ -230,8 +230,8 @@ def test_overdue_days_in_colombian_time() -> None:
     assert rules.overdue_days(date(2026, 11, 23), date(2026, 11, 23)) == 0
     assert rules.overdue_days(date(2026, 12, 1), date(2026, 11, 23)) == 0
     # 03:00 UTC on the 24th is still the evening of the 23rd in Bogotá (UTC-5)
-    assert rules.colombia_today(datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)) == date(2026, 11, 23)
-    assert rules.colombia_today(datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)) == date(2026, 11, 24)
+    assert rules.colombia_today(datetime(2026, 11, 24, 3, 0, tzinfo=UTC)) == date(2026, 11, 23)
+    assert rules.colombia_today(datetime(2026, 11, 24, 5, 0, tzinfo=UTC)) == date(2026, 11, 24)
 
 
 def test_payment_description_is_short_and_safe_for_ach() -> None:

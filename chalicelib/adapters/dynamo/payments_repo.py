@@ -7,9 +7,10 @@ which condition failed (a replayed event, a lost status race, a changed obligati
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -42,12 +43,12 @@ class Tx:
     puts: list[tuple[str, Model, Condition | None]] = field(default_factory=list)
     updates: list[tuple[str, Model, list[Action], Condition | None]] = field(default_factory=list)
 
-    def put(self, label: str, item: Model, condition: Condition | None = None) -> "Tx":
+    def put(self, label: str, item: Model, condition: Condition | None = None) -> Tx:
         self.puts.append((label, item, condition))
         return self
 
     def update(self, label: str, item: Model, actions: list[Action],
-               condition: Condition | None = None) -> "Tx":
+               condition: Condition | None = None) -> Tx:
         self.updates.append((label, item, actions, condition))
         return self
 

@@ -5,15 +5,15 @@ Writes that must happen together go in one ``TransactWriteItems`` (one round tri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Iterable
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamo.models import AuditEvent, Member, Recovery, RateCounter, Session
+from chalicelib.adapters.dynamo.models import AuditEvent, Member, RateCounter, Recovery, Session
 from chalicelib.config import get_settings
 
 

@@ -6,8 +6,9 @@ COP, and raise the errors below; nothing provider-specific leaks past this modul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
 
 GatewayStatus = Literal["PENDING", "APPROVED", "REJECTED", "FAILED"]
 PersonType = Literal["natural", "juridica"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chalicelib.config import ConfigError, Settings
 
@@ -11,19 +12,19 @@ if TYPE_CHECKING:
     from chalicelib.context import Context
 
 
-def _wompi(settings: Settings) -> "PaymentGateway":
+def _wompi(settings: Settings) -> PaymentGateway:
     from chalicelib.adapters.gateways import wompi
 
     return wompi.from_settings(settings)
 
 
 #: Adding PlacetoPay later is one more entry here.
-FACTORIES: dict[str, Callable[[Settings], "PaymentGateway"]] = {
+FACTORIES: dict[str, Callable[[Settings], PaymentGateway]] = {
     "wompi": _wompi,
 }
 
 
-def gateway_for(ctx: "Context") -> "PaymentGateway":
+def gateway_for(ctx: Context) -> PaymentGateway:
     name = ctx.settings.gateway.strip().lower()
     factory = FACTORIES.get(name)
     if factory is None:

@@ -17,7 +17,8 @@ import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from chalicelib.adapters.gateways.base import (
@@ -496,7 +497,7 @@ _instances: dict[tuple[Any, ...], WompiGateway] = {}
 _instances_lock = threading.Lock()
 
 
-def from_settings(settings: "Settings") -> WompiGateway:
+def from_settings(settings: Settings) -> WompiGateway:
     """The stage's gateway, one per process and configuration.
 
     Reusing the instance across requests of a warm Lambda keeps the acceptance tokens and the
