@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from chalicelib.domain.members import mask_document
@@ -14,12 +18,31 @@ log.setLevel(logging.INFO)
 
 _FORBIDDEN = frozenset({"password", "new_password", "temporary_key", "token", "session", "secret"})
 
+# Fields every log line of the current request or job carries: ``correlation_id`` (one per request,
+# schedule run or S3 event) and, inside a payment's use case, ``payment_id``.
+_context: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Adds ``fields`` to every :func:`log_event` line written inside the ``with`` block."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def correlation_id() -> str | None:
+    """The current request's or job's correlation id, if one is bound."""
+    return _context.get().get("correlation_id")
+
 
 def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """One JSON line: ``event`` in OWASP logging-vocabulary terms where one applies."""
     record: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                               "event": event}
-    for key, value in fields.items():
+    for key, value in {**_context.get(), **fields}.items():
         if key in _FORBIDDEN:
             continue
         if key == "document_number" and isinstance(value, str):
