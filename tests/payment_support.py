@@ -1,4 +1,4 @@
-"""Test doubles and fixtures for the payment engine (import the fixtures into a test module).
+"""Test doubles and fixtures for the payment engine (registered through ``pytest_plugins``).
 
 :class:`FakeGateway` implements the ``PaymentGateway`` port in memory, with events signed by a
 SHA-256 checksum compared in constant time, like the real adapter's.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -141,6 +142,19 @@ def gateway(ctx, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:  # t
 
 
 @pytest.fixture
+def member(make_member):  # type: ignore[no-untyped-def]
+    """Ana (document 1020304050, with an email), who can pay."""
+    return make_member()
+
+
+@pytest.fixture
+def pending(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
+    """A member with one credit (due 150.000, minimum 50.000, payoff 900.000) in a PENDING payment."""
+    make_obligation()
+    return start(ctx)
+
+
+@pytest.fixture
 def make_obligation(aws):  # type: ignore[no-untyped-def]
     from chalicelib.adapters.dynamo.models import Obligation
 
@@ -209,3 +223,32 @@ def start(ctx, *, items: list[tuple[str, int]] | None = None, key: str = "key-1"
                                   items=items if items is not None else [("CR-0001", 150_000)],
                                   bank_code=bank_code, person_type=person_type,
                                   idempotency_key=key, ip="190.25.1.2")
+
+
+def concurrently(work: Callable[[int], Any], count: int) -> list[Any]:
+    """``work(index)`` in ``count`` threads released together; each result or the exception raised."""
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            results[index] = work(index)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The API's error envelope: ``status`` with ``{"error": {"code": code, "message": ...}}``."""
+    assert response.status_code == status, response.body
+    error = response.json_body["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    return error

@@ -168,10 +168,9 @@ def send_due_reminders(ctx: Context) -> ReminderReport:
     today = rules.colombia_today(ctx.now())
     for document_number, obligations in sorted(by_member.items()):
         member = members.get(document_number)
-        if not _reachable(member):
+        if member is None or not _reachable(member):
             report.skipped += len(obligations)
             continue
-        assert member is not None
         claimed: list[tuple[str, Obligation]] = []
         for obligation in sorted(obligations, key=lambda o: (o.due_date, o.obligation_id)):
             key = f"due#{document_number}#{obligation.obligation_id}#{obligation.due_date}"

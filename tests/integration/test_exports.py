@@ -11,6 +11,7 @@ import pytest
 from chalicelib.adapters.dynamo import backoffice_repo as repo
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
 from chalicelib.services import exports, payments
+from chalicelib.services.payments.settle import _settle
 from tests.backoffice_support import (
     BUCKET,
     approved_payment,
@@ -107,7 +108,7 @@ def test_a_late_approval_of_an_expired_payment_is_exported(ctx, make_member, mak
     make_member()
     make_obligation()
     started = start(ctx)
-    payments._settle(ctx, get_payment(started.id), target="EXPIRED", transaction=None, actor="system")
+    _settle(ctx, get_payment(started.id), target="EXPIRED", transaction=None, actor="system")
     gateway.settle(started.reference, "APPROVED")
     payments.refresh_payment(ctx, started.id)
     assert get_payment(started.id).export_pending == payments.EXPORT_READY
@@ -288,7 +289,8 @@ def test_the_schedule_is_six_in_the_morning_in_colombia() -> None:
 
 def test_the_import_hook_confirms_exported_payments_only(ctx, make_member, make_obligation, gateway, clock):  # type: ignore[no-untyped-def]
     documents = _members(make_member, 2)
-    exported, not_yet = (approved_payment(ctx, gateway, make_obligation, document_number=d) for d in documents)
+    exported, not_yet = (approved_payment(ctx, gateway, make_obligation, document_number=d)
+                         for d in documents)
     # Only the first is exported (claimed by hand, as an export would).
     export_time = clock.now + timedelta(hours=1)
     assert repo.claim_for_export(exported.payment_id, export_id="E1", now=export_time) is not None
@@ -311,7 +313,8 @@ def test_bucket_name_outside_the_local_stage_must_be_configured() -> None:
     from chalicelib.config import ConfigError, get_settings
 
     settings = get_settings()
-    assert exports.bucket_name(replace(settings, stage="local", import_bucket="")) == f"{settings.table_prefix}-files"
+    local = replace(settings, stage="local", import_bucket="")
+    assert exports.bucket_name(local) == f"{settings.table_prefix}-files"
     assert exports.bucket_name(replace(settings, stage="prod", import_bucket="b-1")) == "b-1"
     with pytest.raises(ConfigError):
         exports.bucket_name(replace(settings, stage="prod", import_bucket=""))
@@ -323,11 +326,13 @@ def test_export_key_uses_the_colombian_date() -> None:
     assert exports.new_export_id(late_evening, "abc234") == "20261123-223000-abc234"
 
 
-def test_an_export_stops_claiming_when_its_time_is_up(ctx, make_member, make_obligation, gateway, clock, monkeypatch):  # type: ignore[no-untyped-def]
+def test_an_export_stops_claiming_when_its_time_is_up(  # type: ignore[no-untyped-def]
+        ctx, make_member, make_obligation, gateway, clock, monkeypatch):
     from chalicelib.context import Runtime
 
     documents = _members(make_member, 3)
-    references = [approved_payment(ctx, gateway, make_obligation, document_number=d).reference for d in documents]
+    references = [approved_payment(ctx, gateway, make_obligation, document_number=d).reference
+                  for d in documents]
     ticks = iter([0.0, 1.0, 2.0, 50.0, 51.0, 52.0])  # deadline = 0 + 40 s: two claims fit
     monkeypatch.setattr(Runtime, "monotonic", staticmethod(lambda: next(ticks)))
     first = exports.export_approved(ctx, now=clock.now, requested_by="t")

@@ -24,11 +24,6 @@ def named(lines: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [m for m in lines if name in m]
 
 
-@pytest.fixture
-def member(make_member):  # type: ignore[no-untyped-def]
-    return make_member()
-
-
 def test_emf_shape_matches_the_alarms(ctx, member, make_obligation, gateway, capsys) -> None:  # type: ignore[no-untyped-def]
     from devtools import infra
 
@@ -78,7 +73,8 @@ def test_horizon_flag_is_counted(ctx, member, make_obligation, gateway, clock, c
     assert len(named(metrics(capsys), "PaymentsFlaggedForReview")) == 1
 
 
-def test_refused_webhook_signatures_are_counted(client, member, make_obligation, gateway, ctx, clock, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_refused_webhook_signatures_are_counted(  # type: ignore[no-untyped-def]
+        client, member, make_obligation, gateway, ctx, clock, capsys) -> None:
     make_obligation()
     started = start(ctx)
     forged = gateway.event(started.reference, "APPROVED", at=clock.now, tamper=True)

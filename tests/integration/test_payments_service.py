@@ -18,14 +18,9 @@ from chalicelib.domain.payments import (
     PaymentPending,
 )
 from chalicelib.services import obligations, payments
-from tests.payment_support import get_obligation, get_payment, start
+from tests.payment_support import concurrently, get_obligation, get_payment, start
 
 ACH_PENDING_START = "En este momento su #"
-
-
-@pytest.fixture
-def member(make_member):  # type: ignore[no-untyped-def]
-    return make_member()
 
 
 # --- obligations --------------------------------------------------------------------------------
@@ -48,11 +43,9 @@ def test_obligations_list_is_one_query_sorted_and_masked(ctx, member, make_oblig
     assert credit.pending_payment_id is None and credit.pending_reference is None
 
 
-def test_obligation_shows_the_payment_holding_it(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
-    make_obligation()
-    started = start(ctx)
+def test_obligation_shows_the_payment_holding_it(ctx, pending):  # type: ignore[no-untyped-def]
     (view,) = obligations.list_obligations(ctx, "1020304050")
-    assert (view.pending_payment_id, view.pending_reference) == (started.id, started.reference)
+    assert (view.pending_payment_id, view.pending_reference) == (pending.id, pending.reference)
 
 
 # --- bank list ----------------------------------------------------------------------------------
@@ -240,7 +233,7 @@ def test_preview_lists_validated_lines(ctx, member, make_obligation):  # type: i
     preview = payments.preview_payment(ctx, document_number="1020304050",
                                        items=[("CR-0001", 150_000), ("AP-0001", 60_000)])
     assert preview.total == 210_000
-    assert [(l.type_label, l.product_number, l.amount) for l in preview.lines] == [
+    assert [(line.type_label, line.product_number, line.amount) for line in preview.lines] == [
         ("Crédito", "•••• 1234", 150_000), ("Aportes", "AP1", 60_000)]
 
 
@@ -309,10 +302,8 @@ def test_inactive_member_cannot_pay(ctx, make_member, make_obligation, gateway):
 
 # --- receipts and history --------------------------------------------------------------------------
 
-def test_receipt_for_the_member_and_without_a_session(ctx, member, make_member, make_obligation,  # type: ignore[no-untyped-def]
-                                                      gateway):
-    make_obligation()
-    started = start(ctx)
+def test_receipt_for_the_member_and_without_a_session(ctx, pending):  # type: ignore[no-untyped-def]
+    started = pending
     full = payments.receipt(ctx, started.id, document_number="1020304050")
     assert (full.payer_document, full.payer_name) == ("1020304050", "Ana María Pérez")
     assert [label for label, _ in full.timeline] == ["Iniciada", "Pendiente"]
@@ -328,9 +319,8 @@ def test_receipt_for_the_member_and_without_a_session(ctx, member, make_member, 
             payments.receipt(ctx, bad, document_number=None)
 
 
-def test_refresh_asks_the_gateway_server_side(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
-    make_obligation()
-    started = start(ctx)
+def test_refresh_asks_the_gateway_server_side(ctx, pending, gateway):  # type: ignore[no-untyped-def]
+    started = pending
     assert payments.refresh_payment(ctx, started.id).status == "PENDING"
     gateway.settle(started.reference, "REJECTED", status_message="Fondos insuficientes")
     view = payments.refresh_payment(ctx, started.id)
@@ -342,11 +332,9 @@ def test_refresh_asks_the_gateway_server_side(ctx, member, make_obligation, gate
     assert gateway.count("get_transaction") == queries
 
 
-def test_refresh_survives_a_gateway_failure(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
-    make_obligation()
-    started = start(ctx)
+def test_refresh_survives_a_gateway_failure(ctx, pending, gateway):  # type: ignore[no-untyped-def]
     gateway.query_error = GatewayTimeout("lento")
-    assert payments.refresh_payment(ctx, started.id).status == "PENDING"
+    assert payments.refresh_payment(ctx, pending.id).status == "PENDING"
 
 
 def test_history_is_newest_first(ctx, member, make_obligation, gateway, clock):  # type: ignore[no-untyped-def]
@@ -362,31 +350,10 @@ def test_history_is_newest_first(ctx, member, make_obligation, gateway, clock): 
 
 # --- concurrent starts ---------------------------------------------------------------------------
 
-def run_together(work, count: int) -> list:  # type: ignore[no-untyped-def]
-    import threading
-
-    results: list = [None] * count
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_concurrent_payments_of_one_obligation_lock_it_once(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
     make_obligation()
     payments.list_banks(ctx)
-    results = run_together(lambda i: start(ctx, key=f"k{i}"), 12)
+    results = concurrently(lambda i: start(ctx, key=f"k{i}"), 12)
     started = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(started) == 1, results
@@ -398,7 +365,7 @@ def test_concurrent_payments_of_one_obligation_lock_it_once(ctx, member, make_ob
 def test_concurrent_replays_of_one_key_make_one_payment(ctx, member, make_obligation, gateway):  # type: ignore[no-untyped-def]
     make_obligation()
     payments.list_banks(ctx)
-    results = run_together(lambda i: start(ctx, key="same"), 10)
+    results = concurrently(lambda i: start(ctx, key="same"), 10)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert len({r.id for r in results}) == 1
     assert gateway.count("create_transaction") == 1

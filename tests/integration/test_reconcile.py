@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from chalicelib.adapters.dynamo.models import Payment
 from chalicelib.adapters.gateways.base import GatewayError, GatewayTimeout
 from chalicelib.services import payments
 from tests.conftest import sent_emails
 from tests.payment_support import get_obligation, get_payment, start
-
-
-@pytest.fixture
-def member(make_member):  # type: ignore[no-untyped-def]
-    return make_member()
 
 
 def queries(gateway) -> int:  # type: ignore[no-untyped-def]
@@ -107,7 +100,8 @@ def test_a_transaction_found_after_a_timeout_is_adopted(ctx, member, make_obliga
     report = payments.reconcile_pending(ctx)
     assert report.applied == 1
     payment = get_payment(started.id)
-    assert payment.status == "APPROVED" and payment.gateway_id == gateway.by_reference(started.reference).gateway_id
+    assert payment.status == "APPROVED"
+    assert payment.gateway_id == gateway.by_reference(started.reference).gateway_id
     assert [h.status for h in payment.status_history] == ["CREATED", "APPROVED"]
     assert get_obligation("CR-0001").amount_due == 0
 
@@ -129,7 +123,7 @@ def test_uses_the_index_not_a_scan_one_query_per_page(ctx, member, make_obligati
         start(ctx, key=f"k{n}", items=[(f"CR-{n}", 60_000)])
     first = next(iter(gateway.transactions.values()))
     gateway.settle(first.reference, "APPROVED")
-    monkeypatch.setattr(payments, "POLL_PAGE_SIZE", 2)
+    monkeypatch.setattr("chalicelib.services.payments.reconcile.POLL_PAGE_SIZE", 2)
     clock.advance(minutes=7)
     dynamo_calls.reset()
     report = payments.reconcile_pending(ctx)

@@ -15,7 +15,7 @@ from chalicelib.adapters.dynamo.models import AuditEvent, Member, Session
 from chalicelib.services import payments
 from tests.backoffice_support import approved_payment, parse_csv, s3_objects
 from tests.conftest import sent_emails
-from tests.payment_support import get_obligation, get_payment, start
+from tests.payment_support import assert_error, get_obligation, get_payment, start
 
 KEY = "local-staff-key"  # STAFF_API_KEY of the local stage (.chalice/config.json)
 PASSWORD = "caballo bateria grapa correcta"
@@ -40,14 +40,6 @@ def get(client, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
 
 def post(client, path: str, body: Any = None, **kwargs: Any):  # type: ignore[no-untyped-def]
     return call(client, "POST", path, body, **kwargs)
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.body
-    error = response.json_body["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    return error
 
 
 def audit_of(document: str) -> list[AuditEvent]:
@@ -133,13 +125,15 @@ def test_search_by_reference_and_cus(client, ctx, pending, gateway) -> None:  # 
     assert summary["document_number"] == ANA and summary["status"] == "PENDING"
     assert summary["export"] == {"export_id": None, "exported_at": None, "pending": False,
                                  "applied_in_core_at": None}
-    assert [p["id"] for p in get(client, f"/staff/v1/payments?cus={payment.cus}").json_body["payments"]] == [pending.id]
+    found = get(client, f"/staff/v1/payments?cus={payment.cus}").json_body["payments"]
+    assert [p["id"] for p in found] == [pending.id]
     # Other filters narrow an exact search.
     assert get(client, f"/staff/v1/payments?cus={payment.cus}&status=APPROVED").json_body["payments"] == []
     assert get(client, "/staff/v1/payments?reference=SVAAAAAAAAAAAA").json_body["payments"] == []
 
 
-def test_search_by_document_newest_first_with_a_status(client, ctx, ana, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_search_by_document_newest_first_with_a_status(  # type: ignore[no-untyped-def]
+        client, ctx, ana, make_obligation, gateway, clock) -> None:
     for n in range(3):
         make_obligation(f"CR-000{n}")
         started = start(ctx, items=[(f"CR-000{n}", 150_000)], key=f"k{n}")
@@ -155,7 +149,8 @@ def test_search_by_document_newest_first_with_a_status(client, ctx, ana, make_ob
     assert approved[0]["export"]["pending"] is True
 
 
-def test_search_by_status_and_colombian_days(client, ctx, make_member, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_search_by_status_and_colombian_days(  # type: ignore[no-untyped-def]
+        client, ctx, make_member, make_obligation, gateway, clock) -> None:
     # 2026-11-23 15:00 UTC = 10:00 in Colombia; three payments on three Colombian days.
     ids = []
     for n, document in enumerate(["30000001", "30000002", "30000003"]):
@@ -199,7 +194,8 @@ def test_pages_are_cut_with_an_opaque_cursor(client, ctx, ana, make_obligation, 
     # Same filters, another page size: fine. Other filters, forged or garbage: refused.
     assert get(client, f"/staff/v1/payments?status=PENDING&limit=3&cursor={first}").status_code == 200
     assert_error(get(client, f"/staff/v1/payments?status=APPROVED&cursor={first}"), 400, "invalid_cursor")
-    assert_error(get(client, f"/staff/v1/payments?status=PENDING&cursor={first[:-3]}xyz"), 400, "invalid_cursor")
+    assert_error(get(client, f"/staff/v1/payments?status=PENDING&cursor={first[:-3]}xyz"),
+                 400, "invalid_cursor")
     assert_error(get(client, "/staff/v1/payments?status=PENDING&cursor=nonsense"), 400, "invalid_cursor")
     clock.advance(days=2)  # cursors expire
     assert_error(get(client, f"/staff/v1/payments?status=PENDING&cursor={first}"), 400, "invalid_cursor")
@@ -281,7 +277,8 @@ def _mismatched(ctx, gateway, pending, amount: int = 100_000):  # type: ignore[n
     return flagged
 
 
-def test_review_queue_lists_flagged_payments_oldest_first(client, ctx, make_member, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_review_queue_lists_flagged_payments_oldest_first(  # type: ignore[no-untyped-def]
+        client, ctx, make_member, make_obligation, gateway, clock) -> None:
     ids = []
     for n, document in enumerate(["40000001", "40000002", "40000003"]):
         make_member(document)
@@ -313,7 +310,8 @@ def test_resolve_needs_an_action_and_a_reason(client, ctx, pending, gateway, bod
 
 
 def test_resolve_a_payment_not_under_review_is_409(client, pending) -> None:  # type: ignore[no-untyped-def]
-    response = post(client, f"/staff/v1/review/{pending.id}/resolve", {"action": "reject", "reason": "prueba"})
+    response = post(client, f"/staff/v1/review/{pending.id}/resolve",
+                    {"action": "reject", "reason": "prueba"})
     assert_error(response, 409, "not_under_review")
 
 
@@ -370,26 +368,29 @@ def test_apply_after_the_horizon_with_the_same_amount(client, ctx, pending, gate
     assert get_obligation("CR-0001").amount_due == 0
 
 
-def test_reject_releases_the_obligation_and_refuses_when_the_gateway_approved(client, ctx, pending, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_reject_releases_the_obligation_and_refuses_when_the_gateway_approved(  # type: ignore[no-untyped-def]
+        client, ctx, pending, gateway, clock) -> None:
     clock.advance(hours=24, minutes=1)
     payments.reconcile_pending(ctx)
     gateway.settle(pending.reference, "APPROVED")
-    refused = post(client, f"/staff/v1/review/{pending.id}/resolve", {"action": "reject", "reason": "Sin débito"})
+    refused = post(client, f"/staff/v1/review/{pending.id}/resolve",
+                   {"action": "reject", "reason": "Sin débito"})
     assert_error(refused, 409, "gateway_approved")
     gateway.settle(pending.reference, "PENDING")
     body = post(client, f"/staff/v1/review/{pending.id}/resolve",
                 {"action": "reject", "reason": "ACH confirma que no hubo débito"}).json_body
     assert (body["outcome"], body["payment"]["status"]) == ("rejected", "REJECTED")
     assert body["payment"]["review"]["flagged"] is False
-    assert get_obligation("CR-0001").pending_payment_id is None and get_obligation("CR-0001").amount_due == 150_000
+    released = get_obligation("CR-0001")
+    assert released.pending_payment_id is None and released.amount_due == 150_000
     rejected = next(e for e in audit_of(ANA) if e.event == "payment_rejected")
     assert (rejected.actor, rejected.reason) == ("staff:ana", "ACH confirma que no hubo débito")
     # If the bank approves it after all, the money is not lost silently: back to review.
     gateway.settle(pending.reference, "APPROVED")
     assert payments.staff_requery(ctx, pending.id, actor="staff:x", ip=None).outcome == "review"
     assert get_payment(pending.id).review_reason == payments.LATE_APPROVAL
-    assert_error(post(client, f"/staff/v1/review/{pending.id}/resolve", {"action": "apply", "reason": "llegó"}),
-                 409, "invalid_transition")
+    assert_error(post(client, f"/staff/v1/review/{pending.id}/resolve",
+                      {"action": "apply", "reason": "llegó"}), 409, "invalid_transition")
     cleared = post(client, f"/staff/v1/review/{pending.id}/resolve",
                    {"action": "reject", "reason": "Se devuelve por el sistema central"}).json_body
     assert cleared["outcome"] == "flag_cleared" and cleared["payment"]["status"] == "REJECTED"
@@ -412,10 +413,12 @@ def test_keep_pending_returns_the_payment_to_the_poller_with_a_new_horizon(  # t
     # An APPROVED payment flagged later (the gateway then reported another amount) cannot stay
     # pending; "apply" only clears its flag, since the gateway confirms the approval.
     flagged = flagged_approved_payment(ctx, gateway, make_obligation)
-    response = post(client, f"/staff/v1/review/{flagged}/resolve", {"action": "keep_pending", "reason": "prueba"})
+    response = post(client, f"/staff/v1/review/{flagged}/resolve",
+                    {"action": "keep_pending", "reason": "prueba"})
     assert_error(response, 409, "not_pending")
     gateway.settle(get_payment(flagged).reference, "APPROVED", amount=10_000)
-    cleared = post(client, f"/staff/v1/review/{flagged}/resolve", {"action": "apply", "reason": "Monto correcto"})
+    cleared = post(client, f"/staff/v1/review/{flagged}/resolve",
+                   {"action": "apply", "reason": "Monto correcto"})
     assert cleared.json_body["outcome"] == "flag_cleared"
     assert get_payment(flagged).review_flag is None and int(get_payment(flagged).amount) == 10_000
 
@@ -442,7 +445,8 @@ def _sign_in(client) -> str:  # type: ignore[no-untyped-def]
 
 def _cookie(response) -> str:  # type: ignore[no-untyped-def]
     cookies = response.headers["Set-Cookie"]
-    cookie = next(c for c in (cookies if isinstance(cookies, list) else [cookies]) if c.startswith("sv_session="))
+    cookie = next(c for c in (cookies if isinstance(cookies, list) else [cookies])
+                  if c.startswith("sv_session="))
     return cookie.split(";")[0]
 
 
@@ -473,7 +477,8 @@ def test_block_ends_every_session_and_login_then_fails_generically(client, ana, 
 
 
 def test_block_errors(client, ana) -> None:  # type: ignore[no-untyped-def]
-    assert_error(post(client, "/staff/v1/members/99999999/block", {"reason": "prueba"}), 404, "member_not_found")
+    assert_error(post(client, "/staff/v1/members/99999999/block", {"reason": "prueba"}),
+                 404, "member_not_found")
     assert_error(post(client, f"/staff/v1/members/{ANA}/block", {}), 400, "invalid_reason")
     assert_error(post(client, f"/staff/v1/members/{ANA}/block", raw=b"{"), 400, "invalid_request")
     assert_error(post(client, "/staff/v1/members/12ab5/block", {"reason": "prueba"}), 400, "invalid_document")
@@ -481,7 +486,7 @@ def test_block_errors(client, ana) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_member_audit_is_newest_first_and_paged(client, ctx, ana, clock) -> None:  # type: ignore[no-untyped-def]
-    for n in range(3):
+    for _ in range(3):
         _sign_in(client)
         clock.advance(seconds=10)
     post(client, f"/staff/v1/members/{ANA}/block", {"reason": "Revisión"})
@@ -498,8 +503,9 @@ def test_member_audit_is_newest_first_and_paged(client, ctx, ana, clock) -> None
     everything = first["events"] + rest
     assert len(everything) == len(audit_of(ANA))
     assert [e["at"] for e in everything] == sorted((e["at"] for e in everything), reverse=True)
-    assert_error(get(client, f"/staff/v1/members/{ANA}/audit?cursor={first['next_cursor']}".replace(ANA, "1020304051")),
-                 400, "invalid_cursor")
+    foreign_cursor = (f"/staff/v1/members/{ANA}/audit?cursor={first['next_cursor']}"
+                      .replace(ANA, "1020304051"))
+    assert_error(get(client, foreign_cursor), 400, "invalid_cursor")
     assert_error(get(client, "/staff/v1/members/abc/audit"), 400, "invalid_document")
     assert get(client, "/staff/v1/members/55555555/audit").json_body == {"events": [], "next_cursor": None}
 
@@ -530,13 +536,15 @@ def test_resend_receipt_sends_one_email(client, ctx, ana, make_obligation, gatew
     assert emails[0].destinations["ToAddresses"] == ["ana.perez@correo.example"]
     assert payment.reference in emails[0].subject and "Aprobada" in emails[0].subject
     event = audit_of(ANA)[0]
-    assert (event.event, event.actor, event.reason) == ("staff_receipt_resent", "staff:ana", "El asociado no lo recibió")
+    assert (event.event, event.actor, event.reason) == (
+        "staff_receipt_resent", "staff:ana", "El asociado no lo recibió")
 
 
 def test_resend_receipt_refuses_an_open_payment(client, pending) -> None:  # type: ignore[no-untyped-def]
     before = len(sent_emails())
     assert_error(post(client, f"/staff/v1/payments/{pending.id}/resend-receipt"), 409, "not_final")
-    assert_error(post(client, "/staff/v1/payments/AAAAAAAAAAAAAAAAAAAAAA/resend-receipt"), 404, "payment_not_found")
+    assert_error(post(client, "/staff/v1/payments/AAAAAAAAAAAAAAAAAAAAAA/resend-receipt"),
+                 404, "payment_not_found")
     assert len(sent_emails()) == before
 
 

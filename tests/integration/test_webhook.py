@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import boto3
@@ -13,40 +12,13 @@ from chalicelib.adapters.dynamo.models import AuditEvent, GatewayEvent, Payment
 from chalicelib.adapters.gateways.base import GatewayTimeout, GatewayTransaction, InvalidEvent
 from chalicelib.services import payments
 from tests.conftest import sent_emails
-from tests.payment_support import get_obligation, get_payment, start
+from tests.payment_support import concurrently, get_obligation, get_payment, start
 
 THREADS = 24
 
 
-@pytest.fixture
-def pending(ctx, make_member, make_obligation, gateway):  # type: ignore[no-untyped-def]
-    """A member with one credit (due 150.000, minimum 50.000, payoff 900.000) in a PENDING payment."""
-    make_member()
-    make_obligation()
-    return start(ctx)
-
-
 def audit_events(name: str) -> list[AuditEvent]:
     return [e for e in AuditEvent.query("1020304050") if e.event == name]
-
-
-def concurrently(work, count: int = THREADS) -> list:  # type: ignore[no-untyped-def]
-    results: list = [None] * count
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def assert_applied_once(payment_id: str) -> None:
@@ -74,7 +46,7 @@ def test_an_approval_is_processed_in_two_round_trips(ctx, pending, gateway, cloc
 
 def test_concurrent_duplicate_approvals_apply_once(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
     body = gateway.event(pending.reference, "APPROVED", at=clock.now)
-    results = concurrently(lambda _: payments.apply_gateway_event(ctx, {}, body))
+    results = concurrently(lambda _: payments.apply_gateway_event(ctx, {}, body), THREADS)
     assert sorted(results) == ["duplicate"] * (THREADS - 1) + ["processed"]
     assert_applied_once(pending.id)
     assert len(sent_emails()) == 1
@@ -91,7 +63,7 @@ def test_concurrent_distinct_approvals_apply_once(ctx, pending, gateway, clock):
             return payments.refresh_payment(ctx, pending.id).status
         return payments.apply_gateway_event(ctx, {}, bodies[index])
 
-    results = concurrently(work)
+    results = concurrently(work, THREADS)
     webhook_results = [r for i, r in enumerate(results) if i % 6 != 5]
     assert set(webhook_results) <= {"processed", "ignored"}, results
     assert webhook_results.count("processed") <= 1  # or a return page applied it first
