@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from urllib.parse import urlsplit
 
+from chalicelib.domain import allocation
+
 #: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
 COLOMBIA = timezone(timedelta(hours=-5), "COT")
 
@@ -42,6 +44,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _allocation_order(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("ALLOCATION_ORDER")
+    if raw is None or raw.strip() == "":
+        return allocation.DEFAULT_ORDER
+    try:
+        return allocation.parse_order(raw)
+    except ValueError as exc:
+        raise ConfigError(f"ALLOCATION_ORDER {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,8 @@ class Settings:
     pending_reminder_seconds: int = 2 * 3600
     reminder_quiet_start_hour: int = 21  # Colombian time: no "still pending" email from 21:00...
     reminder_quiet_end_hour: int = 7  # ...to 7:00 (due-date reminders go out at 8:00 anyway)
+    # How a loan payment is applied to the instalment's parts (issue 6): the cooperative's order.
+    allocation_order: tuple[str, ...] = allocation.DEFAULT_ORDER
 
     @property
     def base_path(self) -> str:
@@ -173,6 +187,7 @@ class Settings:
             pending_reminder_seconds=_int(env, "PENDING_REMINDER_SECONDS", 2 * 3600),
             reminder_quiet_start_hour=_int(env, "REMINDER_QUIET_START_HOUR", 21),
             reminder_quiet_end_hour=_int(env, "REMINDER_QUIET_END_HOUR", 7),
+            allocation_order=_allocation_order(env),
         )
 
 

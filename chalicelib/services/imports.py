@@ -24,6 +24,10 @@ Rules worth knowing:
   The update is conditioned on the portal payments read, so a payment applied meanwhile makes the
   import re-read and recompute instead of resurrecting a balance. ``pending_payment_id`` is never
   touched. A row whose cut-off is older than the stored one is rejected (stale file).
+* Optional columns ``late_interest``, ``fees``, ``insurance``, ``interest``, ``capital`` (issue 6)
+  give the parts of a CREDITO row's instalment; they must add up to the row's ``amount_due`` and
+  are stored as given (``Obligation.instalment_parts``, zeros dropped). The portal payments the
+  cut-off rule subtracts are applied to them in order when shown (``domain/allocation``).
 * Re-sending the same file changes nothing: those rows are counted as ``unchanged`` (each one is
   still stamped with the import's batch id, a bookkeeping attribute, see below).
 * **Closing** (a full obligations file, the default): every obligation a row names is stamped with
@@ -63,6 +67,7 @@ from chalicelib.adapters.dynamo import payments_repo
 from chalicelib.adapters.dynamo.models import ImportRun, Member, Obligation, Payment
 from chalicelib.adapters.dynamo.repositories import audit_event
 from chalicelib.context import Runtime
+from chalicelib.domain import allocation
 from chalicelib.observability import log_event
 
 BATCH_SIZE = 100  # BatchGetItem takes at most 100 keys
@@ -94,8 +99,11 @@ DEFAULT_DESCRIPTIONS = {
 
 MEMBER_COLUMNS = ("document_type", "document_number", "full_name", "email", "phone", "status")
 MEMBER_REQUIRED = ("document_type", "document_number", "full_name", "email", "status")
+#: Optional columns (issue 6): the parts of a loan instalment, in pesos, adding up to amount_due.
+PART_COLUMNS = allocation.PARTS
 OBLIGATION_COLUMNS = ("document_number", "obligation_id", "type", "product_number", "description",
-                      "due_date", "amount_due", "minimum_amount", "maximum_amount", "cutoff")
+                      "due_date", "amount_due", "minimum_amount", "maximum_amount", "cutoff",
+                      *PART_COLUMNS)
 OBLIGATION_REQUIRED = ("document_number", "obligation_id", "type", "product_number", "due_date",
                        "amount_due", "minimum_amount", "maximum_amount", "cutoff")
 
@@ -565,10 +573,32 @@ class _ObligationRow:
     maximum_amount: int
     cutoff: datetime
     cutoff_text: str
+    parts: dict[str, int] | None = None  # the instalment's non-zero parts; None: not given
 
     @property
     def key(self) -> tuple[str, str]:
         return self.document_number, self.obligation_id
+
+
+def _parse_parts(values: dict[str, str], kind: str, amount_due: int,
+                 problems: list[str]) -> dict[str, int] | None:
+    """The optional part columns: None when the row fills none of them; an empty cell next to
+    filled ones counts as 0 (the sum must still match amount_due)."""
+    given = [name for name in PART_COLUMNS if values.get(name, "")]
+    if not given:
+        return None
+    if kind != "CREDITO":
+        problems.append(f"solo las obligaciones CREDITO llevan el detalle de la cuota "
+                        f"({', '.join(given)}); esta fila es {kind or 'de otro tipo'}")
+        return None
+    amounts = {name: _amount(values, name, problems) for name in given}
+    if min(amounts.values()) < 0:
+        return None
+    total = sum(amounts.values())
+    if amount_due >= 0 and total != amount_due:
+        problems.append(f"la suma del detalle de la cuota ({' + '.join(given)} = {total}) debe ser "
+                        f"igual a amount_due ({amount_due})")
+    return {name: pesos for name, pesos in amounts.items() if pesos}
 
 
 def _parse_cutoff(raw: str, problems: list[str]) -> datetime | None:
@@ -619,17 +649,17 @@ def _parse_obligation(row: _Row, report: ImportReport, now: datetime) -> _Obliga
         if amount_due > maximum:
             problems.append(f"amount_due ({amount_due}) no puede ser mayor que maximum_amount "
                             f"({maximum})")
+    parts = _parse_parts(values, kind, amount_due, problems)
     cutoff_text = values.get("cutoff", "")
     cutoff = _parse_cutoff(cutoff_text, problems)
     if cutoff is not None and cutoff > now + FUTURE_CUTOFF_SLACK:
         problems.append(f"cutoff '{_shown(cutoff_text)}' está en el futuro")
-    if problems:
+    if problems or cutoff is None:  # no cutoff always came with a problem
         report.reject(row.line, "; ".join(problems))
         return None
-    assert cutoff is not None
     return _ObligationRow(row.line, number, obligation_id, kind, product_number,
                           description or DEFAULT_DESCRIPTIONS[kind], due_date, amount_due, minimum,
-                          maximum, cutoff, cutoff_text)
+                          maximum, cutoff, cutoff_text, parts)
 
 
 def _payment_time(payment: dict) -> datetime | None:  # type: ignore[type-arg]
@@ -802,7 +832,8 @@ class _ObligationImporter:
             current = stored.get(key)
             if current is not None and current.import_batch != self.batch_id:
                 stamps.append(item)
-        for (row, _), outcome in zip(updates, self._pool.map(lambda u: self._upsert(*u), updates)):
+        outcomes = self._pool.map(lambda u: self._upsert(*u), updates)
+        for (row, _), outcome in zip(updates, outcomes, strict=True):
             if outcome.status == "rejected":
                 report.reject(row.line, outcome.reason)
             else:
@@ -830,13 +861,14 @@ class _ObligationImporter:
                           minimum_amount=row.minimum_amount, maximum_amount=row.maximum_amount,
                           cutoff=row.cutoff, status="OPEN", updated_at=self.now,
                           import_batch=self.batch_id, import_line=row.line,
-                          open_shard=open_shard(row.document_number, row.obligation_id))
+                          open_shard=open_shard(row.document_number, row.obligation_id),
+                          instalment_parts=row.parts)
 
     def _new_raw_item(self, row: _ObligationRow) -> dict[str, dict[str, str]]:
         """:meth:`_new_item` as DynamoDB JSON, without a model instance (most of the import's
         CPU time and allocations on big files went into building and serializing those)."""
         names = _OBLIGATION_NAMES
-        return {
+        item = {
             names["document_number"]: {"S": row.document_number},
             names["obligation_id"]: {"S": row.obligation_id},
             names["type"]: {"S": row.type},
@@ -853,6 +885,9 @@ class _ObligationImporter:
             names["import_line"]: {"N": str(row.line)},
             names["open_shard"]: {"S": open_shard(row.document_number, row.obligation_id)},
         }
+        if row.parts is not None:
+            item[names["instalment_parts"]] = {"S": Obligation.instalment_parts.serialize(row.parts)}
+        return item
 
     def _upsert(self, row: _ObligationRow, current: Obligation | None) -> _Outcome:
         """Apply one row to a stored obligation, re-reading when a portal payment lands meanwhile."""
@@ -895,6 +930,7 @@ class _ObligationImporter:
             "cutoff": row.cutoff,
             "status": "OPEN",
             "open_shard": open_shard(row.document_number, row.obligation_id),
+            "instalment_parts": row.parts,
         }
         changed = [name for name, value in wanted.items() if getattr(current, name) != value]
         if not changed and len(kept) == len(payments):
@@ -902,7 +938,8 @@ class _ObligationImporter:
                             Obligation.document_number.exists())
             return _Outcome("unchanged", warning=warning)
         self._confirm_applied(row, {pid: payments[pid] for pid in known})
-        actions = [getattr(Obligation, name).set(wanted[name]) for name in changed]
+        actions = [getattr(Obligation, name).remove() if wanted[name] is None
+                   else getattr(Obligation, name).set(wanted[name]) for name in changed]
         actions += [Obligation.updated_at.set(self.now), *self._stamp(row.line)]
         if "status" in changed:
             actions.append(Obligation.closed_at.remove())

@@ -7,11 +7,13 @@ payment locks it), so no payment is read here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from chalicelib.adapters.dynamo.models import Obligation
 from chalicelib.context import Context
+from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
 
 
@@ -29,6 +31,14 @@ class ObligationView:
     maximum_amount: int
     pending_payment_id: str | None
     pending_reference: str | None
+    # The instalment's parts still owed, in the cooperative's order of application (issue 6);
+    # None when the core system did not give them.
+    parts: allocation.Parts | None = None
+
+    @property
+    def breakdown(self) -> tuple[allocation.AllocationLine, ...]:
+        """The "detalle de la cuota": the parts still owed, with their Spanish labels."""
+        return allocation.breakdown(self.parts or ())
 
 
 def _due_date(raw: str) -> date:
@@ -38,7 +48,16 @@ def _due_date(raw: str) -> date:
         return date.max  # a malformed import sorts last instead of breaking the page
 
 
-def to_view(obligation: Obligation, today: date) -> ObligationView:
+def outstanding_parts(obligation: Obligation, order: Sequence[str]) -> allocation.Parts | None:
+    """The parts of the instalment still owed (the core's parts less the portal payments since
+    its cut-off), in ``order``; None when the core gave no parts."""
+    if obligation.instalment_parts is None:
+        return None
+    return allocation.outstanding(allocation.in_order(obligation.instalment_parts, order),
+                                  int(obligation.amount_due))
+
+
+def to_view(obligation: Obligation, today: date, order: Sequence[str]) -> ObligationView:
     due = _due_date(obligation.due_date)
     return ObligationView(
         id=obligation.obligation_id,
@@ -53,6 +72,7 @@ def to_view(obligation: Obligation, today: date) -> ObligationView:
         maximum_amount=int(obligation.maximum_amount),
         pending_payment_id=obligation.pending_payment_id,
         pending_reference=obligation.pending_reference,
+        parts=outstanding_parts(obligation, order),
     )
 
 
@@ -63,6 +83,7 @@ def is_payable(obligation: Obligation) -> bool:
 def list_obligations(ctx: Context, document_number: str) -> list[ObligationView]:
     """The member's open obligations with something to pay, by due date."""
     today = rules.colombia_today(ctx.now())
-    views = [to_view(o, today) for o in Obligation.query(document_number, consistent_read=True)
+    order = ctx.settings.allocation_order
+    views = [to_view(o, today, order) for o in Obligation.query(document_number, consistent_read=True)
              if is_payable(o)]
     return sorted(views, key=lambda v: (v.due_date, v.id))

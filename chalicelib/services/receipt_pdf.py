@@ -121,6 +121,9 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
         total.cell(cop(view.amount), style=FontFace(emphasis="BOLD"))
     pdf.ln(4)
 
+    if view.allocation_note:
+        _allocation(pdf, view, heading)
+
     if view.lifecycle:
         _heading(pdf, "Seguimiento del pago")
         pdf.set_font("Helvetica", "", 10)
@@ -136,6 +139,32 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
     pdf.multi_cell(width, 4.5, _footer(view, settings, generated_at), align="L",
                    new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def _allocation(pdf: Any, view: ReceiptView, heading: Any) -> None:
+    """How each credit payment is applied to its instalment's parts (issue 6)."""
+    from fpdf.fonts import FontFace
+
+    _heading(pdf, "Aplicación del pago")
+    pdf.multi_cell(pdf.epw, 5.5, view.allocation_note, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    for item in view.items:
+        if not item.allocation:
+            continue
+        with pdf.table(col_widths=(70, 30), text_align=("LEFT", "RIGHT"), headings_style=heading,
+                       line_height=5.5, padding=1.6, borders_layout="HORIZONTAL_LINES") as table:
+            header = table.row()
+            header.cell(f"{item.type_label} · {item.description}")
+            header.cell("Valor")
+            for line in item.allocation:
+                row = table.row()
+                row.cell(line.label)
+                row.cell(cop(line.amount))
+            total = table.row()
+            total.cell("Total", style=FontFace(emphasis="BOLD"))
+            total.cell(cop(item.amount), style=FontFace(emphasis="BOLD"))
+        pdf.ln(2)
+    pdf.ln(2)
 
 
 def _heading(pdf: Any, text: str) -> None:

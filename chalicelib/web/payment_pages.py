@@ -26,9 +26,11 @@ def parse_pesos(raw: str) -> int:
     return int(match.group(1).replace(".", ""))
 
 
-def _chosen_items(page: Page, fields: dict[str, str], chosen: list[str]) -> tuple[list[tuple[str, int]], dict[str, str]]:
+def _chosen_items(page: Page, fields: dict[str, str],
+                  chosen: list[str]) -> tuple[list[tuple[str, int]], dict[str, str]]:
     """The (obligation, amount) pairs the member ticked, and per-obligation errors."""
-    owed = {o.id: o for o in obligations_service.list_obligations(page.ctx, require_session(page).document_number)}
+    document_number = require_session(page).document_number
+    owed = {o.id: o for o in obligations_service.list_obligations(page.ctx, document_number)}
     items: list[tuple[str, int]] = []
     errors: dict[str, str] = {}
     for obligation_id in chosen:
@@ -167,8 +169,8 @@ def payment_receipt(page: Page) -> Response:
 
 @page_handler
 def payment_history(page: Page) -> Response:
-    session = require_session(page)
-    return page.render("payments.html", payments=payments_service.list_payments(page.ctx, session.document_number))
+    history = payments_service.list_payments(page.ctx, require_session(page).document_number)
+    return page.render("payments.html", payments=history)
 
 
 @page_handler

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from chalice import Response
 from chalice.app import Request
 
 from chalicelib.adapters.gateways.base import InvalidEvent
-from chalicelib.context import get_context
+from chalicelib.context import Context, get_context
+from chalicelib.domain.allocation import AllocationLine
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
@@ -22,6 +24,7 @@ from chalicelib.web import http
 from chalicelib.web.api import Call, api_handler
 
 MAX_ITEMS_IN_BODY = 50
+V = TypeVar("V")
 ITEMS_SHAPE = ("Envíe «items» como una lista de objetos con «obligation_id» (texto) y «amount» "
                "(entero en pesos).")
 
@@ -42,7 +45,13 @@ def obligation_json(view: ObligationView) -> dict[str, Any]:
         "maximum_amount": view.maximum_amount,
         "pending_payment_id": view.pending_payment_id,
         "pending_reference": view.pending_reference,
+        "instalment_parts": _lines(view.breakdown) if view.parts is not None else None,
     }
+
+
+def _lines(lines: Iterable[AllocationLine]) -> list[dict[str, Any]]:
+    """Parts of an instalment, or how an amount applies to them, in the cooperative's order."""
+    return [{"part": line.part, "label": line.label, "amount": line.amount} for line in lines]
 
 
 def receipt_json(view: ReceiptView) -> dict[str, Any]:
@@ -66,7 +75,7 @@ def receipt_json(view: ReceiptView) -> dict[str, Any]:
         "payer_name": view.payer_name,
         "items": [{"obligation_id": i.obligation_id, "type_label": i.type_label,
                    "product_number": i.product_number, "description": i.description,
-                   "amount": i.amount} for i in view.items],
+                   "amount": i.amount, "allocation": _lines(i.allocation)} for i in view.items],
         "timeline": [{"status_label": label, "at": iso(at)} for label, at in view.timeline],
     }
 
@@ -85,11 +94,16 @@ def _items(raw: object) -> list[tuple[str, Any]]:
 
 # --- member calls ------------------------------------------------------------------------------
 
+def _members_list(call: Call, key: str, views: Callable[[Context, str], Sequence[V]],
+                  shape: Callable[[V], dict[str, Any]]) -> Response:
+    """The signed-in member's ``views`` as ``{key: [shape(view), ...]}``."""
+    session = call.session()
+    return http.json_response({key: [shape(v) for v in views(call.ctx, session.document_number)]})
+
+
 @api_handler
 def obligations(call: Call) -> Response:
-    session = call.session()
-    views = obligations_service.list_obligations(call.ctx, session.document_number)
-    return http.json_response({"obligations": [obligation_json(v) for v in views]})
+    return _members_list(call, "obligations", obligations_service.list_obligations, obligation_json)
 
 
 @api_handler
@@ -123,9 +137,7 @@ def create_payment(call: Call) -> Response:
 
 @api_handler
 def list_payments(call: Call) -> Response:
-    session = call.session()
-    views = payments_service.list_payments(call.ctx, session.document_number)
-    return http.json_response({"payments": [receipt_json(v) for v in views]})
+    return _members_list(call, "payments", payments_service.list_payments, receipt_json)
 
 
 @api_handler

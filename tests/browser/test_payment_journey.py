@@ -7,6 +7,8 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_accessibility import axe_violations, describe
 from tests.browser.test_login_journey import first_access, sign_in
 
 # Its own password: the login journey may already have given NEW_PASSWORD to the same member,
@@ -14,8 +16,8 @@ from tests.browser.test_login_journey import first_access, sign_in
 PAY_PASSWORD = "frase distinta para pagar en linea"
 
 
-def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
-    """Tick each obligation (by description), with "other" amounts where given, up to the bank page."""
+def choose(page, obligations: dict[str, str | None]) -> None:  # type: ignore[no-untyped-def]
+    """Tick each obligation (by description), with "other" amounts where given, up to the summary."""
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     for description, other_amount in obligations.items():
         card = page.locator("fieldset.obligation", has_text=description)
@@ -25,9 +27,37 @@ def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOL
             card.get_by_label("Otro valor (pesos)").fill(other_amount)
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
+
+
+def pay(page, bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
+    """From the summary to the bank page."""
     page.get_by_label("Banco").select_option(label=bank)
     page.get_by_label("Persona natural").check()
     page.get_by_role("button", name="Pagar con PSE").click()
+
+
+def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
+    choose(page, obligations)
+    pay(page, bank)
+
+
+#: How the 1.000.000 paid to the credit (instalment 850.000) is applied, in the default order.
+CREDIT_ALLOCATION = [("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"),
+                     ("Intereses corrientes", "$ 186.000"), ("Capital", "$ 643.000"),
+                     ("Abono extraordinario a capital", "$ 150.000"), ("Total", "$ 1.000.000")]
+
+
+def allocation_rows(page, caption: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """The rows of the allocation table the caption names, as the accessibility tree has them."""
+    table = page.get_by_role("table", name=caption)  # a substring of the caption
+    expect(table).to_be_visible()
+    return [(row.get_by_role("rowheader").inner_text(), row.get_by_role("cell").inner_text())
+            for row in table.get_by_role("row").all() if row.get_by_role("rowheader").count()]
+
+
+def assert_no_axe_violations(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    violations = axe_violations(page)
+    assert not violations, f"{name}: {page.url}\n{describe(violations)}"
 
 
 def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None:  # type: ignore[no-untyped-def]
@@ -37,8 +67,19 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
     expect(page.get_by_text("Aportes sociales noviembre")).to_be_visible()
     expect(page.get_by_text("(8 días en mora)")).to_be_visible()
 
-    choose_and_pay(page, {"Aportes sociales noviembre": None,
-                          "Crédito de libre inversión cuota 7/36": "1.000.000"})
+    credit = page.locator("fieldset.obligation", has_text="Crédito de libre inversión")
+    credit.get_by_text("Detalle de la cuota", exact=True).click()  # a <details>: no script needed
+    expect(credit.get_by_role("table", name=re.compile("Detalle de la cuota"))).to_contain_text("$ 186.000")
+
+    choose(page, {"Aportes sociales noviembre": None,
+                  "Crédito de libre inversión cuota 7/36": "1.000.000"})
+    expect(page.get_by_role("heading", name="Así se aplicará su pago")).to_be_visible()
+    expect(page.get_by_text("según el orden de aplicación de la cooperativa")).to_be_visible()
+    assert allocation_rows(page, "Crédito de libre inversión cuota 7/36") == CREDIT_ALLOCATION
+    expect(page.get_by_role("table", name=re.compile("Aportes sociales"))).to_have_count(0)  # no parts
+    assert_no_axe_violations(page, "resumen con la aplicación del pago")
+    page.screenshot(path=str(ARTIFACTS / "allocation-summary.png"), full_page=True)
+    pay(page)
     expect(page).to_have_url(re.compile(r"/banco/"))  # the bank's page, full window
     expect(page.get_by_text("$ 1.080.000")).to_be_visible()
     page.get_by_role("button", name="Aprobar").click()
@@ -53,6 +94,10 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
     cus = receipt.locator("dt:text-is('CUS') + dd").inner_text()
     assert cus and cus != "Aún no asignado"
     expect(page.get_by_role("link", name="Reintentar el pago")).to_have_count(0)
+    expect(receipt).to_contain_text("según el orden de aplicación de la cooperativa")
+    assert allocation_rows(page, "Crédito de libre inversión cuota 7/36") == CREDIT_ALLOCATION
+    assert_no_axe_violations(page, "comprobante con la aplicación del pago")
+    page.screenshot(path=str(ARTIFACTS / "allocation-receipt.png"), full_page=True)
 
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     credit = page.locator("fieldset.obligation", has_text="Crédito de libre inversión")

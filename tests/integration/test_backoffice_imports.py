@@ -165,7 +165,7 @@ def test_one_obligations_import_at_a_time(aws: None, member: Member) -> None:
     # A lease that ran out (a crashed import) no longer blocks.
     report = load(row("A"), now=NOW + timedelta(minutes=21))
     assert report.inserted == 1
-    with pytest.raises(Exception):
+    with pytest.raises(ImportRun.DoesNotExist):
         ImportRun.get(imports.LOCK_ID)  # released
     run = ImportRun.get(report.batch_id)
     assert run.kind == "obligations" and json.loads(run.summary)["inserted"] == 1
@@ -256,6 +256,66 @@ def test_the_member_sees_aplicado_en_la_cooperativa(client, ctx, make_member, ga
     assert "Aplicado en la cooperativa" in stepper and "(completado, paso actual)" in stepper
     history = browser.get("/pagos").body.decode()
     assert "Aplicado en la cooperativa" in history
+
+
+# --- the parts of a loan instalment (issue 6) -------------------------------------------------------
+
+PARTS_HEADER = HEADER + ";late_interest;fees;insurance;interest;capital"
+
+
+def credit(obligation_id: str, parts: str, *, due: str = "850000", cutoff: str = CUT_1,
+           kind: str = "CREDITO") -> str:
+    return row(obligation_id, due=due, cutoff=cutoff, kind=kind) + ";" + parts
+
+
+def load_parts(*rows: str, now: datetime = NOW) -> imports.ImportReport:
+    return import_obligations(io.BytesIO(csv_bytes(*rows, header=PARTS_HEADER)), now=now)
+
+
+def parts_of(obligation_id: str) -> dict[str, int] | None:
+    return Obligation.get("52345678", obligation_id, consistent_read=True).instalment_parts
+
+
+def test_the_optional_columns_store_the_parts_of_a_credit_instalment(aws: None, member: Member) -> None:
+    report = load_parts(credit("CRE-1", "6800;;14200;186000;643000"),
+                        credit("CRE-2", "0;0;0;0;850000"),
+                        row("APO-1") + ";;;;;")  # other rows leave the columns empty
+    assert report.ok and report.inserted == 3
+    assert parts_of("CRE-1") == {"late_interest": 6800, "insurance": 14200, "interest": 186000,
+                                 "capital": 643000}
+    assert parts_of("CRE-2") == {"capital": 850000}  # zeros are not kept
+    assert parts_of("APO-1") is None
+
+    later = NOW + timedelta(hours=1)
+    same = load_parts(credit("CRE-1", "6800;;14200;186000;643000"), credit("CRE-2", "0;0;0;0;850000"),
+                      row("APO-1") + ";;;;;", now=later)
+    assert (same.unchanged, same.updated) == (3, 0)
+
+    # A newer cut-off: new parts replace the old ones; a file without the columns drops them.
+    changed = load_parts(credit("CRE-1", "0;0;14200;190000;645800", cutoff=CUT_2),
+                         credit("CRE-2", ";;;;", cutoff=CUT_2), now=later)
+    assert changed.ok and changed.updated == 2
+    assert parts_of("CRE-1") == {"insurance": 14200, "interest": 190000, "capital": 645800}
+    assert parts_of("CRE-2") is None
+    without = load(row("CRE-1", due="850000", cutoff=CUT_2, kind="CREDITO"), now=later)
+    assert without.updated == 1 and parts_of("CRE-1") is None
+
+
+def test_bad_parts_reject_the_row_with_a_precise_reason(aws: None, member: Member) -> None:
+    report = load_parts(credit("CRE-1", "6800;;14200;186000;600000"),
+                        credit("CRE-2", "-5;;0;0;850005"),
+                        credit("CRE-3", "1.000;;0;0;849000"),
+                        credit("CNV-1", "0;0;32000;0;0", due="32000", kind="CONVENIO"),
+                        credit("CRE-4", "6800;;14200;186000;643000"))
+    assert report.inserted == 1 and parts_of("CRE-4") is not None
+    assert report.errors == [
+        (2, "la suma del detalle de la cuota (late_interest + insurance + interest + capital = "
+            "807000) debe ser igual a amount_due (850000)"),
+        (3, "late_interest debe ser un entero de pesos no negativo, se recibió '-5'"),
+        (4, "late_interest debe ser un entero de pesos no negativo, se recibió '1.000'"),
+        (5, "solo las obligaciones CREDITO llevan el detalle de la cuota (late_interest, fees, "
+            "insurance, interest, capital); esta fila es CONVENIO"),
+    ]
 
 
 # --- the S3 drop folder ----------------------------------------------------------------------------

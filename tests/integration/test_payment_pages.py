@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
+from chalicelib.context import Context
+from chalicelib.domain import allocation
+from chalicelib.domain.allocation import AllocationLine
+from chalicelib.services import obligations, payments
 from tests.integration.test_session_api import DOC, PASSWORD
 from tests.page_support import Browser
 from tests.payment_support import get_obligation, get_payment
@@ -118,3 +123,131 @@ def test_payment_pages_need_a_session(client) -> None:  # type: ignore[no-untype
     browser = Browser(client)
     for path in ("/obligaciones", "/pagos"):
         assert browser.get(path).headers["Location"] == "/ingresar"
+
+
+# --- how a loan payment is applied (issue 6) -----------------------------------------------------
+
+CREDIT_PARTS = {"late_interest": 6_800, "insurance": 14_200, "interest": 186_000, "capital": 643_000}
+
+
+def give_parts(obligation_id: str = "CRE-1", parts: dict[str, int] | None = None) -> None:
+    obligation = get_obligation(obligation_id)
+    obligation.instalment_parts = CREDIT_PARTS if parts is None else parts
+    obligation.save()
+
+
+def allocation_rows(html: str, caption: str) -> list[tuple[str, str]]:
+    """The (concept, amount) rows of the allocation table whose caption contains ``caption``."""
+    table = re.search(r'<table class="allocation">\s*<caption>[^<]*' + re.escape(caption)
+                      + r"[^<]*</caption>(.*?)</table>", html, re.S)
+    assert table, f"no allocation table for {caption!r}"
+    return re.findall(r'<tr><th scope="row">([^<]+)</th><td class="amount">([^<]+)</td></tr>',
+                      table.group(1))
+
+
+def test_the_obligations_page_details_the_instalment(member: Browser) -> None:
+    give_parts()
+    html = member.get("/obligaciones").body.decode()
+    assert "<summary>Detalle de la cuota</summary>" in html
+    assert allocation_rows(html, "Crédito cuota 7/36") == [
+        ("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"),
+        ("Intereses corrientes", "$ 186.000"), ("Capital", "$ 643.000"), ("Total", "$ 850.000")]
+    assert html.count("Detalle de la cuota</summary>") == 1  # only obligations with parts
+
+
+SPLIT_1_000_000 = [("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"),
+                   ("Intereses corrientes", "$ 186.000"), ("Capital", "$ 643.000"),
+                   ("Abono extraordinario a capital", "$ 150.000"), ("Total", "$ 1.000.000")]
+
+
+def summary_for_credit(member: Browser, amount: str) -> str:
+    response = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "other",
+                                              "otro_CRE-1": amount}, csrf_from="/obligaciones")
+    assert response.status_code == 200
+    return response.body.decode()
+
+
+def test_the_summary_shows_how_a_credit_payment_will_be_applied(member: Browser) -> None:
+    assert "Así se aplicará su pago" not in summary_for_credit(member, "1.000.000")  # no parts yet
+    give_parts()
+    html = summary_for_credit(member, "1.000.000")
+    assert '<h2 id="aplicacion">Así se aplicará su pago</h2>' in html
+    assert "según el orden de aplicación de la cooperativa" in html
+    assert allocation_rows(html, "Crédito · Crédito cuota 7/36") == SPLIT_1_000_000
+
+
+def other_order(ctx):  # type: ignore[no-untyped-def]
+    """The context of a cooperative that applies payments to capital first."""
+    return Context(replace(ctx.settings, allocation_order=allocation.parse_order(
+        "capital,interest,insurance,fees,late_interest")))
+
+
+def test_a_partial_payment_and_another_order(member: Browser, ctx) -> None:  # type: ignore[no-untyped-def]
+    give_parts()
+    item = get_obligation("CRE-1")
+    item.minimum_amount = 100_000
+    item.save()
+    html = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "minimum"},
+                       csrf_from="/obligaciones").body.decode()
+    assert allocation_rows(html, "Crédito cuota 7/36") == [
+        ("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"), ("Intereses corrientes", "$ 79.000"),
+        ("Total", "$ 100.000")]
+    (preview,) = payments.preview_payment(other_order(ctx), document_number=DOC,
+                                          items=[("CRE-1", 100_000)]).lines
+    assert preview.allocation == (AllocationLine("capital", 100_000),)
+    (credit,) = [o for o in obligations.list_obligations(other_order(ctx), DOC) if o.id == "CRE-1"]
+    assert [line.label for line in credit.breakdown] == [
+        "Capital", "Intereses corrientes", "Seguros", "Intereses de mora"]
+
+
+def pay_from(member: Browser, summary: str) -> str:
+    """Pay the summary's items; the new payment's id."""
+    fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
+    assert member.post("/pagos", {**fields, "bank_code": "1022", "person_type": "natural"}).status_code == 303
+    return get_obligation("CRE-1").pending_payment_id
+
+
+def test_the_receipt_keeps_the_allocation_of_the_moment_of_payment(member: Browser, gateway,  # type: ignore[no-untyped-def]
+                                                                    ctx) -> None:
+    give_parts()
+    payment_id = pay_from(member, summary_for_credit(member, "1.000.000"))
+    pending = member.get(f"/pagos/{payment_id}").body.decode()
+    assert "Así se aplicará su pago a cada crédito cuando el banco lo apruebe" in pending
+    assert allocation_rows(pending, "Crédito cuota 7/36") == SPLIT_1_000_000
+
+    gateway.settle(get_payment(payment_id).reference, "APPROVED")
+    approved = member.get(f"/pagos/{payment_id}/retorno").body.decode()
+    assert "Así se aplicó su pago a cada crédito, según el orden de aplicación de la cooperativa" in approved
+    assert allocation_rows(approved, "Crédito cuota 7/36") == SPLIT_1_000_000
+    # The balance went down by the instalment: nothing of it is left to detail.
+    assert "Detalle de la cuota</summary>" not in member.get("/obligaciones").body.decode()
+
+    # A new import's parts and another order never change a past receipt.
+    give_parts(parts={"capital": 5})
+    assert allocation_rows(member.get(f"/pagos/{payment_id}").body.decode(),
+                           "Crédito cuota 7/36") == SPLIT_1_000_000
+    receipt = payments.receipt(other_order(ctx), payment_id, document_number=DOC)
+    assert receipt.items[0].allocation[0].label == "Intereses de mora"
+
+
+def test_a_refused_payment_shows_no_allocation(member: Browser, gateway) -> None:  # type: ignore[no-untyped-def]
+    give_parts()
+    payment_id = pay_from(member, summary_for_credit(member, "850.000"))
+    gateway.settle(get_payment(payment_id).reference, "REJECTED")
+    receipt = member.get(f"/pagos/{payment_id}/retorno").body.decode()
+    assert "Rechazada" in receipt and "Aplicación del pago" not in receipt
+
+
+def test_payments_since_the_cutoff_are_taken_off_the_parts(member: Browser) -> None:
+    """A portal payment lowered the balance after the core's cut-off: the parts it covered, in
+    order, are no longer owed."""
+    give_parts()
+    item = get_obligation("CRE-1")
+    item.amount_due, item.minimum_amount = 750_000, 100_000
+    item.save()
+    html = member.get("/obligaciones").body.decode()
+    assert allocation_rows(html, "Crédito cuota 7/36") == [
+        ("Intereses corrientes", "$ 107.000"), ("Capital", "$ 643.000"), ("Total", "$ 750.000")]
+    summary = summary_for_credit(member, "200.000")
+    assert allocation_rows(summary, "Crédito cuota 7/36") == [
+        ("Intereses corrientes", "$ 107.000"), ("Capital", "$ 93.000"), ("Total", "$ 200.000")]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.payment_support import get_obligation, get_payment
+from tests.payment_support import assert_error, get_obligation, get_payment
 
 PASSWORD = "caballo bateria grapa correcta"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}-05:00$")
@@ -61,14 +61,6 @@ def ana(client, make_member, make_obligation, gateway) -> Member:  # type: ignor
     return sign_in(client, "1020304050")
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.body
-    error = response.json_body["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    return error
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 def test_obligations_shape(ana: Member) -> None:
@@ -79,8 +71,24 @@ def test_obligations_shape(ana: Member) -> None:
         "id": "CR-0001", "type": "CREDITO", "type_label": "Crédito", "product_number": "•••• 1234",
         "description": "Crédito de libre inversión", "due_date": "2026-11-30", "overdue_days": 0,
         "amount_due": 150_000, "minimum_amount": 50_000, "maximum_amount": 900_000,
-        "pending_payment_id": None, "pending_reference": None,
+        "pending_payment_id": None, "pending_reference": None, "instalment_parts": None,
     }
+
+
+def test_instalment_parts_and_their_allocation(ana: Member, gateway) -> None:  # type: ignore[no-untyped-def]
+    obligation = get_obligation("CR-0001")
+    obligation.instalment_parts = {"capital": 100_000, "interest": 40_000, "late_interest": 10_000}
+    obligation.save()
+    (listed,) = ana.get("/api/v1/obligations").json_body["obligations"]
+    assert listed["instalment_parts"] == [
+        {"part": "late_interest", "label": "Intereses de mora", "amount": 10_000},
+        {"part": "interest", "label": "Intereses corrientes", "amount": 40_000},
+        {"part": "capital", "label": "Capital", "amount": 100_000},
+    ]
+    created = ana.pay([{"obligation_id": "CR-0001", "amount": 170_000}]).json_body["payment"]
+    (item,) = ana.get(f"/api/v1/payments/{created['id']}").json_body["items"]
+    assert [(line["part"], line["amount"]) for line in item["allocation"]] == [
+        ("late_interest", 10_000), ("interest", 40_000), ("capital", 100_000), ("extra_capital", 20_000)]
 
 
 def test_banks_shape_without_the_placeholder(ana: Member) -> None:
@@ -232,7 +240,7 @@ def test_payment_and_history_shapes(ana: Member, gateway, clock) -> None:  # typ
         assert ISO_WITH_OFFSET.match(body[name]), body[name]
     assert body["items"] == [{"obligation_id": "CR-0001", "type_label": "Crédito",
                               "product_number": "•••• 1234", "description": "Crédito de libre inversión",
-                              "amount": 150_000}]
+                              "amount": 150_000, "allocation": []}]
     assert [t["status_label"] for t in body["timeline"]] == ["Iniciada", "Pendiente", "Aprobada"]
     history = ana.get("/api/v1/payments")
     assert history.status_code == 200

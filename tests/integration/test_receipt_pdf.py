@@ -10,6 +10,7 @@ from pypdf import PdfReader
 
 from chalicelib.services import payments
 from tests.conftest import sent_emails
+from tests.integration.test_payment_pages import give_parts
 from tests.integration.test_session_api import DOC, PASSWORD
 from tests.page_support import Browser
 from tests.payment_support import get_payment, start
@@ -53,7 +54,8 @@ def test_the_pdf_has_every_field_of_the_receipt(ctx, approved) -> None:  # type:
     assert name == f"comprobante-{approved.reference}.pdf"
     text = pdf_text(data)
     payment = get_payment(approved.id)
-    for expected in ("Cooperativa de Ahorro y Crédito Ejemplo", "NIT 900.123.456-7", "Comprobante de pago PSE",
+    for expected in ("Cooperativa de Ahorro y Crédito Ejemplo", "NIT 900.123.456-7",
+                     "Comprobante de pago PSE",
                      "Estado", "Aprobada", "Fecha y hora", "23 de noviembre de 2026, 10:03 a. m.",
                      "Referencia", approved.reference, "CUS", payment.cus, "Banco", "BANCO UNION COLOMBIANO",
                      "Valor", "$ 1.080.000", "Descripción", payment.description,
@@ -117,7 +119,8 @@ def test_the_return_page_without_a_session_offers_no_download(client, approved) 
 
 def test_the_receipt_page_shows_the_lifecycle_stepper(client, approved) -> None:  # type: ignore[no-untyped-def]
     html = member_browser(client).get(f"/pagos/{approved.id}").body.decode()
-    stepper = re.search(r'<ol class="stepper" aria-label="Seguimiento del pago">(.*?)</ol>', html, re.S).group(1)
+    stepper = re.search(r'<ol class="stepper" aria-label="Seguimiento del pago">(.*?)</ol>', html,
+                        re.S).group(1)
     items = re.findall(r"<li class=\"step-(\w+)\"( aria-current=\"step\")?>", stepper)
     assert items == [("done", ""), ("done", ""), ("done", ' aria-current="step"')]
     for text in ("Iniciado", "Pendiente en el banco", "Aprobado", "23 de noviembre de 2026, 10:03 a. m.",
@@ -152,3 +155,27 @@ def test_a_pdf_failure_never_blocks_the_receipt_email(ctx, make_member, make_obl
     (message,) = sent_emails()
     assert started.reference in message.subject
     assert get_payment(started.id).receipt_emailed is True
+
+
+def test_the_pdf_and_the_email_show_how_the_credit_payment_was_applied(  # type: ignore[no-untyped-def]
+        ctx, make_member, make_obligation, gateway, clock) -> None:
+    make_member(DOC, password=PASSWORD)
+    make_obligation("CRE-1", amount_due=850_000, minimum_amount=850_000, maximum_amount=12_400_000,
+                    product_number="880012345678", description="Crédito de libre inversión cuota 7/36")
+    give_parts()
+    started = start(ctx, items=[("CRE-1", 1_000_000)])
+    pending = pdf_text(payments.receipt_pdf(ctx, started.id, document_number=DOC)[1])
+    assert "Así se aplicará su pago a cada crédito cuando el banco lo apruebe" in pending
+    payments.apply_gateway_event(ctx, {}, gateway.event(started.reference, "APPROVED", at=clock.now))
+    split = [("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"), ("Intereses corrientes", "$ 186.000"),
+             ("Capital", "$ 643.000"), ("Abono extraordinario a capital", "$ 150.000")]
+    text = pdf_text(payments.receipt_pdf(ctx, started.id, document_number=DOC)[1])
+    assert "Aplicación del pago" in text
+    assert "Así se aplicó su pago a cada crédito, según el orden de aplicación de la cooperativa" in text
+    for label, amount in split:
+        assert f"{label} {amount}" in text, label
+    (message,) = sent_emails()
+    assert "según el orden de aplicación de la cooperativa" in message.body
+    for label, amount in split:
+        assert re.search(rf"<td>{label}</td><td[^>]*>{re.escape(amount)}</td>", message.body), label
+        assert f"  - {label}: {amount}" in message.text, label

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -195,6 +196,9 @@ class Obligation(Model):
     import_line = NumberAttribute(null=True)  # its line in that file (to name repeated rows)
     open_shard = UnicodeAttribute(null=True)  # "0".."15" while OPEN: the open_by_import index
     closed_at = UTCDateTimeAttribute(null=True)  # when a full file without it closed it
+    # The instalment's parts at the cut-off when the file gives them (issue 6; domain/allocation):
+    # {"late_interest"|"fees"|"insurance"|"interest"|"capital": pesos}, adding up to the file's amount_due.
+    instalment_parts = JSONAttribute(null=True)
 
     by_due_date = ObligationsByDueDate()
     open_by_import = ObligationsOpenByImport()  # back office (issue 4)
@@ -218,6 +222,10 @@ class PaymentItem(MapAttribute):
     due_before = NumberAttribute(null=True)
     minimum_before = NumberAttribute(null=True)
     maximum_before = NumberAttribute(null=True)
+    # What was left of each part of the instalment, in the cooperative's order of application, when
+    # the payment started: [[part, pesos], ...] (issue 6). The receipt's allocation comes from it,
+    # so a later import or a new ALLOCATION_ORDER never changes a past receipt.
+    parts = JSONAttribute(null=True)
 
 
 class StatusChange(MapAttribute):
@@ -410,7 +418,7 @@ class BankListCache(Model):
     expires_at = UTCDateTimeAttribute()
 
 
-ALL_MODELS = ALL_MODELS + (Payment, GatewayEvent, IdempotencyRecord, BankListCache)
+ALL_MODELS = (*ALL_MODELS, Payment, GatewayEvent, IdempotencyRecord, BankListCache)
 
 
 # --- back office (issue 4): exports of approved payments for the core system ---------------------
@@ -447,7 +455,7 @@ class Export(Model):
     open_exports = OpenExports()
 
 
-ALL_MODELS = ALL_MODELS + (Export,)
+ALL_MODELS = (*ALL_MODELS, Export)
 
 
 # --- member reminders (issue 6) -----------------------------------------------------------------
@@ -469,7 +477,7 @@ class ReminderSent(Model):
     ttl = TTLAttribute(null=True)
 
 
-ALL_MODELS = ALL_MODELS + (ReminderSent,)
+ALL_MODELS = (*ALL_MODELS, ReminderSent)
 
 
 # --- back office (issue 4): runs of the core system's imports, and their lock --------------------
@@ -492,4 +500,4 @@ class ImportRun(Model):
     summary = UnicodeAttribute(null=True)  # the report's counts, JSON
 
 
-ALL_MODELS = ALL_MODELS + (ImportRun,)
+ALL_MODELS = (*ALL_MODELS, ImportRun)
