@@ -13,11 +13,18 @@ FORM = http.FORM
 
 
 @app.middleware("http")
-def security_headers(event, get_response):  # type: ignore[no-untyped-def]
-    response: Response = http.framework_error(get_response(event))
-    for name, value in http.security_headers(get_settings(), event.path).items():
-        response.headers.setdefault(name, value)
-    return response
+def http_envelope(event, get_response):  # type: ignore[no-untyped-def]
+    """Correlation id (X-Request-Id), security headers, access log line: every HTTP response."""
+    return http.envelope(event, get_response)
+
+
+@app.middleware("scheduled")
+@app.middleware("cloudwatch")
+def job_envelope(event, get_response):  # type: ignore[no-untyped-def]
+    """Schedules and the S3 drop folder's event: one correlation id per invocation in the logs."""
+    from chalicelib.observability import job_envelope
+
+    return job_envelope(event, get_response)
 
 
 # --- pages: entry, staged login, recovery -----------------------------------------------------
@@ -219,7 +226,7 @@ def reminders_unsubscribe_form() -> Response:
     return web.reminder_pages.unsubscribe_form(app.current_request)
 
 
-@app.route("/avisos/cancelar", methods=["POST"], content_types=FORM + ["multipart/form-data"])
+@app.route("/avisos/cancelar", methods=["POST"], content_types=[*FORM, "multipart/form-data"])
 def reminders_unsubscribe() -> Response:
     return web.reminder_pages.unsubscribe_submit(app.current_request)
 

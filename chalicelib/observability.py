@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -38,8 +38,27 @@ def correlation_id() -> str | None:
     return _context.get().get("correlation_id")
 
 
-def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
-    """One JSON line: ``event`` in OWASP logging-vocabulary terms where one applies."""
+def new_correlation_id() -> str:
+    """A fresh id (16 URL-safe characters) for a request or job that brought none."""
+    from chalicelib.context import Runtime
+
+    return Runtime.token(12)
+
+
+def job_envelope(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware of the schedules and EventBridge events: every log line of one invocation
+    carries its Lambda request id (``aws_request_id``), or a new id where there is no Lambda context
+    (the local runner, tests)."""
+    request_id = getattr(getattr(event, "context", None), "aws_request_id", None)
+    if not isinstance(request_id, str) or not request_id:
+        request_id = new_correlation_id()
+    with log_context(correlation_id=request_id):
+        return get_response(event)
+
+
+def log_event(event: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
+    """One JSON line: ``event`` in OWASP logging-vocabulary terms where one applies; ``exc_info``
+    appends the current exception's traceback to the same log record."""
     record: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                               "event": event}
     for key, value in {**_context.get(), **fields}.items():
@@ -48,7 +67,7 @@ def log_event(event: str, *, level: int = logging.INFO, **fields: Any) -> None:
         if key == "document_number" and isinstance(value, str):
             value = mask_document(value)
         record[key] = value
-    log.log(level, json.dumps(record, ensure_ascii=False, default=str))
+    log.log(level, json.dumps(record, ensure_ascii=False, default=str), exc_info=exc_info)
 
 
 # --- CloudWatch metrics (issue 4): embedded metric format, one JSON line on stdout -------------

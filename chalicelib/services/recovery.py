@@ -7,6 +7,7 @@ and key are stored hashed, single use, 15 minutes, 5 tries; only the newest requ
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from chalicelib.adapters.dynamo import repositories as repo
@@ -64,10 +65,12 @@ def request_recovery(ctx: Context, raw_document: object, *, ip: str) -> str:
     member = repo.get_member(document_number)
     if member and member.status == "ACTIVO" and not member.portal_blocked and member.email and under_limit:
         _issue(ctx, member, key, key_hash, ip=ip)
+    elif not under_limit:
+        log_event("excess_rate_limit_exceeded", level=logging.WARNING, action="recovery_document",
+                  document_number=document_number, ip=ip, limit=REQUESTS_PER_DOCUMENT_PER_HOUR)
     else:
-        reason = ("unknown_document" if member is None else
-                  "rate_limited" if not under_limit else "not_eligible")
-        log_event("authn_recovery_not_sent", document_number=document_number, ip=ip, reason=reason)
+        log_event("recovery_not_sent", document_number=document_number, ip=ip,
+                  reason="unknown_document" if member is None else "not_eligible")
     elapsed = Runtime.monotonic() - started
     floor = ctx.settings.recovery_response_floor_ms / 1000
     if elapsed < floor:
@@ -128,32 +131,29 @@ def confirm_recovery(ctx: Context, token: object, temporary_key: object, new_pas
     recovery = repo.get_recovery(token_hash)
     now = ctx.now()
     s = ctx.settings
-    if (recovery is None or recovery.used_at is not None or now >= recovery.expires_at
-            or recovery.attempts >= s.recovery_max_attempts):
-        raise InvalidRecovery(INVALID_RECOVERY, field="token")
-    member = repo.get_member(recovery.document_number)
-    if member is None or member.active_recovery != token_hash:
-        raise InvalidRecovery(INVALID_RECOVERY, field="token")  # superseded by a newer request
+    if recovery is None:
+        raise _refused(ip, "unknown_token")
+    stale = ("used" if recovery.used_at is not None else "expired" if now >= recovery.expires_at
+             else "too_many_attempts" if recovery.attempts >= s.recovery_max_attempts else None)
+    member = None if stale else repo.get_member(recovery.document_number)
+    if member is None or member.active_recovery != token_hash:  # or superseded by a newer request
+        raise _refused(ip, stale or "superseded", recovery.document_number)
     key = temporary_key.strip().replace(" ", "").replace("-", "").upper()
     if len(key) > 64 or not ctx.hasher.verify(key, recovery.key_hash):
         left = repo.count_recovery_attempt(recovery, s.recovery_max_attempts)
-        audit_item(ctx, subject=member.document_number, event="authn_token_reuse", ip=ip,
+        audit_item(ctx, subject=member.document_number, event="authn_password_change_fail", ip=ip,
                    reason="wrong_temporary_key").save()
         if left <= 0:
             raise InvalidRecovery(INVALID_RECOVERY, field="token")
         raise InvalidRecovery(
             f"La clave temporal no es correcta. Le quedan {left} intentos.", field="temporary_key"
         )
-    password = password_policy(ctx).check(new_password, document_number=member.document_number)
-    previous = [h for h in [member.password_hash, *(member.password_history or [])] if h]
-    previous = previous[:HISTORY_SIZE]
-    if any(ctx.hasher.verify(password, old) for old in previous):
-        raise WeakPassword(
-            f"La contraseña no cumple la política: no puede repetir ninguna de sus últimas "
-            f"{HISTORY_SIZE} contraseñas.",
-            field="new_password",
-            extra={"reasons": [f"No puede repetir ninguna de sus últimas {HISTORY_SIZE} contraseñas."]},
-        )
+    try:
+        password, previous = _acceptable_password(ctx, member, new_password)
+    except WeakPassword:
+        log_event("authn_password_change_fail", document_number=member.document_number, ip=ip,
+                  reason="weak_password")
+        raise
     new_hash = ctx.hasher.hash(password)
     try:
         repo.transact(
@@ -172,8 +172,32 @@ def confirm_recovery(ctx: Context, token: object, temporary_key: object, new_pas
                               reason="recovery")],
         )
     except repo.ConcurrentUpdate as exc:
-        raise InvalidRecovery(INVALID_RECOVERY, field="token") from exc
+        raise _refused(ip, "concurrent_use", member.document_number) from exc
     ended = repo.delete_member_sessions(member.document_number)
-    log_event("session_terminated_all", document_number=member.document_number, count=ended)
+    log_event("session_expired", document_number=member.document_number, reason="password_change",
+              sessions=ended)
     _send(ctx, member, "Su contraseña fue cambiada", "password_changed",
           {"name": member.full_name, "when": now, "ip": ip, "settings": s})
+
+
+def _refused(ip: str, reason: str, document_number: str | None = None) -> InvalidRecovery:
+    """Log a link that cannot change a password (unknown, or a token already revoked: used, expired,
+    out of tries, superseded) and return the one refusal every such link gets."""
+    event = "authn_password_change_fail" if document_number is None else "authn_token_reuse"
+    log_event(event, level=logging.WARNING, document_number=document_number, ip=ip, reason=reason)
+    return InvalidRecovery(INVALID_RECOVERY, field="token")
+
+
+def _acceptable_password(ctx: Context, member: Member, new_password: str) -> tuple[str, list[str]]:
+    """The new password if the policy accepts it and it is none of the last ones, with those hashes."""
+    password = password_policy(ctx).check(new_password, document_number=member.document_number)
+    previous = [h for h in [member.password_hash, *(member.password_history or [])] if h]
+    previous = previous[:HISTORY_SIZE]
+    if any(ctx.hasher.verify(password, old) for old in previous):
+        raise WeakPassword(
+            f"La contraseña no cumple la política: no puede repetir ninguna de sus últimas "
+            f"{HISTORY_SIZE} contraseñas.",
+            field="new_password",
+            extra={"reasons": [f"No puede repetir ninguna de sus últimas {HISTORY_SIZE} contraseñas."]},
+        )
+    return password, previous

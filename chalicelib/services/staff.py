@@ -278,7 +278,7 @@ def set_blocked(ctx: Context, document_number: str, *, blocked: bool, reason: st
     member.portal_blocked = blocked
     ended = repositories.delete_member_sessions(document_number) if blocked else 0
     if ended:
-        log_event("session_ended_by_staff", actor=actor, document_number=document_number,
+        log_event("session_expired", reason="revoked", actor=actor, document_number=document_number,
                   sessions=ended)
     return BlockResult(member, changed, ended)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from chalicelib.adapters.dynamo import repositories as repo
 from chalicelib.context import Context
 from chalicelib.domain.errors import Throttled
@@ -27,5 +29,6 @@ def check_ip(ctx: Context, action: str, ip: str) -> None:
     }
     if not allow(ctx, f"ip:{action}:{ip}", limit=limits[action],
                  window_seconds=ctx.settings.rate_window_seconds):
-        log_event("excess_rate_limit_exceeded", action=action, ip=ip)
+        log_event("excess_rate_limit_exceeded", level=logging.WARNING, action=action, ip=ip,
+                  limit=limits[action])
         raise Throttled(THROTTLED_MESSAGE)

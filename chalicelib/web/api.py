@@ -12,7 +12,7 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.context import Context, get_context
-from chalicelib.domain.errors import DomainError, Forbidden, Unauthenticated
+from chalicelib.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.services import auth, recovery
@@ -41,11 +41,15 @@ class Call:
         token = self._cookies.get(self.settings.session_cookie_name)
         session = auth.current_session(self.ctx, token)
         if session is None:
+            if token:
+                log_event("session_use_after_expire", level=logging.WARNING, ip=self.ip,
+                          path=self.request.path)
             raise Unauthenticated(NOT_SIGNED_IN)
         if state_changing:
             sent = self.request.headers.get("x-csrf-token", "")
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                log_event("malicious_csrf", ip=self.ip, path=self.request.path)
+                log_event("malicious_csrf", level=logging.WARNING, ip=self.ip, path=self.request.path,
+                          reason="token")
                 raise Forbidden(CSRF_MISSING, code="csrf_failed")
         return session
 
@@ -58,12 +62,17 @@ def api_handler(func: Callable[[Call], Response]) -> Callable[[Request], Respons
         try:
             call = Call(request)
             if request.method != "GET" and not http.same_origin(request, call.settings):
+                log_event("malicious_csrf", level=logging.WARNING, ip=call.ip, path=request.path,
+                          reason="origin", origin=request.headers.get("origin"),
+                          fetch_site=request.headers.get("sec-fetch-site"))
                 raise Forbidden(CROSS_SITE, code="cross_site")
             return func(call)
         except DomainError as error:
+            if isinstance(error, InvalidInput):  # the field's name only, never the value sent
+                log_event("input_validation_fail", path=request.path, code=error.code, field=error.field)
             return http.json_error(error)
         except Exception as exc:
-            logging.getLogger("sucursal").exception("api_error path=%s", request.path)
+            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
             return http.json_error(http.unexpected_error(exc))
 
     return wrapper

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -11,7 +13,7 @@ from urllib.parse import parse_qs
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.config import Settings
+from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import DomainError, InvalidInput
 
 FORM = ["application/x-www-form-urlencoded"]
@@ -19,6 +21,11 @@ JSON = ["application/json"]
 MAX_BODY = 64 * 1024
 HTML_TYPE = "text/html; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
+REQUEST_ID_HEADER = "X-Request-Id"
+#: What a caller's X-Request-Id must look like to be reused (anything else could inject log text).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+#: Recorded as the payer's address when API Gateway gives none (never bound to).
+UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104  # nosec B104
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -31,7 +38,7 @@ def client_ip(request: Request, settings: Settings) -> str:
         if first and len(first) <= 45:
             return first
     identity = (request.context or {}).get("identity") or {}
-    return str(identity.get("sourceIp") or "0.0.0.0")
+    return str(identity.get("sourceIp") or UNKNOWN_ADDRESS)
 
 
 def form_fields(request: Request) -> dict[str, str]:
@@ -167,6 +174,36 @@ def framework_error(response: Response) -> Response:
     code, message = known
     return json_response({"error": {"code": code, "message": message}}, status=response.status_code,
                          headers={k: v for k, v in response.headers.items() if k != "Content-Type"})
+
+
+def correlation_id_for(request: Request | None) -> str:
+    """API Gateway's request id; else the caller's ``X-Request-Id`` if it is plainly an id; else new."""
+    from chalicelib.observability import new_correlation_id
+
+    if request is not None:
+        for candidate in ((request.context or {}).get("requestId"), request.headers.get("x-request-id")):
+            if isinstance(candidate, str) and _REQUEST_ID.fullmatch(candidate):
+                return candidate
+    return new_correlation_id()
+
+
+def envelope(request: Request | None, get_response: Callable[[Request | None], Response]) -> Response:
+    """Around every HTTP request (app.py's middleware): a correlation id bound to every log line and
+    echoed in ``X-Request-Id``, our shape for Chalice's own refusals, the security headers, and one
+    ``http_request`` line (route template, never the raw path or query: no document numbers)."""
+    from chalicelib.observability import log_context, log_event
+
+    started = time.perf_counter()
+    request_id = correlation_id_for(request)
+    route = request.path if request is not None else ""
+    with log_context(correlation_id=request_id):
+        response = framework_error(get_response(request))
+        for name, value in security_headers(get_settings(), route).items():
+            response.headers.setdefault(name, value)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        log_event("http_request", method=request.method if request is not None else "", route=route,
+                  status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
 
 
 def security_headers(settings: Settings, path: str) -> dict[str, str]:

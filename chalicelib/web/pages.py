@@ -14,7 +14,7 @@ from chalice.app import Request
 from chalicelib.context import Context, get_context
 from chalicelib.domain.errors import DomainError, InvalidCredentials, Unauthenticated
 from chalicelib.domain.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, policy_summary
-from chalicelib.observability import log_event
+from chalicelib.observability import correlation_id, log_event
 from chalicelib.services import auth, recovery
 from chalicelib.services.auth import SessionView
 from chalicelib.templating import render
@@ -76,7 +76,7 @@ class Page:
         token_ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
         origin_ok = http.same_origin(self.request, self.settings)
         if not (token_ok and origin_ok):
-            log_event("malicious_csrf", ip=self.ip, path=self.request.path,
+            log_event("malicious_csrf", level=logging.WARNING, ip=self.ip, path=self.request.path,
                       reason="origin" if token_ok else "token",
                       origin=self.request.headers.get("origin"),
                       fetch_site=self.request.headers.get("sec-fetch-site"))
@@ -136,19 +136,27 @@ def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Respon
         except Unauthenticated:
             return page.redirect("/ingresar")
         except DomainError as error:
-            return page.render("error.html", status=error.status, message=error.message)
+            return _error_page(page, error)
         except Exception as exc:
-            logging.getLogger("sucursal").exception("page_error path=%s", request.path)
-            error = http.unexpected_error(exc)
+            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
             page.forget_session()  # rendering must not touch the store that just failed
-            return page.render("error.html", status=error.status, message=error.message)
+            return _error_page(page, http.unexpected_error(exc))
 
     return wrapper
+
+
+def _error_page(page: Page, error: DomainError) -> Response:
+    """The calm error page, with the request's correlation id for the member to quote to support."""
+    return page.render("error.html", status=error.status, message=error.message,
+                       reference=correlation_id())
 
 
 def require_session(page: Page) -> SessionView:
     session = page.session()
     if session is None:
+        if page.cookies.get(page.settings.session_cookie_name):
+            log_event("session_use_after_expire", level=logging.WARNING, ip=page.ip,
+                      path=page.request.path)
         raise Unauthenticated("Su sesión terminó. Ingrese de nuevo.")
     return session
 

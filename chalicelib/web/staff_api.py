@@ -72,7 +72,7 @@ def _authenticate(request: Request, ctx: Context) -> str:
         sent = request.headers.get("x-api-key", "")
         # Equal-length digests: the comparison time depends on neither content nor length.
         if not sent or not hmac.compare_digest(_digest(sent), _digest(ctx.secret("STAFF_API_KEY"))):
-            log_event("authn_staff_fail", level=logging.WARNING,
+            log_event("authn_login_fail", level=logging.WARNING, actor="staff", reason="invalid_api_key",
                       ip=http.client_ip(request, ctx.settings), path=request.path)
             raise Unauthenticated(API_KEY_MISSING, code="invalid_api_key")
         user = request.headers.get("x-staff-user", "").strip()
@@ -92,7 +92,7 @@ def staff_handler(func: Callable[[StaffCall], Response]) -> Callable[[Request], 
         except DomainError as error:
             return http.json_error(error)
         except Exception:
-            logging.getLogger("sucursal").exception("staff_api_error path=%s", request.path)
+            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
             return http.json_response({"error": {
                 "code": "internal_error",
                 "message": "Tuvimos un problema al procesar la solicitud. Intente de nuevo.",
@@ -178,7 +178,8 @@ def export_json(export: Export, settings: Any) -> dict[str, Any]:
         "rows": int(export.rows or 0),
         "payments": int(export.payments or 0),
         "total_amount": int(export.total_amount or 0),
-        "download_url": exports_service.download_url(settings, export.key) if complete and export.key else None,
+        "download_url": (exports_service.download_url(settings, export.key)
+                         if complete and export.key else None),
     }
 
 

@@ -27,8 +27,9 @@ def test_every_page_is_spanish_with_security_headers(browser: Browser, path: str
 
 def test_home_has_the_module_button_advice_and_contacts(browser: Browser) -> None:
     html = browser.get("/").body.decode()
-    for text in ("Pago de Asociados", ">Ingresar<", "Escriba usted mismo la dirección", "¿Olvidó su contraseña?",
-                 "NIT 900.123.456-7", "(601) 745 0000", "soporte@coopejemplo.example"):
+    for text in ("Pago de Asociados", ">Ingresar<", "Escriba usted mismo la dirección",
+                 "¿Olvidó su contraseña?", "NIT 900.123.456-7", "(601) 745 0000",
+                 "soporte@coopejemplo.example"):
         assert text in html
 
 
@@ -41,8 +42,9 @@ def test_login_steps_match_the_seed(browser: Browser) -> None:
     response = browser.post("/ingresar", {"document_number": DOC}, csrf_from="/ingresar")
     assert response.status_code == 303 and response.headers["Location"] == "/ingresar/clave"
     step2 = browser.get("/ingresar/clave").body.decode()
-    for text in (">Contraseña<", ">Iniciar sesión<", "¿Olvidó su contraseña?", 'autocomplete="current-password"',
-                 "no permite copiar ni pegar", "términos y condiciones de uso"):
+    for text in (">Contraseña<", ">Iniciar sesión<", "¿Olvidó su contraseña?",
+                 'autocomplete="current-password"', "no permite copiar ni pegar",
+                 "términos y condiciones de uso"):
         assert text in step2
 
 
@@ -137,7 +139,8 @@ def test_framework_refusals_are_spanish_json(client) -> None:
     assert wrong_method.json_body["error"]["message"].startswith("Esta dirección")
 
 
-@pytest.mark.parametrize("body", [b"\xff\xfe\xfd", b"a=" + b"x" * 70000, b"%%%&&&===", b"csrf_token=1&document_number=%00"])
+@pytest.mark.parametrize("body", [b"\xff\xfe\xfd", b"a=" + b"x" * 70000, b"%%%&&&===",
+                                  b"csrf_token=1&document_number=%00"])
 def test_junk_form_bodies_never_500(browser: Browser, body: bytes) -> None:
     for path in ("/ingresar", "/ingresar/clave", "/recuperar", "/cambiar-clave", "/salir"):
         response = browser.client.http.post(path, headers=FORM, body=body)
