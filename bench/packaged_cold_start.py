@@ -1,29 +1,27 @@
 """Measure: cold start of the *packaged* Lambda (issue 5 §5), from the unzipped ``deployment.zip``.
 
-The archive ``chalice package`` builds (``build/dev/deployment.zip``; built with
+The archive ``make package`` builds (``build/dev/deployment.zip``; built with
 ``python -m devtools.infra package --stage dev --no-lint --build-dir <tmp>`` when it is missing, or
 always with ``PACKAGED_COLD_START_REBUILD=1``) is unzipped twice into a temporary directory:
 
-* ``source``: as shipped (no ``.pyc`` of the app or its vendored dependencies), imported with
-  ``PYTHONDONTWRITEBYTECODE=1`` so every run compiles every module again - what a fresh Lambda
-  container pays on its first import;
-* ``compiled``: the same files after ``python -m compileall``, so imports read bytecode - what a
-  package shipped with ``.pyc`` would pay.
+* ``shipped``: as it is, with the unchecked-hash ``.pyc`` that ``devtools.infra`` compiles for the
+  Lambda runtime - what a fresh Lambda container pays on its first import;
+* ``no .pyc``: the same files with every ``.pyc`` removed, so every run compiles every module
+  again - what a package without bytecode would pay (``/var/task`` is read-only: nothing cached).
+
+Both run with ``PYTHONDONTWRITEBYTECODE=1``. The ``.pyc`` shipped are counted, and those the
+interpreter would not use as they are (``devtools.infra.stale_bytecode``: another Python's,
+timestamp-based, or compiled from other source) must be none.
 
 Each run is a fresh ``python -S -c`` in that directory: ``-S`` leaves out site-packages, so
 ``sys.path`` is the unzipped package (``sys.path[0]``) and the standard library only, as on
 Lambda (/var/task first). The child times the import statement alone (``perf_counter``). The
 floor is ``import chalice, boto3, pynamodb.models`` from the same directory and mode. Sides and
 modes alternate so a slow spell of the machine hits them alike.
-
-Register in ``bench/__main__.py``::
-
-    ("packaged cold start", packaged_cold_start.run),
 """
 
 from __future__ import annotations
 
-import compileall
 import json
 import os
 import shutil
@@ -35,6 +33,7 @@ from pathlib import Path
 
 from bench import env
 from bench.report import INFO, Row, median, ms, spread, within
+from devtools.infra import stale_bytecode
 
 RUNS = int(os.environ.get("PACKAGED_COLD_START_RUNS", "7"))  # measured runs of each side and mode
 WARMUP = 1  # discarded runs of each (warm the OS file cache)
@@ -99,26 +98,37 @@ def _pyc_count(directory: Path) -> int:
     return sum(1 for _ in directory.rglob("*.pyc"))
 
 
+def _bytecode_rows(archive: Path, section: str) -> list[Row]:
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        stale = stale_bytecode(zipped)
+    sources = sum(1 for n in names if n.endswith(".py"))
+    shipped = sum(1 for n in names if n.endswith(".pyc"))
+    return [
+        Row("packaged: deployment.zip", f"{archive.stat().st_size / 1e6:.1f} MB, {shipped} .pyc "
+            f"shipped for {sources} .py", section=section),
+        Row("packaged: stale .pyc in the zip", f"{len(stale)}" + (f" (e.g. {stale[0]})" if stale else ""),
+            "0", within(len(stale), 0), section=section),
+    ]
+
+
 def run() -> tuple[list[Row], list[str]]:
     archive, origin, build = _archive()
     work = Path(tempfile.mkdtemp(prefix="sv-coldstart-"))
     try:
-        source, compiled = work / "source", work / "compiled"
+        shipped, source = work / "shipped", work / "source"
         with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(shipped)
             zipped.extractall(source)
-            zipped.extractall(compiled)
-        shipped_pyc = _pyc_count(source)  # chalice copies chalicelib/__pycache__ from the tree
-        for stale in list(source.rglob("*.pyc")):  # 'no .pyc' means none at all
-            stale.unlink()
-        if not compileall.compile_dir(str(compiled), quiet=1, workers=0):
-            raise RuntimeError("compileall reported errors in the package")
-        sides = [(mode, directory, label, imports)
-                 for mode, directory in (("no .pyc", source), ("compiled", compiled))
+        for pyc in list(source.rglob("*.pyc")):  # 'no .pyc' means none at all
+            pyc.unlink()
+        modes = (("shipped", shipped), ("no .pyc", source))
+        sides = [(mode, directory, label, imports) for mode, directory in modes
                  for label, imports in (("app", APP_IMPORTS), ("floor", FLOOR_IMPORTS))]
         for _ in range(WARMUP):
             for _, directory, _, imports in sides:
                 _child(directory, imports)
-        results: dict[tuple[str, str], list[dict]] = {(m, l): [] for m, _, l, _ in sides}
+        results: dict[tuple[str, str], list[dict]] = {(mode, label): [] for mode, _, label, _ in sides}
         for i in range(RUNS):
             for mode, directory, label, imports in (sides if i % 2 == 0 else sides[::-1]):
                 results[(mode, label)].append(_child(directory, imports))
@@ -126,9 +136,8 @@ def run() -> tuple[list[Row], list[str]]:
             raise RuntimeError("the no-.pyc runs wrote bytecode (PYTHONDONTWRITEBYTECODE ignored?)")
         size_mb = archive.stat().st_size / 1e6
         section = "packaged cold start"
-        rows = [Row("packaged: deployment.zip", f"{size_mb:.1f} MB, {shipped_pyc} .pyc shipped (removed for 'no .pyc')",
-                    section=section)]
-        for mode in ("no .pyc", "compiled"):
+        rows = _bytecode_rows(archive, section)
+        for mode, _ in modes:
             app_s = [r["seconds"] for r in results[(mode, "app")]]
             floor_s = [r["seconds"] for r in results[(mode, "floor")]]
             ratio = median(app_s) / median(floor_s)
@@ -141,13 +150,14 @@ def run() -> tuple[list[Row], list[str]]:
                     within(ratio, BUDGET_RATIO), section=section),
             ]
         saved = (median([r["seconds"] for r in results[("no .pyc", "app")]])
-                 - median([r["seconds"] for r in results[("compiled", "app")]]))
-        rows.append(Row("packaged: bytecode saves on import app", ms(saved), "-", INFO, section=section))
+                 - median([r["seconds"] for r in results[("shipped", "app")]]))
+        rows.append(Row("packaged: shipped bytecode saves on import app", ms(saved), "-", INFO,
+                        section=section))
         notes = [
             f"packaged cold start: {origin} ({size_mb:.1f} MB), unzipped; median of {RUNS} fresh "
             f"`python -S -c` per side and mode (+{WARMUP} discarded), sys.path[0] = the unzipped "
             "package and the standard library only (no site-packages), PYTHONDONTWRITEBYTECODE=1; "
-            "'no .pyc' compiles every module on each run, 'compiled' after compileall.",
+            "'shipped' reads the package's own .pyc, 'no .pyc' compiles every module on each run.",
         ]
         return rows, notes
     finally:

@@ -35,11 +35,14 @@ A model added later is retained unless someone decides otherwise here: the safe 
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterable
@@ -455,10 +458,32 @@ def role_policy(stage_: Stage, tables_: list[Table], functions: list[Function]) 
 
 # --- the merge template ------------------------------------------------------------------------
 
-def _alarm(name: str, description: str, *, metric: dict[str, Any] | None = None,
+#: Per-function Lambda alarms: metric (AWS/Lambda, Sum over 5 minutes >= 1) and what it means.
+LAMBDA_ALARMS = [
+    ("Errors", "unhandled errors (a view's exceptions are 500s, not Lambda errors, so any is a bug "
+               "or a timeout)."),
+    ("Throttles", "throttled invocations (account or reserved concurrency exhausted)."),
+]
+
+#: Alarms on the app's own metrics (EMF, dimension Stage), by metric: (name after
+#: ``{app}-{stage}-``, threshold of the Sum over 5 minutes, description).
+APP_METRIC_ALARMS = {
+    METRIC_FLAGGED_FOR_REVIEW: (
+        "payments-flagged-for-review", 1,
+        "Payments need manual reconciliation: PENDING beyond the horizon, or the gateway reported "
+        "another amount or reference. Staff: GET the review list in the staff API."),
+    METRIC_WEBHOOK_SIGNATURE_FAILURES: (
+        "webhook-signature-failures", 5,
+        "Gateway notifications with a bad signature: a wrong events secret (after a rotation?) "
+        "or someone probing the webhook."),
+}
+
+
+def _alarm(name: str, description: str, *, metric: tuple[str, str, list[dict[str, Any]]] | None = None,
            metrics: list[dict[str, Any]] | None = None, threshold: float,
            comparison: str = "GreaterThanOrEqualToThreshold", periods: int = 1,
            datapoints: int | None = None) -> dict[str, Any]:
+    """One metric's Sum over 5 minutes (``metric``: namespace, name, dimensions), or metric math."""
     properties: dict[str, Any] = {
         "AlarmName": name,
         "AlarmDescription": description,
@@ -473,8 +498,9 @@ def _alarm(name: str, description: str, *, metric: dict[str, Any] | None = None,
     if datapoints is not None:
         properties["DatapointsToAlarm"] = datapoints
     if metric is not None:
-        properties.update({"Namespace": metric["namespace"], "MetricName": metric["name"],
-                           "Dimensions": metric["dimensions"], "Statistic": "Sum", "Period": 300})
+        namespace, metric_name, dimensions = metric
+        properties.update({"Namespace": namespace, "MetricName": metric_name, "Dimensions": dimensions,
+                           "Statistic": "Sum", "Period": 300})
     else:
         properties["Metrics"] = metrics
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
@@ -484,6 +510,37 @@ def _stat(metric_id: str, namespace: str, name: str, dimensions: list[dict[str, 
     return {"Id": metric_id, "ReturnData": False, "MetricStat": {
         "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
         "Period": 300, "Stat": "Sum"}}
+
+
+# Answers API Gateway gives without calling the app (an unknown path, throttling, a timeout) carry
+# the request id and the security headers too. Static values are single-quoted (API Gateway's
+# syntax), so the CSP is "sandbox": a value with quotes of its own cannot be written here.
+GATEWAY_RESPONSE_HEADERS = {
+    "X-Request-Id": "context.requestId",
+    "Content-Security-Policy": "'sandbox'",
+    "Strict-Transport-Security": "'max-age=63072000; includeSubDomains'",
+    "X-Content-Type-Options": "'nosniff'",
+    "X-Frame-Options": "'DENY'",
+    "Referrer-Policy": "'no-referrer'",
+    "Cache-Control": "'no-store'",
+}
+# An unknown path is API Gateway's 403 "Missing Authentication Token": answer 404 in Spanish instead,
+# in the shape of every other API error (SPEC §6).
+NOT_FOUND_BODY = json.dumps({"error": {"code": "not_found",
+                                       "message": "La dirección solicitada no existe."}}, ensure_ascii=False)
+
+
+def gateway_responses() -> dict[str, Any]:
+    """The API's gateway responses (OpenAPI extension ``x-amazon-apigateway-gateway-responses``)."""
+    parameters = {f"gatewayresponse.header.{name}": value for name, value in GATEWAY_RESPONSE_HEADERS.items()}
+    return {
+        "DEFAULT_4XX": {"responseParameters": parameters},
+        "DEFAULT_5XX": {"responseParameters": parameters},
+        "MISSING_AUTHENTICATION_TOKEN": {
+            "statusCode": 404, "responseParameters": parameters,
+            "responseTemplates": {"application/json": NOT_FOUND_BODY},
+        },
+    }
 
 
 def api_name(stage_: Stage) -> str:
@@ -591,18 +648,10 @@ def merge_template(stage_name: str) -> dict[str, Any]:
             patch["DependsOn"] = [log_id]
         resources[function.logical_id] = patch
         fn_dimension = [{"Name": "FunctionName", "Value": {"Ref": function.logical_id}}]
-        resources[f"{function.logical_id}ErrorsAlarm"] = _alarm(
-            f"{function.function_name}-errors",
-            f"Lambda {function.function_name}: unhandled errors (a view's exceptions are 500s, "
-            "not Lambda errors, so any is a bug or a timeout).",
-            metric={"namespace": "AWS/Lambda", "name": "Errors", "dimensions": fn_dimension},
-            threshold=1)
-        resources[f"{function.logical_id}ThrottlesAlarm"] = _alarm(
-            f"{function.function_name}-throttles",
-            f"Lambda {function.function_name}: throttled invocations (account or reserved "
-            "concurrency exhausted).",
-            metric={"namespace": "AWS/Lambda", "name": "Throttles", "dimensions": fn_dimension},
-            threshold=1)
+        for metric_name, what in LAMBDA_ALARMS:
+            resources[f"{function.logical_id}{metric_name}Alarm"] = _alarm(
+                f"{function.function_name}-{metric_name.lower()}", f"Lambda {function.function_name}: {what}",
+                metric=("AWS/Lambda", metric_name, fn_dimension), threshold=1)
 
     # Back office (issue 4): the S3 drop folder's EventBridge rule matches this stack's bucket
     # (app.py cannot name it: it is known only here). Deep-merged into Chalice's event pattern.
@@ -628,6 +677,7 @@ def merge_template(stage_name: str) -> dict[str, Any]:
         resources["RestAPI"] = {"Properties": {"Name": api_name(stage_), "DefinitionBody": {
             "info": {"title": api_name(stage_)},
             "x-amazon-apigateway-binary-media-types": ["*/*"],
+            "x-amazon-apigateway-gateway-responses": gateway_responses(),
         }}}
         api_dims = [{"Name": "ApiName", "Value": api_name(stage_)},
                     {"Name": "Stage", "Value": stage_.api_gateway_stage}]
@@ -662,20 +712,10 @@ def merge_template(stage_name: str) -> dict[str, Any]:
 
     # The app's own metrics (CloudWatch embedded metric format, dimension Stage).
     stage_dims = [{"Name": "Stage", "Value": stage_.name}]
-    resources["PaymentsFlaggedForReviewAlarm"] = _alarm(
-        f"{prefix}-payments-flagged-for-review",
-        "Payments need manual reconciliation: PENDING beyond the horizon, or the gateway reported "
-        "another amount or reference. Staff: GET the review list in the staff API.",
-        metric={"namespace": METRICS_NAMESPACE, "name": METRIC_FLAGGED_FOR_REVIEW,
-                "dimensions": stage_dims},
-        threshold=1)
-    resources["WebhookSignatureFailuresAlarm"] = _alarm(
-        f"{prefix}-webhook-signature-failures",
-        "Gateway notifications with a bad signature: a wrong events secret (after a rotation?) "
-        "or someone probing the webhook.",
-        metric={"namespace": METRICS_NAMESPACE, "name": METRIC_WEBHOOK_SIGNATURE_FAILURES,
-                "dimensions": stage_dims},
-        threshold=5)
+    for metric_name, (name, threshold, description) in APP_METRIC_ALARMS.items():
+        resources[f"{metric_name}Alarm"] = _alarm(
+            f"{prefix}-{name}", description, metric=(METRICS_NAMESPACE, metric_name, stage_dims),
+            threshold=threshold)
 
     outputs: dict[str, Any] = {
         "ImportBucketName": {"Description": "IMPORT_BUCKET: drop folder imports/, exports/ and reports/",
@@ -732,6 +772,38 @@ def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+# --- new indexes on an existing stack ------------------------------------------------------------
+
+def index_step(stage_name: str, deployed: dict[str, Any]) -> tuple[dict[str, Any], list[str], int]:
+    """The deployed template with one more global secondary index per table, of those this code's
+    tables have and the deployed ones lack: DynamoDB creates one GSI per table per update, so a
+    stack that needs several is updated in steps. Everything else (the running code included)
+    stays as deployed. Returns (template, the ``Table.index`` added, the GSIs still missing after).
+    """
+    stage_ = stage(stage_name)
+    wanted = {t.logical_id: table_resource(t, stage_)["Properties"] for t in tables()}
+    step = copy.deepcopy(deployed)
+    added: list[str] = []
+    left = 0
+    for logical_id, resource in step.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::DynamoDB::Table" or logical_id not in wanted:
+            continue
+        properties = resource["Properties"]
+        have = {index["IndexName"] for index in properties.get("GlobalSecondaryIndexes", [])}
+        missing = [index for index in wanted[logical_id].get("GlobalSecondaryIndexes", [])
+                   if index["IndexName"] not in have]
+        if not missing:
+            continue
+        index, left = missing[0], left + len(missing) - 1
+        properties.setdefault("GlobalSecondaryIndexes", []).append(index)
+        defined = {a["AttributeName"] for a in properties["AttributeDefinitions"]}
+        keys = {k["AttributeName"] for k in index["KeySchema"]}
+        properties["AttributeDefinitions"] += [a for a in wanted[logical_id]["AttributeDefinitions"]
+                                               if a["AttributeName"] in keys - defined]
+        added.append(f"{logical_id}.{index['IndexName']}")
+    return step, added, left
+
+
 # --- packaging ---------------------------------------------------------------------------------
 
 def _log(message: str) -> None:
@@ -754,7 +826,131 @@ def lint(template: Path, region: str) -> int:
     """cfn-lint's exit code (bit flags: 2 errors, 4 warnings, 8 informational)."""
     command = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
                "--regions", region, "--non-zero-exit-code", "warning", "--", str(template)]
-    return subprocess.run(command, cwd=ROOT, check=False).returncode
+    return subprocess.run(command, cwd=ROOT, check=False).returncode  # noqa: S603 (our own argv)
+
+
+# --- bytecode in deployment.zip ----------------------------------------------------------------
+
+#: Where Lambda unpacks the package: the file name compiled into the bytecode (tracebacks).
+LAMBDA_TASK_ROOT = "/var/task"
+#: The date of every entry written (chalice's own entries carry it too): same input, same zip.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: Flags of a hash-based .pyc that is never checked against its source (PEP 552).
+UNCHECKED_HASH_FLAGS = 0b01
+
+
+@dataclass(frozen=True)
+class Bytecode:
+    """What :func:`ship_bytecode` did to a deployment.zip."""
+    removed: int            # __pycache__ entries chalice copied from the local tree
+    compiled: int           # fresh .pyc added
+    sources: int            # .py files in the archive
+    failed: list[str]       # .py that do not compile (Python could not import them either)
+    skipped_reason: str | None  # why nothing was compiled (runtime and interpreter differ)
+
+
+def lambda_python(template: dict[str, Any]) -> tuple[int, int] | None:
+    """The Python version of the packaged functions' runtime (``python3.11`` -> (3, 11)); None when
+    they are not one Python runtime."""
+    runtimes = {resource.get("Properties", {}).get("Runtime")
+                or template.get("Globals", {}).get("Function", {}).get("Runtime")
+                for resource in template.get("Resources", {}).values()
+                if resource.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function")}
+    if len(runtimes) != 1:
+        return None
+    (runtime,) = runtimes
+    major, _, minor = str(runtime).removeprefix("python").partition(".")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else None
+
+
+def _entry(name: str, like: zipfile.ZipInfo | None = None) -> zipfile.ZipInfo:
+    """A deflated entry with the date and mode of ``like`` (default: ZIP_DATE, rw-r--r--)."""
+    info = zipfile.ZipInfo(name, date_time=like.date_time if like else ZIP_DATE)
+    info.external_attr = like.external_attr if like else 0o100644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def _compile(sources: dict[str, bytes]) -> dict[str, bytes]:
+    """``{archive name of the .pyc: bytecode}`` for the sources that compile, by this interpreter.
+
+    Unchecked-hash .pyc (PEP 552): the importer loads them without comparing anything with the
+    .py. Timestamp .pyc would be compared with the .py's mtime, which the zip rounds and Lambda's
+    unpacking may not keep; on a mismatch Python recompiles on every cold start, since /var/task
+    is read-only and the new .pyc cannot be written. Checked-hash .pyc would read and hash every
+    .py on each import. The package is immutable, so the check would never find anything.
+    ``compileall`` runs in a child with a fixed hash seed: set constants (``x in {"a", "b"}``) are
+    marshalled in hash order, so the bytes are the same on every run.
+    """
+    with tempfile.TemporaryDirectory(prefix="sv-bytecode-") as tmp:
+        tree = Path(tmp)
+        for name, data in sources.items():
+            target = tree / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX", "PYTHONOPTIMIZE")}
+        env["PYTHONHASHSEED"] = "0"
+        command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "-o", "0",
+                   "--invalidation-mode", "unchecked-hash", "-s", str(tree), "-p", LAMBDA_TASK_ROOT,
+                   str(tree)]
+        # A non-zero exit means some file did not compile: the caller reports which.
+        subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL)  # noqa: S603 (our own argv)
+        compiled: dict[str, bytes] = {}
+        for name in sources:
+            pyc = importlib.util.cache_from_source(name)
+            if (tree / pyc).exists():
+                compiled[pyc] = (tree / pyc).read_bytes()
+        return compiled
+
+
+def ship_bytecode(archive: Path, runtime: tuple[int, int] | None) -> Bytecode:
+    """Rewrite ``archive`` in place: without the ``__pycache__`` entries chalice copied from the
+    local tree (compiled by whatever Python and with timestamps), and with a fresh
+    ``__pycache__/<module>.cpython-3XY.pyc`` next to every .py (app and vendored packages) when
+    ``runtime`` is this interpreter's version. Entries keep their order, each .pyc follows its .py.
+    """
+    here = sys.version_info[:2]
+    skipped = None
+    if runtime != here:
+        skipped = (f"the Lambda runtime is Python {'.'.join(map(str, runtime)) if runtime else '?'} "
+                   f"but this interpreter is {here[0]}.{here[1]}")
+    partial = archive.with_name(archive.name + ".partial")
+    with zipfile.ZipFile(archive) as zipped, zipfile.ZipFile(partial, "w") as out:
+        infos = zipped.infolist()
+        kept = [info for info in infos if "__pycache__/" not in info.filename]
+        sources = {info.filename: zipped.read(info) for info in kept if info.filename.endswith(".py")}
+        compiled = {} if skipped else _compile(sources)
+        for info in kept:
+            with zipped.open(info) as source, out.open(_entry(info.filename, info), "w") as target:
+                shutil.copyfileobj(source, target)
+            pyc = importlib.util.cache_from_source(info.filename) if info.filename in sources else None
+            if pyc in compiled:
+                out.writestr(_entry(pyc), compiled[pyc])
+    partial.replace(archive)
+    failed = [] if skipped else sorted(
+        name for name in sources if importlib.util.cache_from_source(name) not in compiled)
+    return Bytecode(removed=len(infos) - len(kept), compiled=len(compiled), sources=len(sources),
+                    failed=failed, skipped_reason=skipped)
+
+
+def stale_bytecode(zipped: zipfile.ZipFile) -> list[str]:
+    """The .pyc entries this interpreter would not load as they are, without its .py: another
+    Python's (tag or magic number), timestamp-based or checked, or compiled from other source."""
+    names = set(zipped.namelist())
+    stale = []
+    for name in sorted(n for n in names if n.endswith(".pyc")):
+        try:
+            source = importlib.util.source_from_cache(name)
+        except ValueError:  # not in a __pycache__ directory, or an optimized (-O) one
+            stale.append(name)
+            continue
+        header = zipped.read(name)[:16]
+        if (importlib.util.cache_from_source(source) != name  # another Python's tag
+                or source not in names or header[:4] != importlib.util.MAGIC_NUMBER
+                or int.from_bytes(header[4:8], "little") != UNCHECKED_HASH_FLAGS
+                or header[8:16] != importlib.util.source_hash(zipped.read(source))):
+            stale.append(name)
+    return stale
 
 
 def package(stage_name: str, build_dir: Path, *, run_lint: bool = True) -> int:
@@ -780,7 +976,7 @@ def package(stage_name: str, build_dir: Path, *, run_lint: bool = True) -> int:
     command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
                "--project-dir", str(ROOT), "package", "--stage", stage_name,
                "--merge-template", str(merge_path), str(out_dir)]
-    result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603 (our own argv)
     t_package = time.monotonic()
     if result.returncode != 0:
         _log(f"chalice package failed ({result.returncode})")
@@ -788,22 +984,35 @@ def package(stage_name: str, build_dir: Path, *, run_lint: bool = True) -> int:
     template = out_dir / "sam.json"
     archive = out_dir / "deployment.zip"
     with zipfile.ZipFile(archive) as zf:
-        leaked = sorted({n.split("/")[0] for n in zf.namelist() if n.startswith(("devtools/", "tests/", "bench/"))})
+        leaked = sorted({n.split("/")[0] for n in zf.namelist()
+                         if n.startswith(("devtools/", "tests/", "bench/"))})
     if leaked:  # the sandbox and the tests are not part of the deployed package (SPEC §3.1)
         _log(f"deployment.zip contains development code: {leaked}")
         return 1
-    _log(f"chalice package: {template} and {archive} ({archive.stat().st_size / 1e6:.1f} MB, "
-         f"{t_package - t_merge:.1f} s)")
+    _log(f"chalice package: {template} and {archive} ({t_package - t_merge:.1f} s)")
+
+    bytecode = ship_bytecode(archive, lambda_python(json.loads(template.read_text("utf-8"))))
+    t_bytecode = time.monotonic()
+    _log(f"bytecode: removed {bytecode.removed} stale __pycache__ entries from the local tree")
+    if bytecode.skipped_reason:
+        _log(f"bytecode: NOT compiled, {bytecode.skipped_reason} (run `make package` with the "
+             "runtime's Python); the package ships no .pyc, each cold start compiles its modules")
+    else:
+        _log(f"bytecode: {bytecode.compiled} of {bytecode.sources} .py compiled for "
+             f"{sys.implementation.cache_tag} (unchecked-hash) ({t_bytecode - t_package:.1f} s)")
+    if bytecode.failed:
+        _log(f"bytecode: {len(bytecode.failed)} .py do not compile: {', '.join(bytecode.failed[:5])}")
+    _log(f"deployment.zip: {archive.stat().st_size / 1e6:.1f} MB")
 
     if run_lint:
         region = env["AWS_DEFAULT_REGION"]
         code = lint(template, region)
         t_lint = time.monotonic()
         if code & 2 or code == 1:
-            _log(f"cfn-lint found errors (exit {code}, {t_lint - t_package:.1f} s)")
+            _log(f"cfn-lint found errors (exit {code}, {t_lint - t_bytecode:.1f} s)")
             return 2
         _log(f"cfn-lint: {'clean' if code == 0 else f'warnings only (exit {code})'} "
-             f"({t_lint - t_package:.1f} s)")
+             f"({t_lint - t_bytecode:.1f} s)")
     _log(f"done in {time.monotonic() - started:.1f} s; deploy with `aws cloudformation package` "
          f"+ `aws cloudformation deploy` (README, 'Deploying to AWS')")
     return 0
@@ -824,10 +1033,21 @@ def main(argv: Iterable[str] | None = None) -> int:
     pkg.add_argument("--build-dir", type=Path, default=ROOT / "build",
                      help="where merge-<stage>.json and <stage>/ go (default build/)")
     pkg.add_argument("--no-lint", action="store_true")
+    step = commands.add_parser("index-step", help="print the deployed template plus one new GSI per table")
+    step.add_argument("--stage", default="dev")
+    step.add_argument("deployed", type=Path, help="the stack's template (aws cloudformation get-template)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     if args.command == "merge-template":
         sys.stdout.write(dumps(merge_template(args.stage)))
+        return 0
+    if args.command == "index-step":
+        template, added, left = index_step(args.stage, json.loads(args.deployed.read_text("utf-8")))
+        if not added:
+            _log("no index to add: deploy the package (README, 'Deploying to AWS')")
+            return 1
+        sys.stdout.write(dumps(template))
+        _log(f"adds {', '.join(added)}; {left} more to add after this step")
         return 0
     if args.command == "policy":
         text = policy_text(stage(args.stage))

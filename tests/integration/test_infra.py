@@ -4,12 +4,14 @@ real ``chalice package`` + ``cfn-lint`` pipeline (devtools/infra.py).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,10 @@ def _indexes(indexes: list[dict[str, Any]] | None) -> dict[str, Any]:
             for i in indexes or []}
 
 
+def _attributes(table: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"])
+
+
 def _template_tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {logical_id: resource for logical_id, resource in template["Resources"].items()
             if resource.get("Type") == "AWS::DynamoDB::Table"}
@@ -83,14 +89,15 @@ def test_template_tables_match_the_pynamodb_models(stage_name: str, templates, m
         props = resource["Properties"]
         where = f"{stage_name}/{entity}"
 
-        assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == _keys(table["KeySchema"]), where
-        assert (sorted((a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"])
-                == sorted((a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"])), where
+        assert _keys(props["KeySchema"]) == _keys(table["KeySchema"]), where
+        assert props["KeySchema"][0]["KeyType"] == "HASH", where  # already in DynamoDB's order
+        assert _attributes(props) == _attributes(table), where
         template_gsis = _indexes(props.get("GlobalSecondaryIndexes"))
         assert template_gsis == _indexes(table.get("GlobalSecondaryIndexes")), where
         for index in props.get("GlobalSecondaryIndexes", []):
             assert index["KeySchema"][0]["KeyType"] == "HASH", (where, index["IndexName"])
-        assert _indexes(props.get("LocalSecondaryIndexes")) == _indexes(table.get("LocalSecondaryIndexes")), where
+        template_lsis = _indexes(props.get("LocalSecondaryIndexes"))
+        assert template_lsis == _indexes(table.get("LocalSecondaryIndexes")), where
 
         if ttl.get("TimeToLiveStatus") == "ENABLED":
             assert props["TimeToLiveSpecification"] == {"AttributeName": ttl["AttributeName"],
@@ -239,12 +246,65 @@ def test_merge_template_patches_every_function(stage_name: str, templates) -> No
         assert resources[alarm]["Properties"]["Namespace"] == "SucursalVirtual"
 
 
+def test_gateway_answers_carry_the_request_id_and_the_apps_security_headers(templates) -> None:
+    from chalicelib.config import get_settings
+    from chalicelib.web.http import security_headers
+
+    body = templates["prod"]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN"}
+    app_headers = security_headers(get_settings(), "/")
+    for response in responses.values():
+        headers = {name.removeprefix("gatewayresponse.header."): value
+                   for name, value in response["responseParameters"].items()}
+        assert headers["X-Request-Id"] == "context.requestId"
+        for name, value in headers.items():
+            if name not in ("X-Request-Id", "Content-Security-Policy", "Referrer-Policy"):
+                assert value == f"'{app_headers[name]}'", name
+    not_found = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert not_found["statusCode"] == 404
+    error = json.loads(not_found["responseTemplates"]["application/json"])["error"]
+    assert error["code"] == "not_found" and error["message"].startswith("La dirección")
+
+
 def test_merge_template_command_line(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "devtools.infra", "merge-template", "--stage", "dev"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120, env=_clean_env())
     assert result.returncode == 0, result.stderr
     template = json.loads(result.stdout)
     assert template["Resources"]["MembersTable"]["Properties"]["TableName"] == "sucursal-virtual-dev-members"
+
+
+def test_index_step_adds_one_gsi_per_table_until_the_stack_has_them_all(tmp_path: Path) -> None:
+    """A stack deployed before obligations and payments had their new indexes (issue 5): three
+    steps (payments gains 3), each adding at most one GSI per table with its key attributes."""
+    wanted = infra.merge_template("prod")["Resources"]
+    new = {"ObligationsTable": {"by_due_date", "open_by_import"},
+           "PaymentsTable": {"export_queue", "by_export", "by_status"}}
+    deployed = json.loads(json.dumps({"Resources": {k: wanted[k] for k in new}}))
+    for logical_id, names in new.items():
+        properties = deployed["Resources"][logical_id]["Properties"]
+        properties["GlobalSecondaryIndexes"] = [i for i in properties["GlobalSecondaryIndexes"]
+                                                if i["IndexName"] not in names]
+        used = {k["AttributeName"] for k in properties["KeySchema"]} | {
+            k["AttributeName"] for i in properties["GlobalSecondaryIndexes"] for k in i["KeySchema"]}
+        properties["AttributeDefinitions"] = [a for a in properties["AttributeDefinitions"]
+                                              if a["AttributeName"] in used]
+
+    steps, lefts = [], []
+    while True:
+        step, added, left = infra.index_step("prod", deployed)
+        if not added:
+            break
+        assert len({name.split(".")[0] for name in added}) == len(added)  # one per table
+        steps.append(added)
+        lefts.append(left)
+        deployed = step
+    assert len(steps) == 3 and lefts == [3, 1, 0]
+    for logical_id in new:  # the same table as a fresh stack's, but for the order of the lists
+        got, expected = deployed["Resources"][logical_id]["Properties"], wanted[logical_id]["Properties"]
+        assert _indexes(got["GlobalSecondaryIndexes"]) == _indexes(expected["GlobalSecondaryIndexes"])
+        assert _attributes(got) == _attributes(expected)
 
 
 # --- the real packaging ------------------------------------------------------------------------
@@ -270,9 +330,9 @@ def test_slow_chalice_package_and_cfn_lint(tmp_path: Path) -> None:
     template_path = tmp_path / "dev" / "sam.json"
     assert (tmp_path / "dev" / "deployment.zip").stat().st_size > 1_000_000
 
-    lint = subprocess.run([sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
-                           "--regions", "us-east-1", "--", str(template_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    cfn_lint = "import sys; from cfnlint.runner import main; sys.exit(main())"
+    lint = subprocess.run([sys.executable, "-c", cfn_lint, "--regions", "us-east-1", "--",
+                           str(template_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     template = json.loads(template_path.read_text("utf-8"))
@@ -281,7 +341,93 @@ def test_slow_chalice_package_and_cfn_lint(tmp_path: Path) -> None:
     assert roles
     for role in roles:  # the merge replaced the static file's patterns with exact ARNs
         assert "arn:aws:dynamodb:*" not in json.dumps(role)
-    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["TABLE_PREFIX"] == "sucursal-virtual-dev"
-    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["IMPORT_BUCKET"] == {"Ref": "ImportBucket"}
+    api = resources["APIHandler"]["Properties"]
+    assert api["Environment"]["Variables"]["TABLE_PREFIX"] == "sucursal-virtual-dev"
+    assert api["Environment"]["Variables"]["IMPORT_BUCKET"] == {"Ref": "ImportBucket"}
+    assert api["MemorySize"] == 1024  # bcrypt cost 12: Lambda's CPU scales with memory
+    assert resources["ReconcilePending"]["Properties"]["MemorySize"] == 512
     assert resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]  # chalice's swagger survived
+
+    runtime = infra.lambda_python(template)
+    with zipfile.ZipFile(tmp_path / "dev" / "deployment.zip") as zipped:
+        names = set(zipped.namelist())
+        assert not infra.stale_bytecode(zipped)
+    sources = {n for n in names if n.endswith(".py")}
+    compiled = {n for n in names if n.endswith(".pyc")}
+    assert "app.py" in sources and "chalicelib/__init__.py" in sources
+    if runtime == sys.version_info[:2]:
+        assert compiled == {importlib.util.cache_from_source(n) for n in sources}
+    else:  # another runtime than this Python: nothing compiled, nothing stale from the tree
+        assert not compiled
     assert time.monotonic() - started < 240
+
+
+# --- bytecode in the package ---------------------------------------------------------------------
+
+HERE = sys.version_info[:2]
+TAG = sys.implementation.cache_tag
+
+
+def _archive(path: Path) -> Path:
+    """A small chalice-like package: app.py, a package, and a stale timestamp .pyc from the tree."""
+    entries = {
+        "app.py": b"import pkg\nVALUE = pkg.f()\n",
+        "pkg/__init__.py": b"def f():\n    return 'x' in {'x', 'y', 'z'}\n",
+        f"pkg/__pycache__/__init__.{TAG}.pyc": b"stale bytes from the local tree",
+        "pkg/__pycache__/__init__.cpython-39.pyc": b"another Python's",
+        "pkg/data.json": b"{}",
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for name, data in entries.items():
+            zipped.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 1, 12, 0, 0)), data)
+    return path
+
+
+def test_ship_bytecode_replaces_the_stale_pyc_with_fresh_ones(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "deployment.zip")
+    with zipfile.ZipFile(archive) as zipped:
+        assert len(infra.stale_bytecode(zipped)) == 2
+
+    done = infra.ship_bytecode(archive, HERE)
+
+    assert (done.removed, done.compiled, done.sources) == (2, 2, 2)
+    assert not done.failed and done.skipped_reason is None
+    with zipfile.ZipFile(archive) as zipped:
+        assert zipped.namelist() == ["app.py", f"__pycache__/app.{TAG}.pyc", "pkg/__init__.py",
+                                     f"pkg/__pycache__/__init__.{TAG}.pyc", "pkg/data.json"]
+        assert infra.stale_bytecode(zipped) == []
+        assert {i.date_time for i in zipped.infolist() if i.filename.endswith(".pyc")} == {infra.ZIP_DATE}
+        zipped.extractall(tmp_path / "task")
+    # The shipped bytecode is what runs, even if the .py changed after (unchecked hash).
+    (tmp_path / "task" / "pkg" / "__init__.py").write_text("def f():\n    return 'changed'\n")
+    run = subprocess.run([sys.executable, "-S", "-B", "-c", "import app; print(app.VALUE)"],
+                         cwd=tmp_path / "task", capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "True", run.stderr
+
+
+def test_ship_bytecode_is_deterministic(tmp_path: Path) -> None:
+    first, second = _archive(tmp_path / "first.zip"), _archive(tmp_path / "second.zip")
+    infra.ship_bytecode(first, HERE)
+    infra.ship_bytecode(second, HERE)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_ship_bytecode_for_another_runtime_compiles_nothing(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "deployment.zip")
+    done = infra.ship_bytecode(archive, (HERE[0], HERE[1] + 1))
+    assert (done.removed, done.compiled) == (2, 0)
+    assert done.skipped_reason and f"{HERE[0]}.{HERE[1] + 1}" in done.skipped_reason
+    with zipfile.ZipFile(archive) as zipped:
+        assert not [n for n in zipped.namelist() if "__pycache__" in n]
+
+
+@pytest.mark.parametrize(("runtimes", "expected"), [
+    (["python3.11", "python3.11"], (3, 11)),
+    (["python3.12"], (3, 12)),
+    (["python3.11", "python3.12"], None),
+    (["nodejs20.x"], None),
+])
+def test_lambda_python_reads_the_functions_runtime(runtimes: list[str], expected) -> None:
+    template = {"Resources": {f"F{i}": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": r}}
+                              for i, r in enumerate(runtimes)}}
+    assert infra.lambda_python(template) == expected
