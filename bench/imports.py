@@ -86,8 +86,9 @@ def _moto_end_to_end() -> tuple[list[Row], list[str]]:
                 ("full file, new", obligation_lines(MOTO_ROWS), NOW),
                 ("same file again", obligation_lines(MOTO_ROWS), NOW + timedelta(hours=1)),
                 ("newer file, 10 % absent",
-                 (line for i, line in enumerate(obligation_lines(MOTO_ROWS, cutoff="2026-11-22T00:00:00-05:00"))
-                  if i == 0 or i % 10), NOW + timedelta(hours=2)),
+                 (line for i, line in enumerate(
+                     obligation_lines(MOTO_ROWS, cutoff="2026-11-22T00:00:00-05:00")) if i == 0 or i % 10),
+                 NOW + timedelta(hours=2)),
             ):
                 calls.reset()
                 started = time.perf_counter()

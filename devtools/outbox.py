@@ -44,8 +44,8 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class _TextExtractor(HTMLParser):
     """A readable plain-text rendering of an HTML email (links shown with their address)."""
 
-    BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "table", "hr"}
-    SKIP = {"style", "script", "head", "title"}
+    BLOCKS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "table", "hr"})
+    SKIP = frozenset({"style", "script", "head", "title"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

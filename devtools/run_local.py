@@ -18,6 +18,7 @@ test process keeps its own in-process moto) and returns a :class:`StackHandle`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import importlib.util
@@ -229,8 +230,8 @@ def _chalice_command(port: int) -> list[str]:
     chalice = Path(sys.executable).parent / "chalice"
     head = ([str(chalice)] if chalice.exists() else
             [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"])
-    return head + ["local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port),
-                   "--no-autoreload"]
+    return [*head, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port),
+            "--no-autoreload"]
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
@@ -381,9 +382,10 @@ def _start(stack: LocalStack, port: int, outbox_port: int, sandbox_port: int, mo
     stack._stoppers.append(("outbox", outbox.stop))
     stack.outbox_url = outbox.url
 
-    process = subprocess.Popen(_chalice_command(port), cwd=str(ROOT), env=dict(os.environ),
-                               stdout=chalice_output, stderr=chalice_output,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    # Our own interpreter and fixed arguments, no shell.
+    process = subprocess.Popen(  # noqa: S603  # nosec B603
+        _chalice_command(port), cwd=str(ROOT), env=dict(os.environ), stdout=chalice_output,
+        stderr=chalice_output, stdin=subprocess.DEVNULL, start_new_session=True)
     stack.process = process
     stack._stoppers.append(("chalice local", lambda: _terminate(process)))
     _wait_for_http(f"http://127.0.0.1:{port}/", process, http_timeout)
@@ -522,7 +524,8 @@ class StackHandle:
 
     def run_schedules(self) -> list[dict[str, Any]]:
         """Run the ``@app.schedule`` functions now (as the poller would); their outcomes."""
-        request = urllib.request.Request(f"{self.outbox_url}/api/run-schedules", data=b"",
+        # The outbox this handle started on 127.0.0.1, over http.
+        request = urllib.request.Request(f"{self.outbox_url}/api/run-schedules", data=b"",  # noqa: S310
                                          method="POST")
         with _NO_PROXY.open(request, timeout=120) as response:
             return list(json.load(response)["results"])
@@ -537,10 +540,9 @@ class StackHandle:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         if self.process.returncode != 0 and self.chalice_pid:
-            try:  # the runner did not stop cleanly: make sure its chalice child is gone
+            # The runner did not stop cleanly: make sure its chalice child is gone.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.chalice_pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def __enter__(self) -> StackHandle:
         return self
@@ -571,10 +573,10 @@ def start_stack(port: int = 0, env_overrides: dict[str, str] | None = None,
     for name, value in (env_overrides or {}).items():
         command += ["--env", f"{name}={value}"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+    with log_path.open("wb") as log:  # our own interpreter and fixed arguments, no shell
+        process = subprocess.Popen(  # noqa: S603  # nosec B603
+            command, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:

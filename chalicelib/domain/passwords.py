@@ -65,7 +65,7 @@ class PasswordPolicy:
 
     def check(self, password: str, *, document_number: str) -> str:
         """The normalized password, or :class:`WeakPassword` with the reasons."""
-        if not isinstance(password, str) or password == "":
+        if not isinstance(password, str) or not password:
             raise WeakPassword("Ingrese la nueva contraseña.", field="new_password")
         problems = self.violations(password, document_number=document_number)
         if problems:

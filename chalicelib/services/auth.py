@@ -16,6 +16,7 @@ from chalicelib.context import Context
 from chalicelib.domain.errors import InvalidCredentials, InvalidInput
 from chalicelib.domain.lockout import FailureState, LockoutPolicy
 from chalicelib.domain.members import parse_document_number
+from chalicelib.observability import log_event
 from chalicelib.security.passwords import hash_token
 from chalicelib.security.signing import BadSignature
 from chalicelib.services import throttle
@@ -94,7 +95,7 @@ def _can_sign_in(member: Member | None) -> bool:
 
 def login(ctx: Context, ticket: object, password: object, *, ip: str) -> LoginResult:
     """Step 2: verify the password; on success a new server-side session."""
-    if not isinstance(password, str) or password == "":
+    if not isinstance(password, str) or not password:
         raise InvalidInput("Ingrese su contraseña.", field="password")
     if len(password) > MAX_PASSWORD_INPUT:
         raise InvalidCredentials(GENERIC_FAILURE)
@@ -180,6 +181,7 @@ def _sign_in(ctx: Context, member: Member, *, ip: str, now: datetime) -> LoginRe
         audits.append(audit_item(ctx, subject=member.document_number, event="terms_accepted", ip=ip,
                                  terms_version=s.terms_version))
     repo.transact(updates=[(member, actions, None)], saves=[session, *audits])
+    log_event("session_created", document_number=member.document_number, ip=ip)
     return LoginResult(
         session_token=token,
         csrf_token=csrf,
@@ -201,7 +203,8 @@ def current_session(ctx: Context, token: str | None) -> SessionView | None:
     idle = timedelta(seconds=ctx.settings.session_idle_seconds)
     if now >= session.expires_at or now >= session.last_seen_at + idle:
         repo.delete_session(session_hash)
-        audit_item(ctx, subject=session.document_number, event="session_expired").save()
+        audit_item(ctx, subject=session.document_number, event="session_expired",
+                   reason="absolute" if now >= session.expires_at else "idle").save()
         return None
     last_seen = session.last_seen_at
     if now - last_seen >= timedelta(seconds=30):
@@ -218,7 +221,7 @@ def current_session(ctx: Context, token: str | None) -> SessionView | None:
 
 def logout(ctx: Context, session: SessionView, *, ip: str) -> None:
     repo.delete_session(session.session_hash)
-    audit_item(ctx, subject=session.document_number, event="session_logout", ip=ip).save()
+    audit_item(ctx, subject=session.document_number, event="session_expired", ip=ip, reason="logout").save()
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ def describe(violations: list[dict]) -> str:
     for violation in violations:
         lines.append(f"  - {violation['id']} ({violation['impact']}): {violation['help']}")
         for node in violation["nodes"][:5]:
-            lines.append(f"      {', '.join(map(str, node['target']))}: {node['failureSummary']}".replace("\n", " "))
+            summary = node["failureSummary"].replace("\n", " ")
+            lines.append(f"      {', '.join(map(str, node['target']))}: {summary}")
     return "\n".join(lines)
 
 
@@ -56,12 +57,14 @@ class Audit:
             self.failures[name] = f"{self.page.url}\n{describe(violations)}"
         width = self.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         if width[0] > width[1] + 1:
-            self.failures[f"{name} (reflow)"] = f"{self.page.url}: scrolls sideways ({width[0]} > {width[1]} px)"
+            self.failures[f"{name} (reflow)"] = (
+                f"{self.page.url}: scrolls sideways ({width[0]} > {width[1]} px)")
 
     def assert_clean(self) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
+        findings = {"checked": self.checked, "failures": self.failures}
         (ARTIFACTS / f"axe-{self.label}.json").write_text(
-            json.dumps({"checked": self.checked, "failures": self.failures}, ensure_ascii=False, indent=2), "utf-8")
+            json.dumps(findings, ensure_ascii=False, indent=2), "utf-8")
         report = "\n\n".join(f"{name}: {text}" for name, text in self.failures.items())
         assert not self.failures, f"axe-core / reflow findings at {self.label}:\n{report}"
 
@@ -69,7 +72,8 @@ class Audit:
 @pytest.fixture
 def sized_page(browser, stack, request: pytest.FixtureRequest) -> Iterator[object]:  # type: ignore[no-untyped-def]
     width, height = WIDTHS[request.param]
-    context = browser.new_context(base_url=stack.app_url, locale="es-CO", viewport={"width": width, "height": height},
+    context = browser.new_context(base_url=stack.app_url, locale="es-CO",
+                                  viewport={"width": width, "height": height},
                                   is_mobile=width < 500, has_touch=width < 500)
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -183,7 +187,8 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
     expect(page.locator("html")).to_have_class(re.compile(r"\bcontrast\b"))
     for _ in range(3):
         page.get_by_role("button", name=re.compile(r"^A\+")).click()
-    with page.expect_response(lambda r: r.url.endswith("/preferencias") and "nivel=3&alto=1" in (r.request.post_data or "")):
+    with page.expect_response(lambda r: r.url.endswith("/preferencias")
+                              and "nivel=3&alto=1" in (r.request.post_data or "")):
         page.get_by_role("button", name=re.compile(r"^A\+")).click()
     expect(page.locator("html")).to_have_class(re.compile(r"\btext-3\b"))
     page.reload()
@@ -220,7 +225,8 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
 # --- what axe cannot check ------------------------------------------------------------------------
 
 FOCUS_STYLE = """el => { const s = getComputedStyle(el);
-  return {outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2, shadow: s.boxShadow !== 'none'}; }"""
+  return {outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
+          shadow: s.boxShadow !== 'none'}; }"""
 
 
 def tab_until(page, predicate: str, limit: int = 60) -> list[str]:  # type: ignore[no-untyped-def]
@@ -228,10 +234,12 @@ def tab_until(page, predicate: str, limit: int = 60) -> list[str]:  # type: igno
     seen = []
     for _ in range(limit):
         page.keyboard.press("Tab")
-        name = page.evaluate("() => { const e = document.activeElement; return (e.getAttribute('aria-label') || "
+        name = page.evaluate("() => { const e = document.activeElement; "
+                             "return (e.getAttribute('aria-label') || "
                              "e.innerText || e.value || e.name || e.id || e.tagName).trim(); }")
         seen.append(name)
-        focus = page.evaluate(f"() => document.activeElement.matches('body') ? null : ({FOCUS_STYLE})(document.activeElement)")
+        focus = page.evaluate("() => document.activeElement.matches('body') ? null : "
+                              f"({FOCUS_STYLE})(document.activeElement)")
         assert focus and (focus["outline"] or focus["shadow"]), f"no visible focus on {name!r}"
         if page.evaluate(f"() => {{ const el = document.activeElement; return {predicate}; }}"):
             return seen
@@ -270,12 +278,14 @@ def test_every_control_of_the_payment_form_is_reachable_by_tab(page, stack) -> N
     first_access(page, stack, "79555444", "carmen.diaz@correo.example")
     sign_in(page, "79555444", NEW_PASSWORD)
     page.goto("/obligaciones")
-    wanted = page.evaluate("""() => [...document.querySelectorAll('main input:not([type=hidden]), main button, main a[href]')]
+    wanted = page.evaluate("""() => [...document.querySelectorAll(
+            'main input:not([type=hidden]), main button, main a[href]')]
         .filter(e => !e.disabled).map(e => e.id || e.textContent.trim())""")
     reached: set[str] = set()
     for _ in range(len(wanted) * 3 + 40):
         page.keyboard.press("Tab")
-        reached.add(page.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()"))
+        reached.add(page.evaluate(
+            "() => document.activeElement.id || document.activeElement.textContent.trim()"))
         if set(wanted) <= reached:
             break
     # Radio groups take one Tab stop each (arrows move inside): the checked radio stands for them.
@@ -324,7 +334,8 @@ def test_text_size_controls_with_and_without_javascript(page, browser, stack) ->
 @pytest.mark.parametrize("width", [320, 640])
 def test_largest_text_never_scrolls_sideways(browser, stack, width: int) -> None:  # type: ignore[no-untyped-def]
     """640 px is 1280 px at 200 % zoom; 320 px is WCAG 1.4.10's reflow width. With "A+" at 150 %."""
-    context = browser.new_context(base_url=stack.app_url, locale="es-CO", viewport={"width": width, "height": 800})
+    context = browser.new_context(base_url=stack.app_url, locale="es-CO",
+                                  viewport={"width": width, "height": 800})
     try:
         page = context.new_page()
         page.goto("/ingresar")

@@ -46,7 +46,8 @@ def test_first_access_login_and_logout(page, stack) -> None:  # type: ignore[no-
     first_access(page, stack, "1020304050", "ana.perez@correo.example")
     page.get_by_role("link", name="Iniciar sesión").click()
     # Step 1 shows the seed's notices and no member data.
-    expect(page.get_by_text("Por seguridad, el campo de usuario y contraseña no permite copiar ni pegar.")).to_be_visible()
+    notice = "Por seguridad, el campo de usuario y contraseña no permite copiar ni pegar."
+    expect(page.get_by_text(notice)).to_be_visible()
     expect(page.get_by_text("Al ingresar al sitio web aceptas los")).to_be_visible()
     sign_in(page, "1020304050", NEW_PASSWORD)
     expect(page.get_by_role("heading", name="Hola, Ana María Pérez Gómez")).to_be_visible()
@@ -74,7 +75,8 @@ def test_paste_is_refused_in_both_fields(page, stack) -> None:  # type: ignore[n
     page.keyboard.press("Control+V")
     assert user.input_value() == ""
     prevented = user.evaluate(
-        "el => !el.dispatchEvent(new ClipboardEvent('paste', {cancelable: true, clipboardData: new DataTransfer()}))")
+        "el => !el.dispatchEvent(new ClipboardEvent('paste', "
+        "{cancelable: true, clipboardData: new DataTransfer()}))")
     assert prevented
     user.fill("52123456")
     page.get_by_role("button", name="Siguiente").click()

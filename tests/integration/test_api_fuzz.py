@@ -90,10 +90,57 @@ class Tally:
         self.nonconforming: list[str] = []
 
 
-def test_fuzz_documented_operations(stack: Any) -> None:
+def _fuzz(operation: Any, headers: dict[str, str], session: Any, tally: Tally) -> None:
+    """Hypothesis over one operation (positive and negative cases), findings into ``tally``."""
     from schemathesis.checks import content_type_conformance, response_schema_conformance
     from schemathesis.generation import GenerationMode
 
+    strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | \
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+              phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def run(case: Any) -> None:
+        # our credentials win over generated ones (the apiKey schemes make schemathesis invent
+        # Cookie / X-CSRF-Token / X-Api-Key values, which would only ever test the 401/403)
+        ours = {name.lower() for name in headers}
+        merged = {**{k: v for k, v in (case.headers or {}).items() if k.lower() not in ours},
+                  **headers}
+        case.headers = merged
+        try:
+            response = case.call(session=session, headers=merged, timeout=30)
+        except requests.RequestException as exc:  # a dropped connection is a server failure
+            tally.server_errors.append(f"{case.operation.label}: {type(exc).__name__}: {exc}")
+            return
+        tally.requests += 1
+        tally.by_status[response.status_code] += 1
+        tally.by_operation[(case.operation.label, response.status_code)] += 1
+        if os.environ.get("SCHEMATHESIS_VERBOSE") == "2" and response.status_code == 401 \
+                and "/staff/" in case.operation.path:
+            print("401", response.request.method, response.request.url,
+                  dict(response.request.headers), response.text[:200], file=sys.stderr)
+        documented = str(response.status_code) in (operation.definition.raw.get("responses") or {})
+        if response.status_code >= 500 and not documented:
+            tally.server_errors.append(
+                f"{case.operation.label} -> {response.status_code}: {response.text[:200]!r} "
+                f"[{case.as_curl_command(headers=merged)}]")
+        elif response.status_code >= 500:
+            tally.server_errors.append(
+                f"{case.operation.label} -> documented {response.status_code}: {response.text[:200]!r}")
+        if documented and response.status_code < 500:
+            try:
+                case.validate_response(response, checks=[response_schema_conformance,
+                                                         content_type_conformance])
+            except Exception as exc:
+                tally.nonconforming.append(f"{case.operation.label} -> {response.status_code}: "
+                                           f"{str(exc)[:300]}")
+
+    run()
+
+
+def test_fuzz_documented_operations(stack: Any) -> None:
     schema = schemathesis.openapi.from_url(f"{stack.app_url}/api/v1/openapi.json")
     schema.config.update(base_url=stack.app_url)
     cookie, csrf = _sign_in(stack)
@@ -110,49 +157,7 @@ def test_fuzz_documented_operations(stack: Any) -> None:
             headers = {"X-Api-Key": STAFF_KEY}  # fuzzing logout with the real session would end it
         else:
             headers = auth_headers
-        strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | \
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
-
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
-        @given(case=strategy)
-        def run(case: Any) -> None:
-            # our credentials win over generated ones (the apiKey schemes make schemathesis invent
-            # Cookie / X-CSRF-Token / X-Api-Key values, which would only ever test the 401/403)
-            ours = {name.lower() for name in headers}
-            merged = {**{k: v for k, v in (case.headers or {}).items() if k.lower() not in ours},
-                      **headers}
-            case.headers = merged
-            try:
-                response = case.call(session=session, headers=merged, timeout=30)
-            except requests.RequestException as exc:  # a dropped connection is a server failure
-                tally.server_errors.append(f"{case.operation.label}: {type(exc).__name__}: {exc}")
-                return
-            tally.requests += 1
-            tally.by_status[response.status_code] += 1
-            tally.by_operation[(case.operation.label, response.status_code)] += 1
-            if os.environ.get("SCHEMATHESIS_VERBOSE") == "2" and response.status_code == 401 \
-                    and "/staff/" in case.operation.path:
-                print("401", response.request.method, response.request.url,
-                      dict(response.request.headers), response.text[:200], file=sys.stderr)
-            documented = str(response.status_code) in (operation.definition.raw.get("responses") or {})
-            if response.status_code >= 500 and not documented:
-                tally.server_errors.append(
-                    f"{case.operation.label} -> {response.status_code}: {response.text[:200]!r} "
-                    f"[{case.as_curl_command(headers=merged)}]")
-            elif response.status_code >= 500:
-                tally.server_errors.append(
-                    f"{case.operation.label} -> documented {response.status_code}: {response.text[:200]!r}")
-            if documented and response.status_code < 500:
-                try:
-                    case.validate_response(response, checks=[response_schema_conformance,
-                                                             content_type_conformance])
-                except Exception as exc:
-                    tally.nonconforming.append(f"{case.operation.label} -> {response.status_code}: "
-                                               f"{str(exc)[:300]}")
-
-        run()
+        _fuzz(operation, headers, session, tally)
 
     elapsed = time.monotonic() - started
     print(f"\nschemathesis: {tally.requests} requests across {len(operations)} operations in "

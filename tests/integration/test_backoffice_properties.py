@@ -144,7 +144,7 @@ class BackOffice(RuleBasedStateMachine):
                 which=st.integers(0, len(OBLIGATIONS) - 1), share=st.integers(0, 100))
     def first_file_and_payment(self, rows: list[tuple[int, int, int]], which: int, share: int) -> None:
         """The core's first file; the member starts paying one obligation at once."""
-        self._import(dict(zip(OBLIGATIONS, rows)), back_minutes=60)
+        self._import(dict(zip(OBLIGATIONS, rows, strict=True)), back_minutes=60)
         self.start_payment(which, share)
 
     @rule(listed=st.lists(st.sampled_from(OBLIGATIONS), unique=True, max_size=len(OBLIGATIONS)),
@@ -152,7 +152,7 @@ class BackOffice(RuleBasedStateMachine):
           back_minutes=st.sampled_from([0, 0, 5, 20, 90, 240]))
     def core_file(self, listed: list[str], rows: list[tuple[int, int, int]], back_minutes: int) -> None:
         """The core system's full file, cut ``back_minutes`` ago (before or after payments)."""
-        self._import({oid: row for oid, row in zip(OBLIGATIONS, rows) if oid in listed},
+        self._import({oid: row for oid, row in zip(OBLIGATIONS, rows, strict=True) if oid in listed},
                      back_minutes=back_minutes)
 
     def _import(self, rows: dict[str, tuple[int, int, int]], *, back_minutes: int) -> None:

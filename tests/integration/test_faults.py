@@ -481,7 +481,7 @@ def test_receipt_email_with_ses_down_is_retried_once_by_the_poller(ana: Member, 
     assert get_obligation("CR-0001").amount_due == 0
 
 
-# --- the gateway ---------------------------------------------------------------------------------------------
+# --- the gateway ------------------------------------------------------------------------------------
 
 def test_gateway_timeout_on_create_keeps_the_payment_for_the_poller(ana: Member, gateway: FakeGateway,  # type: ignore[no-untyped-def]
                                                                     ctx, clock) -> None:

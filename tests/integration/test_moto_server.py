@@ -70,26 +70,31 @@ def _race(threads: int, work) -> None:  # type: ignore[no-untyped-def]
     assert not errors, errors
 
 
+def _conditional_put_race(client, table: str, key: str) -> list[int]:  # type: ignore[no-untyped-def]
+    """THREADS conditional puts of ``key`` at once; the indexes of the threads whose put succeeded."""
+    winners: list[int] = []
+    lock = threading.Lock()
+
+    def put(index: int) -> None:
+        try:
+            client.put_item(TableName=table, Item={"pk": {"S": key}, "winner": {"N": str(index)}},
+                            ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return
+        with lock:
+            winners.append(index)
+
+    _race(THREADS, put)
+    return winners
+
+
 def test_exactly_one_conditional_put_wins(server: MotoServerHandle, dynamodb,  # type: ignore[no-untyped-def]
                                           tiny_switch_interval: None) -> None:
     client, table = dynamodb
     for round_number in range(ROUNDS):
-        winners: list[int] = []
-        lock = threading.Lock()
-
-        def put(index: int, key: str = f"round-{round_number}") -> None:
-            try:
-                client.put_item(TableName=table,
-                                  Item={"pk": {"S": key}, "winner": {"N": str(index)}},
-                                  ConditionExpression="attribute_not_exists(pk)")
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-                return
-            with lock:
-                winners.append(index)
-
-        _race(THREADS, put)
+        winners = _conditional_put_race(client, table, f"round-{round_number}")
         assert len(winners) == 1, f"round {round_number}: winners {winners}"
         stored = client.get_item(TableName=table, Key={"pk": {"S": f"round-{round_number}"}},
                                    ConsistentRead=True)["Item"]

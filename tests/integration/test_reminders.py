@@ -49,7 +49,8 @@ def test_one_email_per_member_lists_what_falls_due_within_three_days(ctx, owed, 
     assert "Si es su primer ingreso" in message.body  # Ana has not created her password yet
     for absent in ("Seguro exequial", "Cuota vencida", "Ya pagada", "Cerrada", "/ingresar"):
         assert absent not in message.body, absent
-    assert "Cancelar los recordatorios" in message.body and "Cancélelos aquí: http://localhost:8000/avisos/cancelar?token=" in message.text
+    assert "Cancelar los recordatorios" in message.body
+    assert "Cancélelos aquí: http://localhost:8000/avisos/cancelar?token=" in message.text
     assert message.header("List-Unsubscribe") == f"<{link_of(message)}>"
     assert message.header("List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     # Today and the next three days: one index query each, never a scan.
@@ -100,7 +101,8 @@ def test_a_failed_send_is_tried_again_next_run(ctx, owed) -> None:  # type: igno
     assert reminders.send_due_reminders(ctx).sent == 1
 
 
-def test_a_payment_pending_for_two_hours_gets_one_notice(ctx, make_member, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_payment_pending_for_two_hours_gets_one_notice(ctx, make_member, make_obligation, gateway,  # type: ignore[no-untyped-def]
+                                                         clock) -> None:
     make_member(ANA)
     make_obligation()
     started = start(ctx)
@@ -121,7 +123,8 @@ def test_a_payment_pending_for_two_hours_gets_one_notice(ctx, make_member, make_
     assert len(sent_emails()) == 1
 
 
-def test_no_notice_at_night_nor_for_a_settled_payment(ctx, make_member, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_no_notice_at_night_nor_for_a_settled_payment(ctx, make_member, make_obligation, gateway,  # type: ignore[no-untyped-def]
+                                                      clock) -> None:
     make_member(ANA)
     make_obligation()
     make_obligation("CR-0002", description="Otra cuota")

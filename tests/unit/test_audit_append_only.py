@@ -28,7 +28,8 @@ def _audit_names(tree: ast.AST) -> set[str]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             if name in makers:
                 return True
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "AuditEvent":
+            if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                    and func.value.id == "AuditEvent"):
                 return True
         return False
 

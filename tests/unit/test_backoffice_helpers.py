@@ -80,7 +80,7 @@ def test_payment_rows_skip_items_of_zero_pesos() -> None:
                       status_history=[])
     rows = exports.payment_rows("E1", payment)
     assert len(rows) == 1
-    row = dict(zip(exports.COLUMNS, rows[0]))
+    row = dict(zip(exports.COLUMNS, rows[0], strict=True))
     assert row["approved_at"] == "2026-11-23T10:00:00-05:00"
     assert row["cus"] == "" and row["gateway_id"] == "" and row["obligation_id"] == "A"
     text = exports.render_csv("E1", [payment])

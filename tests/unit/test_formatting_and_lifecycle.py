@@ -58,7 +58,8 @@ def test_lifecycle_of_a_payment_that_goes_well() -> None:
     assert steps("APPROVED", ("CREATED", 0), ("PENDING", 1), ("APPROVED", 3)) == [
         ("Iniciado", "done", False, True), ("Pendiente en el banco", "done", False, True),
         ("Aprobado", "done", True, True)]
-    approved = rules.lifecycle("APPROVED", [("CREATED", T0), ("PENDING", T0), ("APPROVED", T0 + timedelta(minutes=3))])
+    approved = rules.lifecycle(
+        "APPROVED", [("CREATED", T0), ("PENDING", T0), ("APPROVED", T0 + timedelta(minutes=3))])
     assert approved[-1].at == T0 + timedelta(minutes=3)
 
 

@@ -12,9 +12,10 @@ from chalicelib.security.signing import BadSignature, Signer
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 POLICY = LockoutPolicy(threshold=5, base=timedelta(seconds=60), maximum=timedelta(minutes=15),
                        max_per_hour=100)
+NO_FAILURES = FailureState()  # frozen: safe to share as a default
 
 
-def fail(times: int, state: FailureState = FailureState(), at: datetime = T0) -> FailureState:
+def fail(times: int, state: FailureState = NO_FAILURES, at: datetime = T0) -> FailureState:
     for _ in range(times):
         state = POLICY.after_failure(state, at)
     return state

@@ -11,7 +11,8 @@ from chalicelib.domain.passwords import (
 )
 from chalicelib.security.passwords import PasswordHasher, hash_token
 
-POLICY = PasswordPolicy(context_words=context_words(["Coopejemplo", "Cooperativa de Ahorro y Crédito Ejemplo"]))
+POLICY = PasswordPolicy(
+    context_words=context_words(["Coopejemplo", "Cooperativa de Ahorro y Crédito Ejemplo"]))
 DOC = "1020304050"
 
 

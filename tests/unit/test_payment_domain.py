@@ -122,7 +122,7 @@ def test_bank_placeholder_and_unknown_banks_are_refused() -> None:
     assert rules.check_bank_code(" 1007 ", known) == "1007"
     for code in ("0", "9999", "", None, 1007):
         with pytest.raises(InvalidBank) as info:
-            rules.check_bank_code(code, known + ["0"])
+            rules.check_bank_code(code, [*known, "0"])
         assert info.value.code == "invalid_bank"
 
 

@@ -156,8 +156,8 @@ def test_event_from_the_future_is_rejected_beyond_five_minutes() -> None:
 
 
 def test_missing_signed_property_is_rejected() -> None:
-    props = PROPS + ["transaction.payment_method.extra.traceability_code"]
-    with pytest.raises(InvalidEvent, match="'transaction.payment_method.extra.traceability_code' "
+    props = [*PROPS, "transaction.payment_method.extra.traceability_code"]
+    with pytest.raises(InvalidEvent, match=r"'transaction\.payment_method\.extra\.traceability_code' "
                                            "is missing"):
         gateway().verify_event({}, body(make_event(properties=props)), now=TS)
 

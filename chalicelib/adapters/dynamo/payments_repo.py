@@ -64,7 +64,8 @@ class Tx:
         except TransactWriteError as exc:
             if exc.cause_response_code != "TransactionCanceledException":
                 raise
-            failed = {label for label, reason in zip(labels, exc.cancellation_reasons)
+            # One reason per item, in order (a mismatch would blame the wrong item: fail loudly).
+            failed = {label for label, reason in zip(labels, exc.cancellation_reasons, strict=True)
                       if reason is not None and reason.code not in (None, "None")}
             raise Cancelled(str(exc), failed) from exc
 
