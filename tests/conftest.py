@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots, axe reports, the fuzzing figure (kept by CI)
 _config = json.loads((ROOT / ".chalice" / "config.json").read_text("utf-8"))
 for _key, _value in {**_config["environment_variables"],
                      **_config["stages"]["local"]["environment_variables"]}.items():

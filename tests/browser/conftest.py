@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ARTIFACTS
 from tests.stack_support import running_stack
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -33,6 +33,7 @@ requests = pytest.importorskip("requests")
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
+from tests.conftest import ARTIFACTS  # noqa: E402
 from tests.stack_support import running_stack  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -160,10 +161,12 @@ def test_fuzz_documented_operations(stack: Any) -> None:
         _fuzz(operation, headers, session, tally)
 
     elapsed = time.monotonic() - started
-    print(f"\nschemathesis: {tally.requests} requests across {len(operations)} operations in "
-          f"{elapsed:.1f} s ({MAX_EXAMPLES} examples/operation); statuses {dict(tally.by_status)}; "
-          f"server errors {len(tally.server_errors)}; non-conforming {len(tally.nonconforming)}",
-          file=sys.stderr)
+    summary = (f"schemathesis: {tally.requests} requests across {len(operations)} operations in "
+               f"{elapsed:.1f} s ({MAX_EXAMPLES} examples/operation); statuses {dict(tally.by_status)}; "
+               f"server errors {len(tally.server_errors)}; non-conforming {len(tally.nonconforming)}")
+    print("\n" + summary, file=sys.stderr)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "schemathesis.txt").write_text(summary + "\n", "utf-8")  # the figure CI leaves behind
     if os.environ.get("SCHEMATHESIS_VERBOSE"):
         for (label, status), count in sorted(tally.by_operation.items()):
             print(f"  {label}: {status} x{count}", file=sys.stderr)
