@@ -5,6 +5,8 @@ Exit 0 when every row was measured (budgets exceeded show as ``OVER``); 1 when t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import platform
 import sys
 import time
@@ -42,7 +44,9 @@ def main() -> int:
         t0 = time.perf_counter()
         print(f"bench: {name}...", file=sys.stderr, flush=True)
         try:
-            measured, measure_notes = run()
+            # The app's metric lines (EMF JSON on stdout) would bury the table: keep them out.
+            with contextlib.redirect_stdout(io.StringIO()):
+                measured, measure_notes = run()
         except Exception as exc:
             traceback.print_exc()
             rows.append(Row(name, f"error: {type(exc).__name__}: {exc}"[:120], "-", ERROR, name))
