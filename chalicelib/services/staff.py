@@ -218,8 +218,8 @@ def search_payments(ctx: Context, search: Search, *, actor: str) -> PageOf:
         condition = f if condition is None else condition & f
     page = repo.payments_page(index, hash_key, range_condition=range_condition,  # type: ignore[arg-type]
                               filter_condition=condition, limit=search.limit, start=start)
-    log_event("staff_payment_search", actor=actor, index=index, results=len(page.items),
-              document_number=search.document)
+    log_event("sensitive_read", what="payment_search", actor=actor, index=index,
+              results=len(page.items), document_number=search.document)
     return PageOf(page.items, _cursor_out(ctx, page.resume_key, bound))
 
 
@@ -240,7 +240,7 @@ def member_audit(ctx: Context, document_number: str, *, limit: int, cursor: str 
     bound = f"audit:{document_number}"
     start = _cursor_in(ctx, cursor, bound)
     page = repo.audit_page(document_number, limit=limit, start=start)
-    log_event("staff_audit_read", actor=actor, document_number=document_number,
+    log_event("sensitive_read", what="member_audit", actor=actor, document_number=document_number,
               results=len(page.items))
     return PageOf(page.items, _cursor_out(ctx, page.resume_key, bound))
 

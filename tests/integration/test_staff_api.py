@@ -517,7 +517,10 @@ def test_staff_logs_mask_document_numbers(client, ctx, ana, caplog) -> None:  # 
     get(client, f"/staff/v1/payments?document={ANA}")
     lines = [r.getMessage() for r in caplog.records if r.name == "sucursal"]
     assert any('"event": "staff_member_blocked"' in line for line in lines)
-    assert any('"event": "staff_audit_read"' in line for line in lines)
+    # Staff reads of member data use the OWASP logging vocabulary's name.
+    reads = [line for line in lines if '"event": "sensitive_read"' in line]
+    assert any('"what": "member_audit"' in line for line in reads)
+    assert any('"what": "payment_search"' in line for line in reads)
     assert all(ANA not in line for line in lines), [line for line in lines if ANA in line]
     assert any("*******050" in line for line in lines)
 
