@@ -227,11 +227,8 @@ class LocalStack:
 
 
 def _chalice_command(port: int) -> list[str]:
-    chalice = Path(sys.executable).parent / "chalice"
-    head = ([str(chalice)] if chalice.exists() else
-            [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"])
-    return [*head, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(port),
-            "--no-autoreload"]
+    return [sys.executable, "-m", "devtools.chalice_local", "local", "--stage", "local",
+            "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

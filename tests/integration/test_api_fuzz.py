@@ -11,7 +11,8 @@ under 3 minutes on 2 cores; under ``CI=true`` the default is the full count (>= 
 all, asserted). 401/403/404/409/429 are fine answers; any 5xx fails (even one the operation
 documents), and so does a dropped connection. Answers with a documented status are checked with
 schemathesis' ``response_schema_conformance`` and ``content_type_conformance``.
-Timings (2 cores): 40 examples/operation = 920 requests in ~65 s plus ~12 s to start the stack.
+Timings (2 cores): 40 examples/operation = 920 requests in ~13 s plus ~6 s to start the stack;
+the CI run (10,580 requests) in ~145 s.
 """
 
 from __future__ import annotations
