@@ -10,9 +10,10 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots, axe reports, the fuzzing figure (kept by CI)
@@ -132,6 +133,31 @@ class RawEmail:
     def header(self, name: str) -> str | None:
         value = self.message[name]
         return None if value is None else str(value)
+
+
+def concurrently(work: Callable[[int], Any], count: int) -> list[Any]:
+    """``work(index)`` in ``count`` threads released together; each result or the exception raised."""
+    results: list[Any] = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def raised(results: list[Any]) -> list[Exception]:
+    """The exceptions among :func:`concurrently`'s results."""
+    return [r for r in results if isinstance(r, Exception)]
 
 
 def sent_emails() -> list:

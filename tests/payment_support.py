@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -223,26 +222,6 @@ def start(ctx, *, items: list[tuple[str, int]] | None = None, key: str = "key-1"
                                   items=items if items is not None else [("CR-0001", 150_000)],
                                   bank_code=bank_code, person_type=person_type,
                                   idempotency_key=key, ip="190.25.1.2")
-
-
-def concurrently(work: Callable[[int], Any], count: int) -> list[Any]:
-    """``work(index)`` in ``count`` threads released together; each result or the exception raised."""
-    results: list[Any] = [None] * count
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

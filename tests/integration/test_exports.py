@@ -19,6 +19,7 @@ from tests.backoffice_support import (
     parse_csv,
     s3_objects,
 )
+from tests.conftest import concurrently, raised
 from tests.payment_support import get_payment, start
 
 ISO_COLOMBIA = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}-05:00$")
@@ -167,22 +168,8 @@ def _alternating(monkeypatch) -> None:  # type: ignore[no-untyped-def]
 
 
 def _run_concurrently(ctx, count: int, now) -> list[exports.ExportResult]:  # type: ignore[no-untyped-def]
-    results: list[exports.ExportResult] = []
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            results.append(exports.export_approved(ctx, now=now, requested_by=f"staff:t{n}"))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert len(results) == count
+    results = concurrently(lambda n: exports.export_approved(ctx, now=now, requested_by=f"staff:t{n}"), count)
+    assert not raised(results), raised(results)
     return results
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devtools.moto_server import MotoServerHandle, start_moto_server
+from tests.conftest import concurrently, raised
 
 THREADS = 20
 ROUNDS = 20
@@ -51,23 +52,9 @@ def tiny_switch_interval() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def _race(threads: int, work) -> None:  # type: ignore[no-untyped-def]
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            work(index)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert not errors, errors
+def _race(threads: int, work: Callable[[int], None]) -> None:
+    results = concurrently(work, threads)
+    assert not raised(results), raised(results)
 
 
 def _conditional_put_race(client, table: str, key: str) -> list[int]:  # type: ignore[no-untyped-def]

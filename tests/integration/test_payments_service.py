@@ -18,7 +18,8 @@ from chalicelib.domain.payments import (
     PaymentPending,
 )
 from chalicelib.services import obligations, payments
-from tests.payment_support import concurrently, get_obligation, get_payment, start
+from tests.conftest import concurrently
+from tests.payment_support import get_obligation, get_payment, start
 
 ACH_PENDING_START = "En este momento su #"
 

@@ -11,8 +11,8 @@ import pytest
 from chalicelib.adapters.dynamo.models import AuditEvent, GatewayEvent, Payment
 from chalicelib.adapters.gateways.base import GatewayTimeout, GatewayTransaction, InvalidEvent
 from chalicelib.services import payments
-from tests.conftest import sent_emails
-from tests.payment_support import concurrently, get_obligation, get_payment, start
+from tests.conftest import concurrently, sent_emails
+from tests.payment_support import get_obligation, get_payment, start
 
 THREADS = 24
 
