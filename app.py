@@ -102,6 +102,11 @@ def obligations_page() -> Response:
 
 
 @app.route("/pagos/resumen", methods=["POST"], content_types=FORM)
+def payment_summary_submit() -> Response:
+    return web.payment_pages.summary_submit(app.current_request)
+
+
+@app.route("/pagos/resumen", methods=["GET"])
 def payment_summary_page() -> Response:
     return web.payment_pages.summary(app.current_request)
 

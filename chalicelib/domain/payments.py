@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -321,6 +322,28 @@ def parse_amount(raw: object) -> int:
     if raw <= 0:
         raise InvalidAmount("El valor a pagar debe ser mayor que cero.", field="amount")
     return raw
+
+
+#: How members write pesos: ``900000``, ``900.000``, ``$ 900.000``, ``$900.000,00`` (zero cents).
+#: ASCII digits only: ``str.isdigit`` and ``int`` also take ``²`` or Arabic-Indic digits.
+_PESOS_TEXT = re.compile(r"\$?[ \u00a0]*([0-9]{1,3}(?:\.[0-9]{3})+|[0-9]{1,12})(,[0-9]{1,2})?", re.ASCII)
+AMOUNT_FORMAT = ("Escriba el valor en pesos con números, por ejemplo 150000, 150.000 o "
+                 "$ 150.000.")
+AMOUNT_CENTS = "Escriba el valor en pesos, sin centavos (los pagos por PSE son en pesos enteros)."
+
+
+def parse_pesos(raw: object) -> int:
+    """An amount as a member types it in a page → integer pesos; InvalidAmount otherwise.
+
+    The one parser of typed amounts: the obligations form and the summary's hidden fields.
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    match = _PESOS_TEXT.fullmatch(text) if len(text) <= 24 else None
+    if not match:
+        raise InvalidAmount(AMOUNT_FORMAT, field="amount")
+    if match.group(2) and int(match.group(2)[1:]):
+        raise InvalidAmount(AMOUNT_CENTS, field="amount")
+    return parse_amount(int(match.group(1).replace(".", "")))
 
 
 def check_item_amount(amount: int, limits: Limits, *, description: str) -> int:

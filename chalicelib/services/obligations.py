@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from chalicelib.adapters.dynamo.models import Obligation
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
+
+
+@dataclass(frozen=True)
+class PortalPayment:
+    """The newest payment applied in the portal to an obligation (not yet known to the core)."""
+
+    amount: int
+    at: datetime | None
+    reference: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,34 @@ class ObligationView:
     # The instalment's parts still owed, in the cooperative's order of application (issue 6);
     # None when the core system did not give them.
     parts: allocation.Parts | None = None
+    last_payment: PortalPayment | None = None
+
+    @property
+    def state(self) -> str:
+        """``pending`` (at the bank), ``overdue``, ``due``, or ``paid`` / ``up_to_date`` when the
+        instalment owes nothing (``paid``: a portal payment covered it)."""
+        if self.pending_payment_id:
+            return "pending"
+        if self.amount_due > 0:
+            return "overdue" if self.overdue_days > 0 else "due"
+        return "paid" if self.last_payment else "up_to_date"
+
+    # The choices the obligations form offers: never a $ 0 option.
+    @property
+    def offers_due(self) -> bool:
+        return self.amount_due > 0
+
+    @property
+    def offers_minimum(self) -> bool:
+        return 0 < self.minimum_amount < self.amount_due
+
+    @property
+    def other_minimum(self) -> int:
+        return max(self.minimum_amount, 1)
+
+    @property
+    def offers_other(self) -> bool:
+        return self.maximum_amount > self.amount_due and self.maximum_amount >= self.other_minimum
 
     @property
     def breakdown(self) -> tuple[allocation.AllocationLine, ...]:
@@ -57,8 +94,23 @@ def outstanding_parts(obligation: Obligation, order: Sequence[str]) -> allocatio
                                   int(obligation.amount_due))
 
 
+def _last_payment(obligation: Obligation) -> PortalPayment | None:
+    entries = obligation.portal_payments.as_dict() if obligation.portal_payments else {}
+    newest: PortalPayment | None = None
+    for entry in entries.values():
+        try:
+            at = datetime.fromisoformat(str(entry.get("at")))
+        except ValueError:
+            at = None
+        candidate = PortalPayment(int(entry.get("amount") or 0), at, str(entry.get("reference") or ""))
+        if newest is None or (at and (newest.at is None or at > newest.at)):
+            newest = candidate
+    return newest
+
+
 def to_view(obligation: Obligation, today: date, order: Sequence[str]) -> ObligationView:
     due = _due_date(obligation.due_date)
+    owes = int(obligation.amount_due) > 0  # "en mora" only while the instalment owes something
     return ObligationView(
         id=obligation.obligation_id,
         type=obligation.type,
@@ -66,13 +118,14 @@ def to_view(obligation: Obligation, today: date, order: Sequence[str]) -> Obliga
         product_number=rules.mask_number(obligation.product_number or ""),
         description=obligation.description,
         due_date=due,
-        overdue_days=rules.overdue_days(due, today) if due != date.max else 0,
+        overdue_days=rules.overdue_days(due, today) if owes and due != date.max else 0,
         amount_due=int(obligation.amount_due),
         minimum_amount=int(obligation.minimum_amount),
         maximum_amount=int(obligation.maximum_amount),
         pending_payment_id=obligation.pending_payment_id,
         pending_reference=obligation.pending_reference,
         parts=outstanding_parts(obligation, order),
+        last_payment=_last_payment(obligation),
     )
 
 

@@ -113,6 +113,44 @@
   timer = setInterval(tick, 1000);
 })();
 
+// GOV.CO's error summary takes the focus, so a screen reader and a keyboard start from it.
+var errorSummary = document.querySelector("[data-error-summary]");
+if (errorSummary) { errorSummary.focus(); }
+
+// Choosing what to pay: typing another amount chooses it, choosing another option clears it,
+// and the total of what is chosen follows every change (the server checks it all again).
+document.querySelectorAll("form[data-selection]").forEach(function (form) {
+  var total = form.querySelector("[data-total]");
+  var pesos = /^\$?[ \u00a0]*([0-9]{1,3}(?:\.[0-9]{3})+|[0-9]{1,12})(?:,0{1,2})?$/;
+  var format = window.Intl ? new Intl.NumberFormat("es-CO", { maximumFractionDigits: 0 }) : null;
+  function amountOf(radio) {
+    if (radio.value !== "other") { return parseInt(radio.getAttribute("data-amount") || "0", 10); }
+    var typed = form.querySelector("[data-other-for='" + radio.id + "']");
+    var match = typed && pesos.exec(typed.value.trim());
+    return match ? parseInt(match[1].replace(/\./g, ""), 10) : 0;
+  }
+  function update() {
+    var sum = 0;
+    form.querySelectorAll("input[type=radio]:checked").forEach(function (radio) { sum += amountOf(radio); });
+    if (total) { total.textContent = "$ " + (format ? format.format(sum) : String(sum)); }
+  }
+  form.querySelectorAll("[data-other-for]").forEach(function (field) {
+    var radio = document.getElementById(field.getAttribute("data-other-for"));
+    field.addEventListener("input", function () {
+      if (field.value.trim() && radio) { radio.checked = true; }
+      update();
+    });
+    form.querySelectorAll("input[type=radio][name='" + (radio ? radio.name : "") + "']").forEach(function (option) {
+      option.addEventListener("change", function () {
+        if (option !== radio && option.checked) { field.value = ""; }
+        update();
+      });
+    });
+  });
+  form.addEventListener("change", update);
+  update();
+});
+
 // Receipt: "Imprimir comprobante" (the browser's print dialog; the page has a print stylesheet).
 document.querySelectorAll("[data-print]").forEach(function (button) {
   button.addEventListener("click", function () { window.print(); });

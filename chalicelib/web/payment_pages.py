@@ -3,104 +3,175 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from chalice import Response
 
+from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import DomainError, InvalidInput
 from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
+from chalicelib.services.obligations import ObligationView
+from chalicelib.services.payments import PaymentPreview
 from chalicelib.web import http
 from chalicelib.web.pages import CSRF_REFUSED, Page, page_handler, require_session
 
+#: A member's choice per obligation; anything else (or nothing) means "not paying it now".
 AMOUNT_CHOICES = ("due", "minimum", "other")
-_PESOS = re.compile(r"^\$?\s*([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)$")
-AMOUNT_FORMAT = "Escriba el valor en pesos, sin centavos (por ejemplo 150000 o 150.000)."
-NOTHING_CHOSEN = "Marque al menos una obligación para pagar."
+NOTHING_CHOSEN = "Elija cuánto pagar en al menos una obligación."
+OTHER_EMPTY = "Escriba el valor que desea pagar, o elija otra opción."
+GONE = "Una de las obligaciones elegidas ya no está disponible. Revise la lista."
+_FIELD = re.compile(r"(?:opcion|otro)_(.{1,64})")
 
 
-def parse_pesos(raw: str) -> int:
-    """``"$ 1.234.567"``, ``"1.234.567"`` or ``"1234567"`` → 1234567; a Spanish error otherwise."""
-    match = _PESOS.match(raw.strip())
-    if not match:
-        raise InvalidInput(AMOUNT_FORMAT)
-    return int(match.group(1).replace(".", ""))
+@dataclass
+class Selection:
+    """What the member chose on the obligations form (or in a summary's address).
+
+    ``choices`` maps an obligation to ``due``, ``minimum`` or ``other``; ``typed`` keeps what was
+    typed, as typed; ``errors`` are keyed by obligation id, ``total`` or ``general``.
+    """
+
+    items: list[tuple[str, int]] = field(default_factory=list)
+    choices: dict[str, str] = field(default_factory=dict)
+    typed: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(amount for _, amount in self.items)
+
+    def query(self) -> str:
+        """The selection as the summary's address carries it (Back, retry, "Pagar lo vencido")."""
+        pairs: list[tuple[str, str]] = []
+        for obligation_id, amount in self.items:
+            choice = self.choices[obligation_id]
+            pairs.append((f"opcion_{obligation_id}", choice))
+            if choice == "other":
+                pairs.append((f"otro_{obligation_id}", str(amount)))
+        return urlencode(pairs)
 
 
-def _chosen_items(page: Page, fields: dict[str, str],
-                  chosen: list[str]) -> tuple[list[tuple[str, int]], dict[str, str]]:
-    """The (obligation, amount) pairs the member ticked, and per-obligation errors."""
-    document_number = require_session(page).document_number
-    owed = {o.id: o for o in obligations_service.list_obligations(page.ctx, document_number)}
-    items: list[tuple[str, int]] = []
-    errors: dict[str, str] = {}
-    for obligation_id in chosen:
-        obligation = owed.get(obligation_id)
-        if obligation is None:
-            errors["general"] = "Una de las obligaciones elegidas ya no está disponible. Revise la lista."
+def _amount(obligation: ObligationView, choice: str, typed: str) -> int:
+    if choice == "due":
+        amount = obligation.amount_due
+    elif choice == "minimum":
+        amount = obligation.minimum_amount
+    elif not typed:
+        raise rules.InvalidAmount(OTHER_EMPTY, field="amount")
+    else:
+        amount = rules.parse_pesos(typed)
+    return rules.check_item_amount(amount, rules.Limits(obligation.minimum_amount,
+                                                        obligation.maximum_amount),
+                                   description=obligation.description)
+
+
+def read_selection(fields: dict[str, str], owed: list[ObligationView],
+                   limits: rules.Limits) -> Selection:
+    """One choice per obligation; typing another amount chooses it (it can never be ignored)."""
+    selection = Selection()
+    known = {o.id for o in owed}
+    for obligation in owed:  # one held by a pending payment gets ACH's refusal from the preview
+        typed = fields.get(f"otro_{obligation.id}", "").strip()[:30]
+        choice = "other" if typed else fields.get(f"opcion_{obligation.id}", "")
+        if choice not in AMOUNT_CHOICES:
             continue
-        choice = fields.get(f"opcion_{obligation_id}", "due")
-        if choice == "minimum":
-            items.append((obligation_id, obligation.minimum_amount))
-        elif choice == "other":
-            try:
-                items.append((obligation_id, parse_pesos(fields.get(f"otro_{obligation_id}", ""))))
-            except InvalidInput as error:
-                errors[obligation_id] = error.message
-        else:
-            items.append((obligation_id, obligation.amount_due))
-    if not chosen:
-        errors["general"] = NOTHING_CHOSEN
-    return items, errors
+        selection.choices[obligation.id] = choice
+        if typed:
+            selection.typed[obligation.id] = typed
+        try:
+            selection.items.append((obligation.id, _amount(obligation, choice, typed)))
+        except rules.InvalidAmount as error:
+            selection.errors[obligation.id] = error.message
+    asked = {m.group(1) for key, value in fields.items() if value and (m := _FIELD.fullmatch(key))}
+    if asked - known:
+        selection.errors["general"] = GONE
+    elif not selection.choices:
+        selection.errors["general"] = NOTHING_CHOSEN
+    elif not selection.errors:
+        try:
+            rules.check_total(selection.total, limits)
+        except rules.InvalidAmount as error:
+            selection.errors["total"] = error.message
+    return selection
 
 
-def _chosen_ids(page: Page) -> tuple[dict[str, str], list[str]]:
-    values = http.form_values(page.request)
-    chosen = list(dict.fromkeys(values.get("obligacion", [])))[:50]
-    return {key: vals[-1] for key, vals in values.items()}, chosen
+def _owed(page: Page) -> list[ObligationView]:
+    return obligations_service.list_obligations(page.ctx, require_session(page).document_number)
 
 
-def _obligations_page(page: Page, *, status: int = 200, errors: dict[str, str] | None = None,
-                      fields: dict[str, str] | None = None, chosen: list[str] | None = None) -> Response:
-    session = require_session(page)
-    owed = obligations_service.list_obligations(page.ctx, session.document_number)
-    return page.render("obligations.html", status=status, obligations=owed, errors=errors or {},
-                       fields=fields or {}, chosen=set(chosen or []))
+def _total_limits(page: Page) -> rules.Limits:
+    return rules.Limits(page.settings.payment_min_amount, page.settings.payment_max_amount)
+
+
+def _obligations_page(page: Page, *, status: int = 200, selection: Selection | None = None,
+                      owed: list[ObligationView] | None = None,
+                      show_errors: bool = True) -> Response:
+    owed = owed if owed is not None else _owed(page)
+    selection = selection or Selection()
+    return page.render("obligations.html", status=status, obligations=owed,
+                       errors=selection.errors if show_errors else {},
+                       choices=selection.choices, typed=selection.typed, total=selection.total,
+                       nothing_chosen=NOTHING_CHOSEN)
+
+
+def _refused(page: Page, message: str, status: int) -> Response:
+    return _obligations_page(page, status=status, selection=Selection(errors={"general": message}))
 
 
 @page_handler
 def obligations(page: Page) -> Response:
-    return _obligations_page(page)
+    """The form; an address from "Volver" or a retry comes back with its choices filled in."""
+    query = dict(page.request.query_params or {})
+    owed = _owed(page)
+    selection = read_selection(query, owed, _total_limits(page)) if query else None
+    return _obligations_page(page, selection=selection, owed=owed, show_errors=False)
+
+
+@page_handler
+def summary_submit(page: Page) -> Response:
+    """The obligations form: errors at their fields, or post/redirect/get to the summary."""
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return _refused(page, CSRF_REFUSED, 403)
+    owed = _owed(page)
+    selection = read_selection(fields, owed, _total_limits(page))
+    if selection.errors:
+        return _obligations_page(page, status=400, selection=selection, owed=owed)
+    return page.redirect(f"/pagos/resumen?{selection.query()}")
 
 
 @page_handler
 def summary(page: Page) -> Response:
     session = require_session(page)
-    fields, chosen = _chosen_ids(page)
-    if not page.check_csrf(fields):
-        return _obligations_page(page, status=403, errors={"general": CSRF_REFUSED})
-    items, errors = _chosen_items(page, fields, chosen)
-    if errors:
-        return _obligations_page(page, status=400, errors=errors, fields=fields, chosen=chosen)
+    owed = _owed(page)
+    selection = read_selection(dict(page.request.query_params or {}), owed, _total_limits(page))
+    if selection.errors:
+        return _obligations_page(page, status=400, selection=selection, owed=owed)
     try:
         preview = payments_service.preview_payment(page.ctx, document_number=session.document_number,
-                                                   items=items)
+                                                   items=selection.items)
     except DomainError as error:
-        return _obligations_page(page, status=error.status, errors={"general": error.message},
-                                 fields=fields, chosen=chosen)
-    return _summary_page(page, preview=preview, items=items)
+        selection.errors["general"] = error.message
+        return _obligations_page(page, status=error.status, selection=selection, owed=owed)
+    return _summary_page(page, preview=preview, selection=selection)
 
 
-def _summary_page(page: Page, *, preview, items: list[tuple[str, int]], status: int = 200,  # type: ignore[no-untyped-def]
+def _summary_page(page: Page, *, preview: PaymentPreview, selection: Selection, status: int = 200,
                   error: str | None = None, error_field: str | None = None, bank_code: str = "",
-                  person_type: str = "natural") -> Response:
+                  person_type: str = "") -> Response:
     banks_error = None
     try:
         banks = payments_service.list_banks(page.ctx)
     except DomainError as failure:
         banks, banks_error = [], failure.message
-    return page.render("payment_summary.html", status=status, preview=preview, items=items, banks=banks,
-                       banks_error=banks_error, error=error, error_field=error_field, bank_code=bank_code,
-                       person_type=person_type,
+    return page.render("payment_summary.html", status=status, preview=preview,
+                       items=selection.items, choices=selection.choices,
+                       selection_query=selection.query(), banks=banks,
+                       banks_error=banks_error, error=error, error_field=error_field,
+                       bank_code=bank_code or preview.bank_code or "",
+                       person_type=person_type or preview.person_type or "natural",
                        idempotency_key=page.ctx.token(18))
 
 
@@ -109,44 +180,44 @@ def pay(page: Page) -> Response:
     session = require_session(page)
     fields = http.form_fields(page.request)
     if not page.check_csrf(fields):
-        return _obligations_page(page, status=403, errors={"general": CSRF_REFUSED})
+        return _refused(page, CSRF_REFUSED, 403)
     try:
-        items = _posted_items(fields)
-    except InvalidInput as error:
-        return _obligations_page(page, status=400, errors={"general": error.message})
+        selection = _posted_selection(fields)
+    except DomainError as error:
+        return _refused(page, error.message, 400)
     bank_code = fields.get("bank_code", "")
     person_type = fields.get("person_type", "")
     try:
         started = payments_service.start_payment(
-            page.ctx, document_number=session.document_number, items=items, bank_code=bank_code,
-            person_type=person_type, idempotency_key=fields.get("idempotency_key", ""), ip=page.ip)
+            page.ctx, document_number=session.document_number, items=selection.items,
+            bank_code=bank_code, person_type=person_type,
+            idempotency_key=fields.get("idempotency_key", ""), ip=page.ip)
     except DomainError as error:
         if error.code == "invalid_bank" or error.field in ("bank_code", "person_type"):
             preview = payments_service.preview_payment(page.ctx, document_number=session.document_number,
-                                                       items=items)
-            return _summary_page(page, preview=preview, items=items, status=400, error=error.message,
-                                 error_field=error.field or "bank_code", bank_code=bank_code,
-                                 person_type=person_type)
-        return _obligations_page(page, status=error.status, errors={"general": error.message})
+                                                       items=selection.items)
+            return _summary_page(page, preview=preview, selection=selection, status=400,
+                                 error=error.message, error_field=error.field or "bank_code",
+                                 bank_code=bank_code, person_type=person_type)
+        return _refused(page, error.message, error.status)
     if started.redirect_url:
         return http.redirect(started.redirect_url)  # the bank's page, full window (never a frame)
     return page.redirect(f"/pagos/{started.id}")
 
 
-def _posted_items(fields: dict[str, str]) -> list[tuple[str, int]]:
-    """The summary form carries ``item_N_id`` / ``item_N_amount`` pairs."""
-    items = []
-    for index in range(50):
+def _posted_selection(fields: dict[str, str]) -> Selection:
+    """The summary form carries ``item_N_id`` / ``item_N_amount`` / ``item_N_choice`` triples."""
+    selection = Selection()
+    for index in range(rules.MAX_ITEMS + 1):
         obligation_id = fields.get(f"item_{index}_id")
         if obligation_id is None:
             break
-        amount = fields.get(f"item_{index}_amount", "")
-        if not amount.isdigit() or len(amount) > 12:
-            raise InvalidInput(AMOUNT_FORMAT)
-        items.append((obligation_id, int(amount)))
-    if not items:
+        selection.items.append((obligation_id, rules.parse_pesos(fields.get(f"item_{index}_amount"))))
+        choice = fields.get(f"item_{index}_choice", "other")
+        selection.choices[obligation_id] = choice if choice in AMOUNT_CHOICES else "other"
+    if not selection.items:
         raise InvalidInput(NOTHING_CHOSEN)
-    return items
+    return selection
 
 
 @page_handler

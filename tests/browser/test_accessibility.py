@@ -151,19 +151,18 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     audit.check("mis obligaciones")
     page.get_by_role("button", name="Continuar").click()
-    expect(page.get_by_role("alert")).to_contain_text("Marque al menos una obligación")
+    expect(page.get_by_role("alert")).to_contain_text("Elija cuánto pagar en al menos una obligación")
     audit.check("mis obligaciones con error")
     card = page.locator("fieldset.obligation", has_text="Crédito educativo")
-    card.get_by_label("Pagar esta obligación").check()
-    card.get_by_label(re.compile("^Otro valor entre")).check()
     card.get_by_label("Otro valor (pesos)").fill("doce pesos")
     page.get_by_role("button", name="Continuar").click()
     expect(card.get_by_label("Otro valor (pesos)")).to_have_attribute("aria-invalid", "true")
     audit.check("otro valor con error")
-    card.get_by_label("Pagar esta obligación").uncheck()
+    card.get_by_label("No pagar ahora").check()  # the typed text goes with it
+    expect(card.get_by_label("Otro valor (pesos)")).to_have_value("")
 
     paying = "Aportes sociales noviembre" if label == "escritorio" else "Seguro de vida grupo"
-    page.locator("fieldset.obligation", has_text=paying).get_by_label("Pagar esta obligación").check()
+    page.locator("fieldset.obligation", has_text=paying).get_by_label(re.compile("^Valor a pagar:")).check()
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     audit.check("resumen del pago")
@@ -289,13 +288,13 @@ def test_every_control_of_the_payment_form_is_reachable_by_tab(page, stack) -> N
         if set(wanted) <= reached:
             break
     # Radio groups take one Tab stop each (arrows move inside): the checked radio stands for them.
-    missing = [w for w in wanted if w not in reached and not re.match(r"^(min|other)-\d+$", w)]
+    missing = [w for w in wanted if w not in reached
+               and not re.match(r"^pagar-\d+-(minimum|other|none)$", w)]
     assert not missing, f"not reachable with Tab: {missing}"
     saving = page.locator("fieldset.obligation", has_text="Ahorro programado")
-    saving.get_by_label("Pagar esta obligación").focus()
-    page.keyboard.press("Space")
-    expect(saving.get_by_label("Pagar esta obligación")).to_be_checked()
     saving.get_by_role("radio", name=re.compile("^Valor a pagar")).focus()
+    page.keyboard.press("Space")
+    expect(saving.get_by_role("radio", name=re.compile("^Valor a pagar"))).to_be_checked()
     page.keyboard.press("ArrowDown")
     expect(saving.get_by_label(re.compile("^Pago mínimo"))).to_be_checked()
 

@@ -17,14 +17,15 @@ PAY_PASSWORD = "frase distinta para pagar en linea"
 
 
 def choose(page, obligations: dict[str, str | None]) -> None:  # type: ignore[no-untyped-def]
-    """Tick each obligation (by description), with "other" amounts where given, up to the summary."""
+    """Choose each obligation (by description): its amount due, or the "other" amount typed
+    (typing it chooses it), up to the summary."""
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     for description, other_amount in obligations.items():
         card = page.locator("fieldset.obligation", has_text=description)
-        card.get_by_label("Pagar esta obligación").check()
         if other_amount:
-            card.get_by_label(re.compile("^Otro valor entre")).check()
             card.get_by_label("Otro valor (pesos)").fill(other_amount)
+        else:
+            card.get_by_label(re.compile("^Valor a pagar:")).check()
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
 

@@ -29,17 +29,25 @@ def member(client, make_member, make_obligation, gateway) -> Browser:  # type: i
     return browser
 
 
+def choose(member: Browser, fields: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Post the obligations form; on success follow its redirect to the summary (post/redirect/get)."""
+    response = member.post("/pagos/resumen", fields, csrf_from="/obligaciones")
+    if response.status_code == 303:
+        assert response.headers["Location"].startswith("/pagos/resumen?")
+        return member.get(response.headers["Location"])
+    return response
+
+
 def test_obligations_page_lists_what_is_owed(member: Browser) -> None:
     html = member.get("/obligaciones").body.decode()
     for text in ("Mis obligaciones", "Aportes", "Crédito", "$ 80.000", "$ 850.000", "$ 12.400.000",
-                 "•••• 5678", "8 días en mora", "Pagar esta obligación"):
+                 "•••• 5678", "8 días en mora", "¿Cuánto desea pagar de"):
         assert text in html
     assert "880012345678" not in html  # long product numbers are masked
 
 
 def test_pay_two_obligations_through_the_summary(member: Browser, gateway) -> None:  # type: ignore[no-untyped-def]
-    summary = member.post("/pagos/resumen", {"obligacion": "APO-1", "opcion_APO-1": "due"},
-                          csrf_from="/obligaciones")
+    summary = choose(member, {"opcion_APO-1": "due"})
     html = summary.body.decode()
     assert summary.status_code == 200
     assert "Pagar con PSE" in html and "A continuación seleccione su banco" in html
@@ -52,7 +60,7 @@ def test_pay_two_obligations_through_the_summary(member: Browser, gateway) -> No
     reference = re.search(r"ref=([A-Z0-9]+)", paid.headers["Location"]).group(1)
     assert get_obligation("APO-1").pending_payment_id
 
-    again = member.post("/pagos/resumen", {"obligacion": "APO-1"}, csrf_from="/obligaciones")
+    again = choose(member, {"opcion_APO-1": "due"})
     assert "PENDIENTE" in again.body.decode()  # the pending rule, before the member picks a bank
 
     gateway.settle(reference, "APPROVED")
@@ -69,22 +77,22 @@ def test_pay_two_obligations_through_the_summary(member: Browser, gateway) -> No
 
 
 def test_other_amount_is_validated_in_spanish(member: Browser) -> None:
-    response = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "other",
-                                              "otro_CRE-1": "12,5"}, csrf_from="/obligaciones")
+    response = choose(member, {"opcion_CRE-1": "other",
+                                              "otro_CRE-1": "12,5"})
     assert response.status_code == 400
     assert "Escriba el valor en pesos" in response.body.decode()
-    too_much = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "other",
-                                              "otro_CRE-1": "99.000.000"}, csrf_from="/obligaciones")
+    too_much = choose(member, {"opcion_CRE-1": "other",
+                                              "otro_CRE-1": "99.000.000"})
     assert too_much.status_code == 400
-    summary = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "other",
-                                             "otro_CRE-1": "$ 1.000.000"}, csrf_from="/obligaciones")
+    summary = choose(member, {"opcion_CRE-1": "other",
+                                             "otro_CRE-1": "$ 1.000.000"})
     assert summary.status_code == 200 and "$ 1.000.000" in summary.body.decode()
 
 
 def test_nothing_chosen_and_bank_placeholder_refused(member: Browser) -> None:
-    nothing = member.post("/pagos/resumen", {}, csrf_from="/obligaciones")
-    assert "Marque al menos una obligación" in nothing.body.decode()
-    summary = member.post("/pagos/resumen", {"obligacion": "APO-1"}, csrf_from="/obligaciones").body.decode()
+    nothing = choose(member, {})
+    assert "Elija cuánto pagar en al menos una obligación" in nothing.body.decode()
+    summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
     fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
     for bank in ("0", "", "9999"):
         refused = member.post("/pagos", {**fields, "bank_code": bank, "person_type": "natural"})
@@ -93,7 +101,7 @@ def test_nothing_chosen_and_bank_placeholder_refused(member: Browser) -> None:
 
 
 def test_rejected_payment_offers_retry(member: Browser, gateway) -> None:  # type: ignore[no-untyped-def]
-    summary = member.post("/pagos/resumen", {"obligacion": "APO-1"}, csrf_from="/obligaciones").body.decode()
+    summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
     fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
     paid = member.post("/pagos", {**fields, "bank_code": "1022", "person_type": "juridica"})
     reference = re.search(r"ref=([A-Z0-9]+)", paid.headers["Location"]).group(1)
@@ -105,7 +113,7 @@ def test_rejected_payment_offers_retry(member: Browser, gateway) -> None:  # typ
 
 
 def test_return_page_works_without_a_session(member: Browser, client, gateway) -> None:  # type: ignore[no-untyped-def]
-    summary = member.post("/pagos/resumen", {"obligacion": "APO-1"}, csrf_from="/obligaciones").body.decode()
+    summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
     fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
     paid = member.post("/pagos", {**fields, "bank_code": "1022", "person_type": "natural"})
     reference = re.search(r"ref=([A-Z0-9]+)", paid.headers["Location"]).group(1)
@@ -161,8 +169,8 @@ SPLIT_1_000_000 = [("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"),
 
 
 def summary_for_credit(member: Browser, amount: str) -> str:
-    response = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "other",
-                                              "otro_CRE-1": amount}, csrf_from="/obligaciones")
+    response = choose(member, {"opcion_CRE-1": "other",
+                                              "otro_CRE-1": amount})
     assert response.status_code == 200
     return response.body.decode()
 
@@ -187,8 +195,7 @@ def test_a_partial_payment_and_another_order(member: Browser, ctx) -> None:  # t
     item = get_obligation("CRE-1")
     item.minimum_amount = 100_000
     item.save()
-    html = member.post("/pagos/resumen", {"obligacion": "CRE-1", "opcion_CRE-1": "minimum"},
-                       csrf_from="/obligaciones").body.decode()
+    html = choose(member, {"opcion_CRE-1": "minimum"}).body.decode()
     assert allocation_rows(html, "Crédito cuota 7/36") == [
         ("Intereses de mora", "$ 6.800"), ("Seguros", "$ 14.200"), ("Intereses corrientes", "$ 79.000"),
         ("Total", "$ 100.000")]
@@ -251,3 +258,46 @@ def test_payments_since_the_cutoff_are_taken_off_the_parts(member: Browser) -> N
     summary = summary_for_credit(member, "200.000")
     assert allocation_rows(summary, "Crédito cuota 7/36") == [
         ("Intereses corrientes", "$ 107.000"), ("Capital", "$ 93.000"), ("Total", "$ 200.000")]
+
+
+# --- choosing what to pay: one control per obligation that cannot disagree with itself ---------
+
+def test_a_typed_amount_is_the_amount_paid_whatever_radio_is_left(member: Browser) -> None:
+    html = choose(member, {"opcion_CRE-1": "due", "otro_CRE-1": "900.000"}).body.decode()
+    assert "$ 900.000" in html and "$ 850.000" not in html
+    assert 'name="item_0_amount" value="900000"' in html
+
+
+def test_nothing_is_chosen_until_the_member_chooses(member: Browser) -> None:
+    html = member.get("/obligaciones").body.decode()
+    assert " checked" not in html.split('data-selection', 1)[1]
+    assert "Total elegido: <strong data-total aria-live=\"polite\">$ 0</strong>" in html
+
+
+def test_amount_errors_are_summarised_and_marked_at_the_field(member: Browser) -> None:
+    html = choose(member, {"opcion_APO-1": "due", "otro_CRE-1": "99.000.000"}).body.decode()
+    summary = re.search(r'<div class="error-summary".*?</div>', html, re.S).group(0)
+    assert 'href="#otro-1"' in summary and "debe estar entre" in summary  # the credit is first
+    assert re.search(r'id="otro-1-error"><span class="visually-hidden">Error: </span>El valor', html)
+    assert re.search(r'id="otro-1"[^>]*value="99.000.000"[^>]*aria-invalid="true"', html, re.S)
+    assert 'id="pagar-2-due" name="opcion_APO-1" value="due" data-amount="80000" checked' in html
+
+
+@pytest.mark.parametrize("amount", ["²", "١٠٠٠٠٠", "1_000", "-5", ""])
+def test_the_summary_form_refuses_odd_amounts_without_a_500(member: Browser, amount: str) -> None:
+    summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
+    fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
+    refused = member.post("/pagos", {**fields, "item_0_amount": amount, "bank_code": "1022",
+                                     "person_type": "natural"})
+    assert refused.status_code == 400
+    assert "Escriba el valor" in refused.body.decode() or "mayor que cero" in refused.body.decode()
+    assert get_obligation("APO-1").pending_payment_id is None
+
+
+def test_back_from_the_summary_keeps_the_selection(member: Browser) -> None:
+    summary = choose(member, {"opcion_APO-1": "due", "otro_CRE-1": "$ 1.000.000"}).body.decode()
+    back = re.search(r'href="(/obligaciones\?[^"]+)">Volver', summary).group(1).replace("&amp;", "&")
+    html = member.get(back).body.decode()
+    assert 'value="due" data-amount="80000" checked' in html
+    assert re.search(r'id="otro-1"[^>]*value="1000000"', html, re.S)
+    assert "Total elegido: <strong data-total aria-live=\"polite\">$ 1.080.000</strong>" in html

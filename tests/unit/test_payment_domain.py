@@ -239,3 +239,23 @@ def test_payment_description_is_short_and_safe_for_ach() -> None:
     assert rules.payment_description([("APORTE", "1"), ("AHORRO", "2")]) == "Pago de 2 obligaciones"
     text = rules.payment_description([("CON|VE\"NIO" * 5, '12"|34')])
     assert len(text) <= 30 and "|" not in text and '"' not in text
+
+
+# --- amounts as members type them ------------------------------------------------------------------
+
+@pytest.mark.parametrize("typed, pesos", [
+    ("900000", 900_000), ("900.000", 900_000), ("$ 900.000", 900_000), ("$900.000,00", 900_000),
+    ("900.000,00", 900_000), ("900000,0", 900_000), (" 1.500 ", 1_500), ("$\u00a01.234.567", 1_234_567),
+])
+def test_amounts_are_read_as_members_write_them(typed: str, pesos: int) -> None:
+    assert rules.parse_pesos(typed) == pesos
+
+
+@pytest.mark.parametrize("typed", [
+    "²", "١٠٠٠٠٠", "１２３", "900,000", "90.00", "9.0000", "12,5", "900.000,50", "-5", "1e6", "0",
+    "", "   ", "abc", "1_000", "9" * 13, None, 900_000,
+])
+def test_anything_else_is_refused_with_a_spanish_message(typed: object) -> None:
+    with pytest.raises(rules.InvalidAmount) as refused:
+        rules.parse_pesos(typed)
+    assert refused.value.message.startswith(("Escriba el valor", "El valor a pagar"))

@@ -65,6 +65,8 @@ class Member(Model):
     imported_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     # Reminder emails (issue 6): set by the unsubscribe link; the core system's import keeps it.
+    preferred_bank_code = UnicodeAttribute(null=True)  # the last bank and person type paid with
+    preferred_person_type = UnicodeAttribute(null=True)
     reminders_opt_out = BooleanAttribute(default=False)
     reminders_opt_out_at = UTCDateTimeAttribute(null=True)
 

@@ -43,6 +43,8 @@ BUSY = "Estamos procesando otra operación sobre estas obligaciones. Intente de 
 class PaymentPreview:
     lines: list[PaymentItemView]
     total: int
+    bank_code: str | None = None  # the member's last bank and person type, chosen beforehand
+    person_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,10 @@ def preview_payment(ctx: Context, *, document_number: str,
     """The summary before paying: validated lines and total (InvalidAmount, PaymentPending...)."""
     checked = _check_against_obligations(ctx, document_number, rules.check_items_shape(items))
     items = _payment_items(checked, ctx.settings.allocation_order)
-    return PaymentPreview(lines=[_item_view(i) for i in items], total=checked.total)
+    member = checked.member
+    return PaymentPreview(lines=[_item_view(i) for i in items], total=checked.total,
+                          bank_code=member.preferred_bank_code if member else None,
+                          person_type=member.preferred_person_type if member else None)
 
 
 def _check_idempotency_key(raw: object) -> str:
@@ -270,6 +275,12 @@ def _save_and_lock(ctx: Context, payment: Payment, checked: _Checked, *, key: st
     tx.put("audit", audit_item(ctx, subject=payment.document_number, event="payment_created",
                                ip=payment.ip, payment_id=payment.payment_id,
                                reference=payment.reference, amount=payment.amount))
+    member = checked.member
+    if member is not None and (member.preferred_bank_code, member.preferred_person_type) != (
+            payment.bank_code, payment.person_type):  # remembered for the next payment
+        tx.update("member", member, [Member.preferred_bank_code.set(payment.bank_code),
+                                     Member.preferred_person_type.set(payment.person_type)],
+                  Member.document_number.exists())
     for obligation, _ in checked.lines:
         stale = checked.stale_locks.get(obligation.obligation_id)
         free = o.pending_payment_id == stale if stale else o.pending_payment_id.does_not_exist()
