@@ -120,7 +120,8 @@ def test_a_new_member_pays_from_a_phone_and_keeps_the_pdf(phone, stack) -> None:
     expect(page.get_by_role("heading", name="Mis obligaciones")).to_be_visible()
     expect(page.get_by_text("Plan odontológico familiar")).to_be_visible()
     for description in ("Aportes sociales noviembre", "Plan odontológico familiar"):
-        page.locator("fieldset.obligation", has_text=description).get_by_label(re.compile("^Valor a pagar:")).tap()
+        card = page.locator("fieldset.obligation", has_text=description)
+        card.get_by_label(re.compile("^Valor a pagar:")).tap()
     steps.shot("obligaciones")
     page.get_by_role("button", name="Continuar").tap()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
