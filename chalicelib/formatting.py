@@ -68,6 +68,11 @@ def long_date(value: date | str | None) -> str:
     return format_date(value, _DATE_PATTERN, locale=_locale()).translate(_SPACES)
 
 
+def tel_uri(phone: str) -> str:
+    """``(601) 555 0100`` → ``tel:6015550100``: a number a phone can dial (``+`` and digits only)."""
+    return "tel:" + "".join(ch for ch in phone if ch in "+0123456789")
+
+
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 with the Colombian offset, as the JSON API answers times."""
     return value.astimezone(COLOMBIA).isoformat(timespec="seconds") if value else None

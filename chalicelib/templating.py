@@ -23,6 +23,7 @@ def environment():  # type: ignore[no-untyped-def]
     env.filters["local_datetime"] = formatting.local_datetime
     env.filters["long_date"] = formatting.long_date
     env.filters["local_time"] = formatting.local_time
+    env.filters["tel"] = formatting.tel_uri
     return env
 
 

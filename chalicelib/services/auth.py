@@ -79,6 +79,14 @@ def _ticket_document(ctx: Context, ticket: object) -> str:
     return document
 
 
+def ticket_document(ctx: Context, ticket: object) -> str | None:
+    """The document a live login ticket carries (what the member typed at step 1), else None."""
+    try:
+        return _ticket_document(ctx, ticket)
+    except InvalidCredentials:
+        return None
+
+
 def _failure_state(member: Member) -> FailureState:
     return FailureState(
         consecutive=member.failed_consecutive or 0,

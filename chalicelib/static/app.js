@@ -113,6 +113,32 @@
   timer = setInterval(tick, 1000);
 })();
 
+// "Mostrar contraseña": a button after each password field that switches it to text and back.
+// The field is the same element, so its copy/paste rules and autocomplete stay as they were.
+document.querySelectorAll("input[data-show-password]").forEach(function (field) {
+  var button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary show-password";
+  button.setAttribute("aria-pressed", "false");
+  button.setAttribute("aria-controls", field.id);
+  button.textContent = field.getAttribute("data-show-password") || "Mostrar contraseña";
+  button.addEventListener("click", function () {
+    var shown = field.type === "password";
+    field.type = shown ? "text" : "password";
+    button.setAttribute("aria-pressed", shown ? "true" : "false");
+  });
+  field.insertAdjacentElement("afterend", button);
+  var min = parseInt(field.getAttribute("data-min-length") || "0", 10);
+  var count = min && field.form ? field.form.querySelector("[data-length-count]") : null;
+  if (count) {  // the length rule as the member types (the server checks every rule at submit)
+    field.addEventListener("input", function () {
+      var length = Array.from(field.value).length;
+      count.textContent = length >= min ? "Longitud suficiente (" + length + " caracteres)."
+        : "Lleva " + length + " de " + min + " caracteres.";
+    });
+  }
+});
+
 // GOV.CO's error summary takes the focus, so a screen reader and a keyboard start from it.
 var errorSummary = document.querySelector("[data-error-summary]");
 if (errorSummary) { errorSummary.focus(); }

@@ -11,6 +11,7 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
+from chalicelib.config import Settings
 from chalicelib.context import Context, get_context
 from chalicelib.domain.errors import DomainError, InvalidCredentials, Unauthenticated
 from chalicelib.domain.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, policy_summary
@@ -23,6 +24,7 @@ from chalicelib.web import http
 TICKET_COOKIE = "sv_ticket"
 RECOVERY_COOKIE = "sv_recovery"
 CSRF_FIELD = "csrf_token"
+CONFIRMATION_MISMATCH = "La confirmación no coincide con la nueva contraseña. Escríbala de nuevo."
 CSRF_REFUSED = ("La página estaba abierta desde hace mucho o la solicitud no vino de este sitio. "
                 "Vuelva a intentarlo.")
 
@@ -194,27 +196,40 @@ def login_document_submit(page: Page) -> Response:
     return page.redirect("/ingresar/clave")
 
 
+def _duration(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "1 minuto" if minutes == 1 else f"{minutes} minutos"
+
+
+def _wait_help(settings: Settings) -> dict[str, str]:
+    return {"first": _duration(settings.lockout_base_seconds),
+            "longest": _duration(settings.lockout_max_seconds)}
+
+
 @page_handler
 def login_password_form(page: Page) -> Response:
     if not page.cookies.get(page.cookie_name(TICKET_COOKIE)):
         return page.redirect("/ingresar")
-    return page.render("login_password.html", error=None)
+    return page.render("login_password.html", error=None, wait_help=None)
 
 
 @page_handler
 def login_password_submit(page: Page) -> Response:
     fields = http.form_fields(page.request)
     if not page.check_csrf(fields):
-        return page.render("login_password.html", status=403, error=CSRF_REFUSED)
+        return page.render("login_password.html", status=403, error=CSRF_REFUSED, wait_help=None)
     ticket = page.cookies.get(page.cookie_name(TICKET_COOKIE))
     try:
         result = auth.login(page.ctx, ticket, fields.get("password", ""), ip=page.ip)
     except InvalidCredentials as error:
         if error.message == auth.TICKET_EXPIRED:
             return page.render("login_document.html", status=401, error=error.message, document="")
-        return page.render("login_password.html", status=401, error=error.message)
+        # The same help for every failure and every document: it tells nothing about the account.
+        return page.render("login_password.html", status=401, error=error.message,
+                           wait_help=_wait_help(page.settings))
     except DomainError as error:
-        return page.render("login_password.html", status=error.status, error=error.message)
+        return page.render("login_password.html", status=error.status, error=error.message,
+                           wait_help=None)
     page.clear_cookie(TICKET_COOKIE)
     page.set_cookies.append(http.cookie_header(page.settings, page.settings.session_cookie_name,
                                                result.session_token))
@@ -250,7 +265,10 @@ def landing(page: Page) -> Response:
 
 @page_handler
 def recovery_form(page: Page) -> Response:
-    return page.render("recovery_request.html", error=None, document="")
+    """The document typed at login comes along (from the login ticket, never from the address)."""
+    ticket = page.cookies.get(page.cookie_name(TICKET_COOKIE))
+    document = auth.ticket_document(page.ctx, ticket) if ticket and len(ticket) < 500 else None
+    return page.render("recovery_request.html", error=None, document=document or "")
 
 
 @page_handler
@@ -263,14 +281,35 @@ def recovery_submit(page: Page) -> Response:
     except DomainError as error:
         return page.render("recovery_request.html", status=error.status, error=error.message,
                            document=fields.get("document_number", "")[:20])
-    return page.render("recovery_sent.html", message=message)
+    return page.render("recovery_sent.html", message=message,
+                       minutes=page.settings.recovery_ttl_seconds // 60)
+
+
+PASSWORD_FIELDS = ("current_password", "temporary_key", "new_password", "confirmation")
+
+
+def error_links(errors: dict[str, str], order: tuple[str, ...]) -> list[tuple[str | None, str]]:
+    """The error summary's (field id, message) pairs: page errors first, then fields in order."""
+    links: list[tuple[str | None, str]] = [(None, errors["general"])] if errors.get("general") else []
+    return links + [(name, errors[name]) for name in order if errors.get(name)]
+
+
+def password_form(page: Page, template: str, *, status: int = 200,
+                  errors: dict[str, str] | None = None, **values: Any) -> Response:
+    """A form that sets a password: the policy before the fields, errors summarised and marked."""
+    errors = errors or {}
+    return page.render(template, status=status, errors=errors,
+                       links=error_links(errors, PASSWORD_FIELDS),
+                       policy=policy_summary(page.settings.cooperative_short_name),
+                       min_length=MIN_LENGTH, max_length=MAX_LENGTH, **values)
 
 
 def _change_password_page(page: Page, *, status: int = 200, errors: dict[str, str] | None = None,
-                          general: str | None = None) -> Response:
-    return page.render("change_password.html", status=status, errors=errors or {}, general=general,
-                       policy=policy_summary(page.settings.cooperative_short_name),
-                       min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+                          general: str | None = None, temporary_key: str = "") -> Response:
+    """Everything typed but the passwords comes back: the temporary key survives a typo."""
+    errors = {**(errors or {}), **({"general": general} if general else {})}
+    return password_form(page, "change_password.html", status=status, errors=errors,
+                         temporary_key=temporary_key[:64])
 
 
 @page_handler
@@ -294,22 +333,24 @@ def change_password_form(page: Page) -> Response:
 def change_password_submit(page: Page) -> Response:
     fields = http.form_fields(page.request)
     if not page.check_csrf(fields):
-        return _change_password_page(page, status=403, general=CSRF_REFUSED)
+        return _change_password_page(page, status=403, general=CSRF_REFUSED,
+                                     temporary_key=fields.get("temporary_key", ""))
     token = page.cookies.get(page.cookie_name(RECOVERY_COOKIE))
     new_password = fields.get("new_password", "")
+    key = fields.get("temporary_key", "")
     if new_password and new_password != fields.get("confirmation", ""):
-        return _change_password_page(page, status=400, errors={
-            "confirmation": "La confirmación no coincide con la nueva contraseña."})
+        return _change_password_page(page, status=400, temporary_key=key,
+                                     errors={"confirmation": CONFIRMATION_MISMATCH})
     try:
-        recovery.confirm_recovery(page.ctx, token, fields.get("temporary_key", ""), new_password,
-                                  ip=page.ip)
+        recovery.confirm_recovery(page.ctx, token, key, new_password, ip=page.ip)
     except recovery.InvalidRecovery as error:
         if error.field == "token":
             page.clear_cookie(RECOVERY_COOKIE)
             return page.render("recovery_invalid.html", status=400, message=error.message)
-        return _change_password_page(page, status=400, errors={error.field or "general": error.message})
+        return _change_password_page(page, status=400, temporary_key=key,
+                                     errors={error.field or "general": error.message})
     except (WeakPassword, DomainError) as error:
-        return _change_password_page(page, status=error.status,
+        return _change_password_page(page, status=error.status, temporary_key=key,
                                      errors={error.field or "general": error.message})
     page.clear_cookie(RECOVERY_COOKIE)
     page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))

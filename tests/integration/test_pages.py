@@ -27,7 +27,7 @@ def test_every_page_is_spanish_with_security_headers(browser: Browser, path: str
 
 def test_home_has_the_module_button_advice_and_contacts(browser: Browser) -> None:
     html = browser.get("/").body.decode()
-    for text in ("Pago de Asociados", ">Ingresar<", "Escriba usted mismo la dirección",
+    for text in ("Pago de Asociados", ">Ingresar<", "escriba usted mismo la dirección",
                  "¿Olvidó su contraseña?", "NIT 900.123.456-7", "(601) 745 0000",
                  "soporte@coopejemplo.example"):
         assert text in html

@@ -41,7 +41,7 @@ def choose(member: Browser, fields: dict[str, str]):  # type: ignore[no-untyped-
 def test_obligations_page_lists_what_is_owed(member: Browser) -> None:
     html = member.get("/obligaciones").body.decode()
     for text in ("Mis obligaciones", "Aportes", "Crédito", "$ 80.000", "$ 850.000", "$ 12.400.000",
-                 "•••• 5678", "8 días en mora", "¿Cuánto desea pagar de"):
+                 "•••• 5678", "8 días en mora", "¿Cuánto desea pagar?"):
         assert text in html
     assert "880012345678" not in html  # long product numbers are masked
 
