@@ -108,6 +108,10 @@ class Settings:
     # Member reminders (issue 6)
     reminder_days_before_due: int = 3
     pending_reminder_seconds: int = 2 * 3600
+    # How long the gateway keeps an abandoned PSE transaction pending before ending it (the
+    # member may pay again after that), and how many "Consultar estado" a payment gets a minute.
+    gateway_pending_expiry_seconds: int = 30 * 60
+    rate_payment_query: int = 3
     reminder_quiet_start_hour: int = 21  # Colombian time: no "still pending" email from 21:00...
     reminder_quiet_end_hour: int = 7  # ...to 7:00 (due-date reminders go out at 8:00 anyway)
     # How a loan payment is applied to the instalment's parts (issue 6): the cooperative's order.
@@ -185,6 +189,8 @@ class Settings:
             staff_api_key_required=_bool(env, "STAFF_API_KEY_REQUIRED", False),
             reminder_days_before_due=_int(env, "REMINDER_DAYS_BEFORE_DUE", 3),
             pending_reminder_seconds=_int(env, "PENDING_REMINDER_SECONDS", 2 * 3600),
+            gateway_pending_expiry_seconds=_int(env, "GATEWAY_PENDING_EXPIRY_SECONDS", 30 * 60),
+            rate_payment_query=_int(env, "RATE_PAYMENT_QUERY", 3),
             reminder_quiet_start_hour=_int(env, "REMINDER_QUIET_START_HOUR", 21),
             reminder_quiet_end_hour=_int(env, "REMINDER_QUIET_END_HOUR", 7),
             allocation_order=_allocation_order(env),

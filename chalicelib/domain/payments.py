@@ -100,6 +100,10 @@ STEP_LABELS = {
     FAILED: "Fallido",
     EXPIRED: "Vencido",
 }
+#: A step's name once it is behind the payment (a ✓ beside "Pendiente" would read as pending).
+STEP_DONE_LABELS = {
+    PENDING: "Enviado a su banco",
+}
 #: What each step means, one short sentence (shown under the step and read by screen readers).
 STEP_HINTS = {
     CREATED: "Registramos su pago en la Sucursal Virtual.",
@@ -143,7 +147,8 @@ def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[Life
 
     def step(key: str, state: str, current: bool = False) -> LifecycleStep:
         hints = STEP_UPCOMING_HINTS if state == "upcoming" else STEP_HINTS
-        return LifecycleStep(key, STEP_LABELS.get(key, key), hints.get(key, ""),
+        labels = STEP_DONE_LABELS if state == "done" and not current else STEP_LABELS
+        return LifecycleStep(key, labels.get(key, STEP_LABELS.get(key, key)), hints.get(key, ""),
                              times.get(key) if state != "upcoming" else None, state, current)
 
     if status in _FAILURES:

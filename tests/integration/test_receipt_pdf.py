@@ -62,7 +62,7 @@ def test_the_pdf_has_every_field_of_the_receipt(ctx, approved) -> None:  # type:
                      "Documento del pagador", f"CC {DOC}", "Dirección IP de origen", "190.25.1.2",
                      "Obligaciones pagadas", "Aportes sociales noviembre", "$ 80.000",
                      "Crédito de libre inversión cuota 7/36", "$ 1.000.000", "•••• 5678",
-                     "Seguimiento del pago", "Iniciado", "Pendiente en el banco", "Aprobado"):
+                     "Seguimiento del pago", "Iniciado", "Enviado a su banco", "Aprobado"):
         assert expected in text, expected
     reader = PdfReader(io.BytesIO(data))
     assert reader.metadata.title == f"Comprobante de pago {approved.reference}"
@@ -96,7 +96,7 @@ def test_download_route_for_the_member_only(client, approved, make_member) -> No
     assert f'href="{path}"' in ana.get(f"/pagos/{approved.id}").body.decode()
     history = ana.get("/pagos").body.decode()
     assert f'href="{path}"' in history and "Descargar PDF" in history
-    for step in ("Iniciado 10:00 a. m.", "Pendiente en el banco 10:00 a. m.", "Aprobado 10:03 a. m."):
+    for step in ("Iniciado 10:00 a. m.", "Enviado a su banco 10:00 a. m.", "Aprobado 10:03 a. m."):
         assert step in history
 
     # Another member cannot download it, nor learn that it exists.
@@ -114,7 +114,7 @@ def test_download_route_for_the_member_only(client, approved, make_member) -> No
 def test_the_return_page_without_a_session_offers_no_download(client, approved) -> None:  # type: ignore[no-untyped-def]
     html = Browser(client).get(f"/pagos/{approved.id}/retorno").body.decode()
     assert "Comprobante de pago" in html and "comprobante.pdf" not in html
-    assert 'aria-current="step"' in html and "Pendiente en el banco" in html  # the lifecycle still shows
+    assert 'aria-current="step"' in html and "Enviado a su banco" in html  # the lifecycle still shows
 
 
 def test_the_receipt_page_shows_the_lifecycle_stepper(client, approved) -> None:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def test_the_receipt_page_shows_the_lifecycle_stepper(client, approved) -> None:
                         re.S).group(1)
     items = re.findall(r"<li class=\"step-(\w+)\"( aria-current=\"step\")?>", stepper)
     assert items == [("done", ""), ("done", ""), ("done", ' aria-current="step"')]
-    for text in ("Iniciado", "Pendiente en el banco", "Aprobado", "23 de noviembre de 2026, 10:03 a. m.",
+    for text in ("Iniciado", "Enviado a su banco", "Aprobado", "23 de noviembre de 2026, 10:03 a. m.",
                  "(completado, paso actual)"):
         assert text in stepper
 

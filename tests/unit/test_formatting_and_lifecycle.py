@@ -56,7 +56,7 @@ def test_lifecycle_of_a_payment_that_goes_well() -> None:
         ("Iniciado", "done", False, True), ("Pendiente en el banco", "active", True, True),
         ("Aprobado", "upcoming", False, False)]
     assert steps("APPROVED", ("CREATED", 0), ("PENDING", 1), ("APPROVED", 3)) == [
-        ("Iniciado", "done", False, True), ("Pendiente en el banco", "done", False, True),
+        ("Iniciado", "done", False, True), ("Enviado a su banco", "done", False, True),
         ("Aprobado", "done", True, True)]
     approved = rules.lifecycle(
         "APPROVED", [("CREATED", T0), ("PENDING", T0), ("APPROVED", T0 + timedelta(minutes=3))])
@@ -65,7 +65,7 @@ def test_lifecycle_of_a_payment_that_goes_well() -> None:
 
 def test_lifecycle_of_refused_and_late_payments() -> None:
     assert steps("REJECTED", ("CREATED", 0), ("PENDING", 1), ("REJECTED", 5)) == [
-        ("Iniciado", "done", False, True), ("Pendiente en el banco", "done", False, True),
+        ("Iniciado", "done", False, True), ("Enviado a su banco", "done", False, True),
         ("Rechazado", "failed", True, True)]
     assert steps("FAILED", ("CREATED", 0), ("FAILED", 0)) == [
         ("Iniciado", "done", False, True), ("Fallido", "failed", True, True)]
