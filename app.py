@@ -126,6 +126,11 @@ def payment_receipt_page(payment_id: str) -> Response:
     return web.payment_pages.payment_receipt(app.current_request)
 
 
+@app.route("/pagos/{payment_id}/consultar", methods=["POST"], content_types=FORM)
+def payment_status_query_page(payment_id: str) -> Response:
+    return web.payment_pages.payment_status_query(app.current_request)
+
+
 @app.route("/pagos/{payment_id}/retorno", methods=["GET"])
 def payment_return_page(payment_id: str) -> Response:
     return web.payment_pages.payment_return(app.current_request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from chalice import Response
@@ -13,7 +14,7 @@ from chalicelib.domain.errors import DomainError, InvalidInput
 from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services.obligations import ObligationView
-from chalicelib.services.payments import PaymentPreview
+from chalicelib.services.payments import PaymentPreview, ReceiptView
 from chalicelib.web import http
 from chalicelib.web.pages import CSRF_REFUSED, Page, page_handler, require_session
 
@@ -106,17 +107,21 @@ def _total_limits(page: Page) -> rules.Limits:
 
 
 def _obligations_page(page: Page, *, status: int = 200, selection: Selection | None = None,
-                      owed: list[ObligationView] | None = None,
-                      show_errors: bool = True) -> Response:
+                      owed: list[ObligationView] | None = None, show_errors: bool = True,
+                      pending: rules.PaymentPending | None = None) -> Response:
     owed = owed if owed is not None else _owed(page)
     selection = selection or Selection()
-    return page.render("obligations.html", status=status, obligations=owed,
+    return page.render("obligations.html", status=status, obligations=owed, pending=pending,
                        errors=selection.errors if show_errors else {},
                        choices=selection.choices, typed=selection.typed, total=selection.total,
                        nothing_chosen=NOTHING_CHOSEN)
 
 
-def _refused(page: Page, message: str, status: int) -> Response:
+def _refused(page: Page, error: DomainError | str, status: int = 400) -> Response:
+    """The obligations page with the refusal; PSE's pending rule as a notice, not an error."""
+    if isinstance(error, rules.PaymentPending):
+        return _obligations_page(page, status=error.status, pending=error)
+    message = error if isinstance(error, str) else error.message
     return _obligations_page(page, status=status, selection=Selection(errors={"general": message}))
 
 
@@ -152,6 +157,9 @@ def summary(page: Page) -> Response:
     try:
         preview = payments_service.preview_payment(page.ctx, document_number=session.document_number,
                                                    items=selection.items)
+    except rules.PaymentPending as pending:
+        return _obligations_page(page, status=pending.status, selection=selection, owed=owed,
+                                 pending=pending, show_errors=False)
     except DomainError as error:
         selection.errors["general"] = error.message
         return _obligations_page(page, status=error.status, selection=selection, owed=owed)
@@ -184,7 +192,7 @@ def pay(page: Page) -> Response:
     try:
         selection = _posted_selection(fields)
     except DomainError as error:
-        return _refused(page, error.message, 400)
+        return _refused(page, error)
     bank_code = fields.get("bank_code", "")
     person_type = fields.get("person_type", "")
     try:
@@ -199,7 +207,7 @@ def pay(page: Page) -> Response:
             return _summary_page(page, preview=preview, selection=selection, status=400,
                                  error=error.message, error_field=error.field or "bank_code",
                                  bank_code=bank_code, person_type=person_type)
-        return _refused(page, error.message, error.status)
+        return _refused(page, error, error.status)
     if started.redirect_url:
         return http.redirect(started.redirect_url)  # the bank's page, full window (never a frame)
     return page.redirect(f"/pagos/{started.id}")
@@ -220,6 +228,14 @@ def _posted_selection(fields: dict[str, str]) -> Selection:
     return selection
 
 
+def _receipt_page(page: Page, receipt: ReceiptView, *, returning: bool,
+                  query_note: str | None = None) -> Response:
+    """The result first; while pending, what happens next and from when the member may pay again."""
+    retry_from = receipt.created_at + timedelta(seconds=page.settings.gateway_pending_expiry_seconds)
+    return page.render("receipt.html", receipt=receipt, retry_from=retry_from, returning=returning,
+                       query_note=query_note)
+
+
 @page_handler
 def payment_return(page: Page) -> Response:
     """Back from the bank: ask the gateway server-side; works without a session (receipt only)."""
@@ -227,7 +243,7 @@ def payment_return(page: Page) -> Response:
     receipt = payments_service.refresh_payment(
         page.ctx, page.request.uri_params["payment_id"],
         document_number=session.document_number if session else None)
-    return page.render("receipt.html", receipt=receipt, returning=True)
+    return _receipt_page(page, receipt, returning=True)
 
 
 @page_handler
@@ -235,7 +251,24 @@ def payment_receipt(page: Page) -> Response:
     session = require_session(page)
     receipt = payments_service.receipt(page.ctx, page.request.uri_params["payment_id"],
                                        document_number=session.document_number)
-    return page.render("receipt.html", receipt=receipt, returning=False)
+    outcome = (page.request.query_params or {}).get("consulta", "")
+    note = None if receipt.is_final else payments_service.STATUS_QUERY_NOTES.get(outcome)
+    return _receipt_page(page, receipt, returning=False, query_note=note)
+
+
+@page_handler
+def payment_status_query(page: Page) -> Response:
+    """"Consultar estado" (post/redirect/get): the gateway asked server-side, throttled."""
+    fields = http.form_fields(page.request)
+    payment_id = page.request.uri_params["payment_id"]
+    session = page.session()
+    if not page.check_csrf(fields):
+        return page.redirect("/pagos" if session else "/")
+    outcome = payments_service.check_status(
+        page.ctx, payment_id, document_number=session.document_number if session else None)
+    if session is None:  # the return page asks the gateway itself
+        return page.redirect(f"/pagos/{payment_id}/retorno")
+    return page.redirect(f"/pagos/{payment_id}?consulta={outcome}")
 
 
 @page_handler

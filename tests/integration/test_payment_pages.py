@@ -108,8 +108,33 @@ def test_rejected_payment_offers_retry(member: Browser, gateway) -> None:  # typ
     payment_id = get_obligation("APO-1").pending_payment_id
     gateway.settle(reference, "REJECTED")
     receipt = member.get(f"/pagos/{payment_id}/retorno").body.decode()
-    assert "Rechazada" in receipt and "Reintentar el pago" in receipt
+    assert "Rechazada" in receipt
+    retry = re.search(r'<a class="button" href="([^"]+)">Intentar de nuevo</a>', receipt).group(1)
+    assert retry == "/pagos/resumen?otro_APO-1=80000"  # the main action, with the same items
     assert get_obligation("APO-1").pending_payment_id is None
+    again = member.get(retry).body.decode()
+    assert "Resumen del pago" in again and 'name="item_0_amount" value="80000"' in again
+    assert '<option value="1022" selected>' in again  # the last bank, remembered for the member
+    assert 'value="juridica" checked' in again
+
+
+def test_consultar_estado_asks_the_gateway_and_is_throttled(member: Browser, gateway) -> None:  # type: ignore[no-untyped-def]
+    summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
+    fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
+    member.post("/pagos", {**fields, "bank_code": "1022", "person_type": "natural"})
+    payment_id = get_obligation("APO-1").pending_payment_id
+    pending = member.get(f"/pagos/{payment_id}").body.decode()
+    for text in ("Qué pasa ahora", "No pague de nuevo", "Le avisaremos por correo",
+                 "podrá pagar de nuevo a partir de las", 'href="tel:6017450000"', "Consultar estado"):
+        assert text in pending, text
+    for _ in range(3):
+        asked = member.post(f"/pagos/{payment_id}/consultar", {}, csrf_from=f"/pagos/{payment_id}")
+        assert asked.headers["Location"] == f"/pagos/{payment_id}?consulta=pending"
+    assert "el pago sigue pendiente" in member.get(f"/pagos/{payment_id}?consulta=pending").body.decode()
+    throttled = member.post(f"/pagos/{payment_id}/consultar", {}, csrf_from=f"/pagos/{payment_id}")
+    assert throttled.headers["Location"] == f"/pagos/{payment_id}?consulta=wait"
+    gateway.settle(get_payment(payment_id).reference, "APPROVED")
+    assert "Aprobada" in member.get(f"/pagos/{payment_id}/retorno").body.decode()
 
 
 def test_return_page_works_without_a_session(member: Browser, client, gateway) -> None:  # type: ignore[no-untyped-def]

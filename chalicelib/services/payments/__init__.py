@@ -25,7 +25,9 @@ from __future__ import annotations
 from chalicelib.services.payments.core import PAYMENT_NOT_FOUND, POLL_SHARDS
 from chalicelib.services.payments.gateway_events import (
     METRIC_SIGNATURE_FAILURES,
+    STATUS_QUERY_NOTES,
     apply_gateway_event,
+    check_status,
     refresh_payment,
 )
 from chalicelib.services.payments.receipts import (
@@ -83,8 +85,10 @@ __all__ = [  # callers import the public names from the package, not from its mo
     "MEMBER_UNAVAILABLE", "METRIC_FLAGGED", "METRIC_SIGNATURE_FAILURES", "NOT_UNDER_REVIEW",
     "OBLIGATION_UNAVAILABLE", "PAYMENT_NOT_FOUND", "POLL_KEYS", "POLL_PAGE_SIZE", "POLL_SHARDS",
     "RECEIPT_MAX_ATTEMPTS", "REJECTED_BY_STAFF", "REVIEW_ACTIONS", "REVIEW_FLAG", "REVIEW_KEYS",
-    "STALE_BANKS_RETRY", "PaymentItemView", "PaymentPreview", "ReceiptView", "ReconcileReport",
-    "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event", "list_banks",
+    "STALE_BANKS_RETRY", "STATUS_QUERY_NOTES", "PaymentItemView", "PaymentPreview", "ReceiptView",
+    "ReconcileReport",
+    "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event", "check_status",
+    "list_banks",
     "list_payments", "preview_payment", "receipt", "receipt_pdf", "reconcile_pending",
     "refresh_payment", "resend_receipt", "resolve_review", "staff_payment", "staff_requery",
     "start_payment",

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import payments_repo as store
-from chalicelib.adapters.dynamo.models import GatewayEvent
+from chalicelib.adapters.dynamo.models import GatewayEvent, Payment
 from chalicelib.adapters.gateways.base import GatewayError, InvalidEvent
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
 from chalicelib.domain.payments import EXPIRED, OPEN_STATUSES
 from chalicelib.observability import emit_metric, log_event
+from chalicelib.services import throttle
 from chalicelib.services.payments.core import _load, _payment_logs, _query_gateway
 from chalicelib.services.payments.receipts import ReceiptView, _view
 from chalicelib.services.payments.settle import _settle
@@ -20,10 +21,32 @@ from chalicelib.services.payments.settle import _settle
 METRIC_SIGNATURE_FAILURES = "WebhookSignatureFailures"
 
 
+#: What "Consultar estado" tells the member, by the outcome :func:`check_status` returns.
+STATUS_QUERY_NOTES = {
+    "pending": "Acabamos de consultar a su banco: el pago sigue pendiente.",
+    "wait": ("Ya consultamos el estado hace un momento. Espere un minuto y vuelva a consultar; "
+             "le avisaremos por correo cuando el banco responda."),
+}
+
+
+def check_status(ctx: Context, payment_id: str, *, document_number: str | None) -> str:
+    """"Consultar estado": the gateway asked server-side, a few times a minute per payment at
+    most. ``ended`` (a final status now), ``pending`` or ``wait`` (throttled, not asked)."""
+    payment = _load(payment_id, document_number)
+    if not throttle.allow(ctx, f"payment:query:{payment.payment_id}",
+                          limit=ctx.settings.rate_payment_query, window_seconds=60):
+        return "wait"
+    view = _refresh(ctx, payment, full=document_number is not None)
+    return "ended" if view.is_final else "pending"
+
+
 def refresh_payment(ctx: Context, payment_id: str, *,
                     document_number: str | None = None) -> ReceiptView:
     """Ask the gateway server-side and apply the answer (the return page; never query params)."""
-    payment = _load(payment_id, document_number)
+    return _refresh(ctx, _load(payment_id, document_number), full=document_number is not None)
+
+
+def _refresh(ctx: Context, payment: Payment, *, full: bool) -> ReceiptView:
     if payment.status in OPEN_STATUSES or payment.status == EXPIRED:
         with _payment_logs(payment):
             try:
@@ -34,7 +57,7 @@ def refresh_payment(ctx: Context, payment_id: str, *,
             if transaction is not None:
                 _, payment = _settle(ctx, payment, target=transaction.status, transaction=transaction,
                                      actor="gateway")
-    return _view(payment, full=document_number is not None)
+    return _view(payment, full=full)
 
 
 def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
@@ -58,6 +59,12 @@ class ReceiptView:
     # The stepper (issue 6): Iniciado → Pendiente en el banco → Aprobado (or how it ended), with
     # the time of each step; shown with or without a session (it names no member data).
     lifecycle: tuple[rules.LifecycleStep, ...] = ()
+    emailed_to: str | None = None  # the masked address the receipt went to (with a session)
+
+    @property
+    def retry_query(self) -> str:
+        """The same items and amounts, as the summary's address takes them ("Intentar de nuevo")."""
+        return urlencode([(f"otro_{item.obligation_id}", str(item.amount)) for item in self.items])
 
     @property
     def result_at(self) -> datetime:
@@ -144,6 +151,8 @@ def _view(payment: Payment, *, full: bool) -> ReceiptView:
         payer_document_type=payment.document_type,
         under_review=bool(payment.review_flag) if full else False,
         lifecycle=_lifecycle(payment),  # back office (issue 4): + "Aplicado en la cooperativa"
+        emailed_to=rules.mask_email(payment.payer_email)
+        if full and payment.receipt_emailed and payment.payer_email else None,
     )
 
 
