@@ -74,6 +74,16 @@ def landing() -> Response:
     return web.pages.landing(app.current_request)
 
 
+@app.route("/cuenta/clave", methods=["GET"])
+def account_password_form() -> Response:
+    return web.pages.account_password_form(app.current_request)
+
+
+@app.route("/cuenta/clave", methods=["POST"], content_types=FORM)
+def account_password_submit() -> Response:
+    return web.pages.account_password_submit(app.current_request)
+
+
 @app.route("/recuperar", methods=["GET"])
 def recovery_form() -> Response:
     return web.pages.recovery_form(app.current_request)

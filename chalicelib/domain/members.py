@@ -30,3 +30,11 @@ def mask_document(document_number: str) -> str:
     if len(document_number) <= 3:
         return "*" * len(document_number)
     return "*" * (len(document_number) - 3) + document_number[-3:]
+
+
+def mask_email(email: str | None) -> str:
+    """``maria@correo.example`` → ``ma***@correo.example``: enough to recognise one's own."""
+    if not email or "@" not in email:
+        return ""
+    local, domain = email.split("@", 1)
+    return f"{local[:2]}{'*' * max(1, len(local) - 2)}@{domain}"

@@ -187,12 +187,6 @@ def mask_document(document_number: str) -> str:
     return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK
 
 
-def mask_email(email: str) -> str:
-    """``maria.perez@correo.example`` → ``m****@correo.example``: enough to recognise one's own."""
-    local, _, domain = email.strip().partition("@")
-    return f"{local[:1]}****@{domain}" if local and domain else MASK
-
-
 def colombia_today(now: datetime) -> date:
     return now.astimezone(COLOMBIA).date()
 

@@ -15,7 +15,7 @@ from chalicelib.adapters.dynamo.models import Member, Session
 from chalicelib.context import Context
 from chalicelib.domain.errors import InvalidCredentials, InvalidInput
 from chalicelib.domain.lockout import FailureState, LockoutPolicy
-from chalicelib.domain.members import parse_document_number
+from chalicelib.domain.members import mask_email, parse_document_number
 from chalicelib.observability import log_event
 from chalicelib.security.passwords import hash_token
 from chalicelib.security.signing import BadSignature
@@ -242,13 +242,6 @@ class MemberSummary:
     last_login_ip: str | None
     previous_login_at: datetime | None
     previous_login_ip: str | None
-
-
-def mask_email(email: str | None) -> str:
-    if not email or "@" not in email:
-        return ""
-    local, domain = email.split("@", 1)
-    return f"{local[:2]}{'*' * max(1, len(local) - 2)}@{domain}"
 
 
 def member_summary(session: SessionView) -> MemberSummary:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from urllib.parse import urlencode
 
 from chalicelib.adapters.dynamo.models import Obligation
 from chalicelib.context import Context
@@ -140,3 +141,33 @@ def list_obligations(ctx: Context, document_number: str) -> list[ObligationView]
     views = [to_view(o, today, order) for o in Obligation.query(document_number, consistent_read=True)
              if is_payable(o)]
     return sorted(views, key=lambda v: (v.due_date, v.id))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """"Lo que debe hoy": what is owed now, the earliest due date, the overdue part (and its
+    obligations), and the payments still pending at the bank (reference, payment id)."""
+
+    total_due: int
+    next_due_date: date | None
+    overdue_total: int
+    overdue_ids: tuple[str, ...]
+    pending: tuple[tuple[str, str], ...]
+
+    @property
+    def overdue_query(self) -> str:
+        """The summary's address with the overdue instalments chosen ("Pagar lo vencido")."""
+        return urlencode([(f"opcion_{oid}", "due") for oid in self.overdue_ids])
+
+
+def standing(views: Sequence[ObligationView]) -> Standing:
+    payable = [v for v in views if not v.pending_payment_id and v.amount_due > 0]
+    overdue = [v for v in payable if v.overdue_days > 0]
+    pending = {v.pending_payment_id: v.pending_reference or "" for v in views if v.pending_payment_id}
+    return Standing(
+        total_due=sum(v.amount_due for v in payable),
+        next_due_date=min((v.due_date for v in payable if v.due_date != date.max), default=None),
+        overdue_total=sum(v.amount_due for v in overdue),
+        overdue_ids=tuple(v.id for v in overdue),
+        pending=tuple((reference, pid) for pid, reference in pending.items() if pid),
+    )

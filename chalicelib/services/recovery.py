@@ -8,7 +8,7 @@ and key are stored hashed, single use, 15 minutes, 5 tries; only the newest requ
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chalicelib.adapters.dynamo import repositories as repo
 from chalicelib.adapters.dynamo.models import Member, Recovery
@@ -173,11 +173,54 @@ def confirm_recovery(ctx: Context, token: object, temporary_key: object, new_pas
         )
     except repo.ConcurrentUpdate as exc:
         raise _refused(ip, "concurrent_use", member.document_number) from exc
-    ended = repo.delete_member_sessions(member.document_number)
+    _after_change(ctx, member, now=now, ip=ip, keep_session=None)
+
+
+CURRENT_WRONG = "La contraseña actual no es correcta."
+
+
+def change_password(ctx: Context, *, document_number: str, session_hash: str,
+                    current_password: object, new_password: object, ip: str) -> None:
+    """A signed-in member changes the password: the current one, then the same policy as a
+    recovery; every other session ends and an email tells the member."""
+    if not isinstance(current_password, str) or not current_password:
+        raise InvalidInput("Escriba su contraseña actual.", field="current_password")
+    if not isinstance(new_password, str) or not new_password:
+        raise WeakPassword("Escriba la nueva contraseña.", field="new_password")
+    throttle.check_ip(ctx, "login", ip)
+    member = repo.get_member(document_number)
+    if member is None or not member.password_hash:
+        raise InvalidInput(CURRENT_WRONG, field="current_password")
+    if len(current_password) > 1024 or not ctx.hasher.verify(current_password, member.password_hash):
+        audit_item(ctx, subject=document_number, event="authn_password_change_fail", ip=ip,
+                   reason="wrong_current_password").save()
+        raise InvalidInput(CURRENT_WRONG, field="current_password")
+    password, previous = _acceptable_password(ctx, member, new_password)
+    now = ctx.now()
+    try:
+        repo.transact(
+            updates=[(member, [
+                Member.password_hash.set(ctx.hasher.hash(password)),
+                Member.password_history.set(previous[: HISTORY_SIZE - 1]),
+                Member.password_changed_at.set(now),
+            ], Member.password_hash == member.password_hash)],
+            saves=[audit_item(ctx, subject=document_number, event="authn_password_change", ip=ip,
+                              reason="signed_in")],
+        )
+    except repo.ConcurrentUpdate as exc:
+        raise InvalidInput("Su contraseña cambió mientras tanto. Intente de nuevo.",
+                           field="current_password") from exc
+    _after_change(ctx, member, now=now, ip=ip, keep_session=session_hash)
+
+
+def _after_change(ctx: Context, member: Member, *, now: datetime, ip: str,
+                  keep_session: str | None) -> None:
+    """End the member's sessions (but ``keep_session``) and send the notice by email."""
+    ended = repo.delete_member_sessions(member.document_number, keep=keep_session)
     log_event("session_expired", document_number=member.document_number, reason="password_change",
               sessions=ended)
     _send(ctx, member, "Su contraseña fue cambiada", "password_changed",
-          {"name": member.full_name, "when": now, "ip": ip, "settings": s})
+          {"name": member.full_name, "when": now, "ip": ip, "settings": ctx.settings})
 
 
 def _refused(ip: str, reason: str, document_number: str | None = None) -> InvalidRecovery:

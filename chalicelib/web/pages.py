@@ -256,9 +256,13 @@ def logged_out(page: Page) -> Response:
 
 @page_handler
 def landing(page: Page) -> Response:
+    from chalicelib.services import obligations
+
     session = require_session(page)
     summary = auth.member_summary(session)
-    return page.render("landing.html", member=summary)
+    owed = obligations.standing(obligations.list_obligations(page.ctx, session.document_number))
+    changed = (page.request.query_params or {}).get("aviso") == "clave-cambiada"
+    return page.render("landing.html", member=summary, owed=owed, password_changed=changed)
 
 
 # --- recovery --------------------------------------------------------------------------------
@@ -355,3 +359,32 @@ def change_password_submit(page: Page) -> Response:
     page.clear_cookie(RECOVERY_COOKIE)
     page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
     return page.render("password_changed.html")
+
+
+# --- the signed-in member's own password ------------------------------------------------------
+
+@page_handler
+def account_password_form(page: Page) -> Response:
+    require_session(page)
+    return password_form(page, "account_password.html")
+
+
+@page_handler
+def account_password_submit(page: Page) -> Response:
+    session = require_session(page)
+    fields = http.form_fields(page.request)
+    if not page.check_csrf(fields):
+        return password_form(page, "account_password.html", status=403, errors={"general": CSRF_REFUSED})
+    new_password = fields.get("new_password", "")
+    if new_password and new_password != fields.get("confirmation", ""):
+        return password_form(page, "account_password.html", status=400,
+                             errors={"confirmation": CONFIRMATION_MISMATCH})
+    try:
+        recovery.change_password(page.ctx, document_number=session.document_number,
+                                 session_hash=session.session_hash,
+                                 current_password=fields.get("current_password", ""),
+                                 new_password=new_password, ip=page.ip)
+    except (WeakPassword, DomainError) as error:
+        return password_form(page, "account_password.html", status=error.status,
+                             errors={error.field or "general": error.message})
+    return page.redirect("/inicio?aviso=clave-cambiada")

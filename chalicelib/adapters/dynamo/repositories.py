@@ -115,9 +115,10 @@ def delete_session(session_hash: str) -> None:
     Session(session_hash=session_hash).delete()
 
 
-def delete_member_sessions(document_number: str) -> int:
-    """End every session of a member (after a password change or a staff block)."""
-    hashes = [s.session_hash for s in Session.by_member.query(document_number)]
+def delete_member_sessions(document_number: str, *, keep: str | None = None) -> int:
+    """End every session of a member (after a password change or a staff block), but ``keep``."""
+    hashes = [s.session_hash for s in Session.by_member.query(document_number)
+              if s.session_hash != keep]
     with Session.batch_write() as batch:
         for session_hash in hashes:
             batch.delete(Session(session_hash=session_hash))

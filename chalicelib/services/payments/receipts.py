@@ -15,6 +15,7 @@ from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
+from chalicelib.domain.members import mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES
 from chalicelib.observability import log_event
 from chalicelib.services.payments.core import _load, _shard
@@ -151,7 +152,7 @@ def _view(payment: Payment, *, full: bool) -> ReceiptView:
         payer_document_type=payment.document_type,
         under_review=bool(payment.review_flag) if full else False,
         lifecycle=_lifecycle(payment),  # back office (issue 4): + "Aplicado en la cooperativa"
-        emailed_to=rules.mask_email(payment.payer_email)
+        emailed_to=mask_email(payment.payer_email)
         if full and payment.receipt_emailed and payment.payer_email else None,
     )
 
