@@ -182,6 +182,25 @@ def mask_number(value: str, *, keep: int = 4, longer_than: int = LONG_NUMBER) ->
     return f"{MASK} {value[-keep:]}"
 
 
+def distinct_masks(numbers: Iterable[str]) -> dict[str, str]:
+    """Each product number masked; where two would both read ``•••• 5123``, each also shows the
+    fewest leading characters that tell them apart (``71•••• 5123``, ``72•••• 5123``)."""
+    values = sorted({n.strip() for n in numbers})
+    masks: dict[str, str] = {}
+    for value in values:
+        masked = mask_number(value)
+        if masked == value:
+            masks[value] = value
+            continue
+        twins = [o for o in values if o != value and mask_number(o) == masked]
+        lead = 0
+        while twins and lead < len(value) - 4:
+            lead += 1
+            twins = [o for o in twins if o[:lead] == value[:lead]]
+        masks[value] = f"{value[:lead]}{masked}" if lead else masked
+    return masks
+
+
 def mask_document(document_number: str) -> str:
     """A payer's document on a receipt seen without a session: always masked, last 4 shown."""
     return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK

@@ -109,14 +109,15 @@ def _last_payment(obligation: Obligation) -> PortalPayment | None:
     return newest
 
 
-def to_view(obligation: Obligation, today: date, order: Sequence[str]) -> ObligationView:
+def to_view(obligation: Obligation, today: date, order: Sequence[str],
+            product_number: str | None = None) -> ObligationView:
     due = _due_date(obligation.due_date)
     owes = int(obligation.amount_due) > 0  # "en mora" only while the instalment owes something
     return ObligationView(
         id=obligation.obligation_id,
         type=obligation.type,
         type_label=rules.type_label(obligation.type),
-        product_number=rules.mask_number(obligation.product_number or ""),
+        product_number=product_number or rules.mask_number(obligation.product_number or ""),
         description=obligation.description,
         due_date=due,
         overdue_days=rules.overdue_days(due, today) if owes and due != date.max else 0,
@@ -138,8 +139,9 @@ def list_obligations(ctx: Context, document_number: str) -> list[ObligationView]
     """The member's open obligations with something to pay, by due date."""
     today = rules.colombia_today(ctx.now())
     order = ctx.settings.allocation_order
-    views = [to_view(o, today, order) for o in Obligation.query(document_number, consistent_read=True)
-             if is_payable(o)]
+    found = [o for o in Obligation.query(document_number, consistent_read=True) if is_payable(o)]
+    masks = rules.distinct_masks(o.product_number or "" for o in found)
+    views = [to_view(o, today, order, masks.get((o.product_number or "").strip())) for o in found]
     return sorted(views, key=lambda v: (v.due_date, v.id))
 
 

@@ -259,3 +259,11 @@ def test_anything_else_is_refused_with_a_spanish_message(typed: object) -> None:
     with pytest.raises(rules.InvalidAmount) as refused:
         rules.parse_pesos(typed)
     assert refused.value.message.startswith(("Escriba el valor", "El valor a pagar"))
+
+
+def test_product_numbers_that_would_look_alike_are_masked_apart() -> None:
+    masks = rules.distinct_masks(["710012345123", "720012345123", "9900005123", "4001020304050",
+                                  "SEG-77"])
+    assert masks == {"710012345123": "71•••• 5123", "720012345123": "72•••• 5123",
+                     "9900005123": "9•••• 5123", "4001020304050": "•••• 4050", "SEG-77": "SEG-77"}
+    assert len(set(masks.values())) == len(masks)

@@ -83,15 +83,20 @@ class ReceiptView:
         return allocation.PLANNED_NOTE if self.status in OPEN_STATUSES else None
 
 
-def _item_view(item: PaymentItem) -> PaymentItemView:
+def _item_view(item: PaymentItem, product_number: str | None = None) -> PaymentItemView:
     """The item as pages show it; its allocation comes from the parts stored when the payment
     started, so a later import or a new ALLOCATION_ORDER never changes it."""
     amount = int(item.amount)
     split = () if item.parts is None else allocation.allocate(
         tuple((str(name), int(pesos)) for name, pesos in item.parts), amount)
     return PaymentItemView(obligation_id=item.obligation_id, type_label=rules.type_label(item.type),
-                           product_number=rules.mask_number(item.product_number),
+                           product_number=product_number or rules.mask_number(item.product_number),
                            description=item.description, amount=amount, allocation=split)
+
+
+def item_views(items: list[PaymentItem]) -> list[PaymentItemView]:
+    masks = rules.distinct_masks(i.product_number for i in items)
+    return [_item_view(i, masks.get(i.product_number.strip())) for i in items]
 
 
 # --- back office (issue 4): "Aplicado en la cooperativa" ------------------------------------------
@@ -147,7 +152,7 @@ def _view(payment: Payment, *, full: bool) -> ReceiptView:
         ip=payment.ip,
         payer_document=payment.document_number if full else rules.mask_document(payment.document_number),
         payer_name=payment.payer_name if full else None,
-        items=[_item_view(i) for i in payment.items],
+        items=item_views(payment.items),
         timeline=_timeline(payment) if full else [],  # back office (issue 4): + core applied
         payer_document_type=payment.document_type,
         under_review=bool(payment.review_flag) if full else False,

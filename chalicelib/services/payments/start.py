@@ -25,7 +25,7 @@ from chalicelib.observability import log_event
 from chalicelib.services.audit import audit_item
 from chalicelib.services.obligations import outstanding_parts
 from chalicelib.services.payments.core import _payment_logs, _shard, _timed
-from chalicelib.services.payments.receipts import PaymentItemView, _item_view
+from chalicelib.services.payments.receipts import PaymentItemView, item_views
 from chalicelib.services.payments.settle import _settle
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -150,7 +150,7 @@ def preview_payment(ctx: Context, *, document_number: str,
     checked = _check_against_obligations(ctx, document_number, rules.check_items_shape(items))
     items = _payment_items(checked, ctx.settings.allocation_order)
     member = checked.member
-    return PaymentPreview(lines=[_item_view(i) for i in items], total=checked.total,
+    return PaymentPreview(lines=item_views(items), total=checked.total,
                           bank_code=member.preferred_bank_code if member else None,
                           person_type=member.preferred_person_type if member else None)
 
