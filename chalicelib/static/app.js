@@ -141,7 +141,18 @@ document.querySelectorAll("input[data-show-password]").forEach(function (field) 
 
 // GOV.CO's error summary takes the focus, so a screen reader and a keyboard start from it.
 var errorSummary = document.querySelector("[data-error-summary]");
-if (errorSummary) { errorSummary.focus(); }
+if (errorSummary) {
+  errorSummary.focus();
+  errorSummary.querySelectorAll("a[href^='#']").forEach(function (link) {  // to the field itself
+    link.addEventListener("click", function (event) {
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      event.preventDefault();
+      target.scrollIntoView({ block: "center" });
+      target.focus();
+    });
+  });
+}
 
 // Choosing what to pay: typing another amount chooses it, choosing another option clears it,
 // and the total of what is chosen follows every change (the server checks it all again).

@@ -94,7 +94,7 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
         expect(receipt).to_contain_text(text)
     cus = receipt.locator("dt:text-is('CUS') + dd").inner_text()
     assert cus and cus != "Aún no asignado"
-    expect(page.get_by_role("link", name="Reintentar el pago")).to_have_count(0)
+    expect(page.get_by_role("link", name="Intentar de nuevo")).to_have_count(0)
     expect(receipt).to_contain_text("según el orden de aplicación de la cooperativa")
     assert allocation_rows(page, "Crédito de libre inversión cuota 7/36") == CREDIT_ALLOCATION
     assert_no_axe_violations(page, "comprobante con la aplicación del pago")
@@ -118,10 +118,9 @@ def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-un
     page.get_by_role("button", name="Rechazar").click()
     expect(page.get_by_role("status")).to_contain_text("Rechazada")
 
-    page.get_by_role("link", name="Reintentar el pago").click()
-    saving = page.locator("fieldset.obligation", has_text="Ahorro programado navideño")
-    expect(saving).to_contain_text("$ 100.000")  # nothing was applied, the lock was released
-    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
+    page.get_by_role("link", name="Intentar de nuevo").click()  # the same items, the same bank
+    expect(page.locator("tfoot")).to_contain_text("$ 100.000")  # the lock was released
+    page.get_by_role("button", name="Pagar con PSE").click()
     page.get_by_role("button", name="Aprobar").click()
     expect(page.get_by_role("status")).to_contain_text("Aprobada")
     page.get_by_role("link", name="Mis pagos", exact=True).click()

@@ -94,8 +94,9 @@ def _item_view(item: PaymentItem, product_number: str | None = None) -> PaymentI
                            description=item.description, amount=amount, allocation=split)
 
 
-def item_views(items: list[PaymentItem]) -> list[PaymentItemView]:
-    masks = rules.distinct_masks(i.product_number for i in items)
+def item_views(items: list[PaymentItem], masks: dict[str, str] | None = None) -> list[PaymentItemView]:
+    """The items as pages show them; ``masks`` tells products apart across several payments."""
+    masks = masks if masks is not None else rules.distinct_masks(i.product_number for i in items)
     return [_item_view(i, masks.get(i.product_number.strip())) for i in items]
 
 
@@ -132,7 +133,7 @@ def _lifecycle(payment: Payment) -> tuple[rules.LifecycleStep, ...]:
     return tuple(steps)
 
 
-def _view(payment: Payment, *, full: bool) -> ReceiptView:
+def _view(payment: Payment, *, full: bool, masks: dict[str, str] | None = None) -> ReceiptView:
     status = payment.status
     return ReceiptView(
         id=payment.payment_id,
@@ -152,7 +153,7 @@ def _view(payment: Payment, *, full: bool) -> ReceiptView:
         ip=payment.ip,
         payer_document=payment.document_number if full else rules.mask_document(payment.document_number),
         payer_name=payment.payer_name if full else None,
-        items=item_views(payment.items),
+        items=item_views(payment.items, masks),
         timeline=_timeline(payment) if full else [],  # back office (issue 4): + core applied
         payer_document_type=payment.document_type,
         under_review=bool(payment.review_flag) if full else False,
@@ -248,4 +249,6 @@ def receipt(ctx: Context, payment_id: str, *, document_number: str | None) -> Re
 
 def list_payments(ctx: Context, document_number: str) -> list[ReceiptView]:
     """Every payment of the member, newest first (one query)."""
-    return [_view(p, full=True) for p in store.payments_of(document_number)]
+    found = store.payments_of(document_number)
+    masks = rules.distinct_masks(i.product_number for p in found for i in p.items)
+    return [_view(p, full=True, masks=masks) for p in found]
