@@ -166,6 +166,8 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     audit.check("resumen del pago")
+    # The other width's run paid already and its bank is remembered: back to no bank chosen.
+    page.get_by_label("Banco").evaluate("el => { el.selectedIndex = 0; }")
     page.get_by_role("button", name="Pagar con PSE").click()  # no bank chosen: the error state
     expect(page.get_by_role("alert")).to_be_visible()
     audit.check("resumen del pago con error")

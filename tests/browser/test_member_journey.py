@@ -31,6 +31,18 @@ def card(page, description: str):  # type: ignore[no-untyped-def]
     return page.locator("fieldset.obligation", has_text=description)
 
 
+def new_member_pays_aportes(page, stack, document: str, email: str, bank: str) -> None:  # type: ignore[no-untyped-def]
+    """First access, login, the aportes' amount due, the bank: up to the bank's page."""
+    first_access(page, stack, document, email, PASSWORD)
+    sign_in(page, document, PASSWORD)
+    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
+    card(page, "Aportes sociales noviembre").get_by_label(re.compile("^Valor a pagar:")).check()
+    page.get_by_role("button", name="Continuar").click()
+    page.get_by_label("Banco").select_option(label=bank)
+    page.get_by_role("button", name="Pagar con PSE").click()
+    expect(page).to_have_url(re.compile(r"/banco/"))
+
+
 def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Points 1, 4, 6, 8, 9 and 10: one control per obligation, errors at the field, Back keeps
     the selection, the bank comes first, the result first, the paid instalment is "Pagada"."""
@@ -150,14 +162,7 @@ def test_without_script_a_typed_amount_still_wins(browser, stack) -> None:  # ty
 
 def test_abandoning_the_bank_page_says_when_to_pay_again(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Point 3: pending told plainly, "Consultar estado", no "Continuar" with nothing payable."""
-    first_access(page, stack, ANDRES, ANDRES_EMAIL, PASSWORD)
-    sign_in(page, ANDRES, PASSWORD)
-    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
-    card(page, "Aportes sociales noviembre").get_by_label(re.compile("^Valor a pagar:")).check()
-    page.get_by_role("button", name="Continuar").click()
-    page.get_by_label("Banco").select_option(label="BANCOLOMBIA")
-    page.get_by_role("button", name="Pagar con PSE").click()
-    expect(page).to_have_url(re.compile(r"/banco/"))
+    new_member_pays_aportes(page, stack, ANDRES, ANDRES_EMAIL, "BANCOLOMBIA")
     page.goto("/inicio")  # the member leaves the bank's page without deciding
 
     owed = page.locator("section.owed-today")
@@ -181,13 +186,7 @@ def test_abandoning_the_bank_page_says_when_to_pay_again(page, stack) -> None:  
 
 def test_a_rejection_leads_with_intentar_de_nuevo_prefilled(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Point 6: after a rejection the main action is "Intentar de nuevo", with the same items."""
-    first_access(page, stack, VALENTINA, VALENTINA_EMAIL, PASSWORD)
-    sign_in(page, VALENTINA, PASSWORD)
-    page.get_by_role("link", name="Mis obligaciones", exact=True).click()
-    card(page, "Aportes sociales noviembre").get_by_label(re.compile("^Valor a pagar:")).check()
-    page.get_by_role("button", name="Continuar").click()
-    page.get_by_label("Banco").select_option(label="DAVIVIENDA")
-    page.get_by_role("button", name="Pagar con PSE").click()
+    new_member_pays_aportes(page, stack, VALENTINA, VALENTINA_EMAIL, "DAVIVIENDA")
     page.get_by_role("button", name="Rechazar").click()
     result = page.locator(".result")
     expect(result).to_contain_text("✗")
