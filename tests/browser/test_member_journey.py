@@ -138,14 +138,21 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
 
 
 def test_without_script_a_typed_amount_still_wins(browser, stack) -> None:  # type: ignore[no-untyped-def]
-    """Point 1 without JavaScript: the radio left on "Valor a pagar" cannot override the typed
-    "$ 400.000,00" (written as members write it)."""
+    """Points 1 and 7 without JavaScript: "Pagar lo vencido" from /inicio; the radio left on
+    "Valor a pagar" cannot override the typed "$ 400.000,00" (written as members write it)."""
     context = browser.new_context(base_url=stack.app_url, locale="es-CO", java_script_enabled=False,
                                   viewport={"width": 360, "height": 740})
     page = context.new_page()
     try:
         first_access(page, stack, CAMILO, CAMILO_EMAIL, PASSWORD)
         sign_in(page, CAMILO, PASSWORD)
+        # "Lo que debe hoy": its aportes fell due years before any run of this test.
+        owed = page.locator("section.owed-today")
+        expect(owed).to_contain_text("Tiene $ 65.000 vencidos")
+        expect(owed).to_contain_text("$ 165.000")
+        page.get_by_role("link", name="Pagar lo vencido ($ 65.000)").click()
+        expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
+        expect(page.locator("tfoot")).to_contain_text("$ 65.000")
         page.get_by_role("link", name="Mis obligaciones", exact=True).click()
         saving = card(page, "Ahorro programado estudio")
         saving.get_by_label(re.compile("^Valor a pagar:")).check()
