@@ -10,7 +10,7 @@ always with ``PACKAGED_COLD_START_REBUILD=1``) is unzipped twice into a temporar
   again - what a package without bytecode would pay (``/var/task`` is read-only: nothing cached).
 
 Both run with ``PYTHONDONTWRITEBYTECODE=1``. The ``.pyc`` shipped are counted, and those the
-interpreter would not use as they are (``devtools.infra.stale_bytecode``: another Python's,
+interpreter would not use as they are (``devtools.packaging.stale_bytecode``: another Python's,
 timestamp-based, or compiled from other source) must be none.
 
 Each run is a fresh ``python -S -c`` in that directory: ``-S`` leaves out site-packages, so
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench import env
 from bench.report import INFO, Row, median, ms, spread, within
-from devtools.infra import stale_bytecode
+from devtools.packaging import stale_bytecode
 
 RUNS = int(os.environ.get("PACKAGED_COLD_START_RUNS", "7"))  # measured runs of each side and mode
 WARMUP = 1  # discarded runs of each (warm the OS file cache)
