@@ -261,6 +261,35 @@ def test_the_packaged_app_renders_a_page_and_a_receipt_from_the_archive_against_
     assert [w for w in result["warnings"] if "Pillow" not in w] == []
 
 
+#: fpdf2 from the archive embeds a TrueType font: fontTools loads it and subsets it.
+TRUETYPE_RUN = r"""
+import base64, sys
+from fpdf import FPDF
+pdf = FPDF()
+pdf.add_font("Embedded", "", sys.argv[1])
+pdf.add_page()
+pdf.set_font("Embedded", "", 12)
+pdf.cell(150, 10, "Comprobante de pago: señor Muñoz • $ 1.234.567")
+print(base64.b64encode(bytes(pdf.output())).decode())
+"""
+SYSTEM_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def test_fonttools_from_the_archive_subsets_and_embeds_a_truetype_font(built: Built) -> None:
+    fonts = sorted(built.task.rglob("*.ttf")) or ([SYSTEM_FONT] if SYSTEM_FONT.exists() else [])
+    if not fonts:
+        pytest.skip("no TrueType font in the package nor DejaVu Sans on this machine")
+    done = subprocess.run([sys.executable, "-S", "-c", TRUETYPE_RUN, str(fonts[0])], cwd=built.task,
+                          env=_packaged_env("http://127.0.0.1:9"), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    data = base64.b64decode(done.stdout.strip().splitlines()[-1])
+    assert b"/FontFile2" in data  # the subset font is embedded
+    assert len(data) < fonts[0].stat().st_size  # a subset, not the whole font
+    text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
+    assert "señor Muñoz • $ 1.234.567" in text
+
+
 # --- trimming, on small archives ---------------------------------------------------------------------
 
 def _zip(path: Path, entries: dict[str, bytes], *, date: tuple[int, ...] = (2026, 11, 1, 12, 0, 0)) -> Path:
