@@ -451,7 +451,8 @@ def unzipped_size(archive: Path) -> int:
 
 def _report_trim(trimmed: Trimmed) -> None:
     for group, (entries, size) in sorted(trimmed.dropped.items()):
-        _log(f"trim: left out {group}: {entries} files, {_mb(size)} unzipped")
+        why = f" ({LEFT_OUT[group][1]})" if group in LEFT_OUT else ""
+        _log(f"trim: left out {group}{why}: {entries} files, {_mb(size)} unzipped")
     kept = trimmed.plan
     modules = ", ".join(f"{len(names)} {package} modules" for package, names in kept.modules.items())
     _log(f"trim: kept the models of {', '.join(sorted(kept.services))}; the locales "

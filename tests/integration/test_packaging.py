@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ class Built:
     template: dict[str, Any]
     names: list[str]
     task: Path  # the archive unzipped, as Lambda lays it in /var/task
-    seconds: float
     log: str
 
 
@@ -45,11 +43,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     a fresh clone, which downloads the manylinux wheels of requirements.txt from PyPI.
     """
     build = tmp_path_factory.mktemp("package")
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "devtools.infra", "package", "--stage", "dev", "--build-dir", str(build)],
         cwd=ROOT, capture_output=True, text=True, timeout=900, env=clean_env())
-    seconds = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     archive = build / "dev" / "deployment.zip"
     task = build / "task"
@@ -57,7 +53,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         names = zipped.namelist()
         zipped.extractall(task)
     template = json.loads((build / "dev" / "sam.json").read_text("utf-8"))
-    return Built(archive, template, names, task, seconds, result.stderr)
+    return Built(archive, template, names, task, result.stderr)
 
 
 def test_slow_chalice_package_and_cfn_lint(built: Built) -> None:
@@ -93,7 +89,6 @@ def test_slow_chalice_package_and_cfn_lint(built: Built) -> None:
         assert compiled == {importlib.util.cache_from_source(n) for n in sources}
     else:  # another runtime than this Python: nothing compiled, nothing stale from the tree
         assert not compiled
-    assert built.seconds < 600
 
 
 # --- what the package holds ----------------------------------------------------------------------
