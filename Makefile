@@ -62,7 +62,8 @@ clean:
 # --- Deployment package (README "Deploying to AWS") ----------------------------------------------
 # `make package STAGE=dev|prod`: generates build/merge-$(STAGE).json from the models and the app,
 # runs `chalice package --merge-template` into build/$(STAGE)/ (sam.json + deployment.zip) with
-# fake credentials when none are set, then cfn-lint (fails on errors). No AWS call is made.
+# fake credentials when none are set, trims the zip to what the functions use and adds bytecode
+# (devtools/packaging.py), then cfn-lint (fails on errors). No AWS call is made.
 STAGE ?= dev
 
 package: $(STAMP)
