@@ -146,7 +146,7 @@ def test_without_script_a_typed_amount_still_wins(browser, stack) -> None:  # ty
     try:
         first_access(page, stack, CAMILO, CAMILO_EMAIL, PASSWORD)
         sign_in(page, CAMILO, PASSWORD)
-        # "Lo que debe hoy": its aportes fell due years before any run of this test.
+        # "Lo que debe hoy": its aportes fell due 30 days before the run ({today-30}).
         owed = page.locator("section.owed-today")
         expect(owed).to_contain_text("Tiene $ 65.000 vencidos")
         expect(owed).to_contain_text("$ 165.000")
