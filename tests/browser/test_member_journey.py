@@ -84,6 +84,15 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
     expect(page.locator("tfoot")).to_contain_text("$ 900.000")
     bank_y = page.get_by_label("Banco").bounding_box()["y"]
     assert bank_y < page.locator("tfoot").bounding_box()["y"]  # the bank comes first
+    page.set_viewport_size({"width": 360, "height": 740})  # the placeholder is whole on a phone
+    room = page.get_by_label("Banco").evaluate("""el => {
+        const style = getComputedStyle(el), canvas = document.createElement("canvas").getContext("2d");
+        canvas.font = style.font;
+        const text = canvas.measureText(el.options[0].text).width;
+        return el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20 - text;
+    }""")
+    assert room > 0, f"«A continuación seleccione su banco» is cut by {-room:.0f} px at 360 px"
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="Volver y cambiar lo elegido").click()
     expect(card(page, HOUSING).get_by_label("Otro valor (pesos)")).to_have_value("900000")
     expect(total).to_have_text("$ 900.000")
