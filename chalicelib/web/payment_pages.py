@@ -150,8 +150,11 @@ def summary_submit(page: Page) -> Response:
 @page_handler
 def summary(page: Page) -> Response:
     session = require_session(page)
+    query = dict(page.request.query_params or {})
+    if not query:  # a bookmark or a typed address: nothing chosen yet
+        return page.redirect("/obligaciones")
     owed = _owed(page)
-    selection = read_selection(dict(page.request.query_params or {}), owed, _total_limits(page))
+    selection = read_selection(query, owed, _total_limits(page))
     if selection.errors:
         return _obligations_page(page, status=400, selection=selection, owed=owed)
     try:

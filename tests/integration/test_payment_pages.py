@@ -326,3 +326,9 @@ def test_back_from_the_summary_keeps_the_selection(member: Browser) -> None:
     assert 'value="due" data-amount="80000" checked' in html
     assert re.search(r'id="otro-1"[^>]*value="1000000"', html, re.S)
     assert "Total elegido: <strong data-total aria-live=\"polite\">$ 1.080.000</strong>" in html
+
+
+def test_the_summary_without_a_selection_goes_to_the_obligations(member: Browser) -> None:
+    assert member.get("/pagos/resumen").headers["Location"] == "/obligaciones"
+    gone = member.get("/pagos/resumen?opcion_NO-EXISTE=due").body.decode()
+    assert "ya no está disponible" in gone
