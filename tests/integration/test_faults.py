@@ -371,8 +371,9 @@ def _conflict(n: int) -> list[dict[str, str]]:
 
 def test_transaction_conflict_on_start_is_a_409_and_the_retry_pays_once(ana: Member, faults,  # type: ignore[no-untyped-def]
                                                                         gateway, ctx, clock) -> None:
+    # Six actions: payment, both claims, audit, the member's remembered bank, one obligation.
     faults.add("dynamodb", "TransactWriteItems", "TransactionCanceledException", times=3,
-               reasons=_conflict(5))
+               reasons=_conflict(6))
     response = ana.pay()
     if response.status_code != 201:
         error = member_error(response, where="POST /api/v1/payments (TransactionConflict)")
