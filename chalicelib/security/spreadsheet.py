@@ -41,7 +41,8 @@ class CsvWriter:
         self._out, self._delimiter, self._line_end = out, delimiter, line_end
 
     def writerow(self, cells: Iterable[Cell]) -> None:
-        self._out.write(self._delimiter.join(cell(value, self._delimiter) for value in cells) + self._line_end)
+        line = self._delimiter.join(cell(value, self._delimiter) for value in cells)
+        self._out.write(line + self._line_end)
 
     def writerows(self, rows: Iterable[Iterable[Cell]]) -> None:
         for row in rows:

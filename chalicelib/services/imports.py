@@ -9,6 +9,10 @@ keeps a small digest per document to name repeated rows, about 100 bytes per row
 
 Rules worth knowing:
 
+* Hostile text is refused per row (``domain/text``): identifiers (``obligation_id``,
+  ``product_number``) to a strict ASCII set, names and descriptions without control or direction
+  characters (stored NFC), amounts, documents and dates in ASCII digits only. Values are trimmed
+  of spaces only, never of control characters, and are quoted escaped in the report.
 * A member's password and security fields are never written here: existing members are changed
   with ``UpdateItem`` on the core-system fields only.
 * Obligations follow the cut-off rule. ``Obligation.portal_payments`` maps a payment id to
