@@ -263,7 +263,7 @@ def get_export(export_id: str) -> Export | None:
 
 def _looks_like_id(value: object) -> bool:
     return isinstance(value, str) and 8 <= len(value) <= 40 and all(
-        c.isdigit() or c == "-" or c in _SUFFIX_ALPHABET for c in value)
+        c in "0123456789-" or c in _SUFFIX_ALPHABET for c in value)
 
 
 # --- the hook for the core system's import ("aplicado en la cooperativa") -------------------------
