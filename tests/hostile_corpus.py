@@ -52,11 +52,14 @@ def payloads() -> list[str]:
 _TAG = re.compile(r"<[A-Za-z/!?]")
 
 
+COOKIE_ATTRIBUTES = {"path", "max-age", "expires", "httponly", "secure", "samesite"}
+
+
 def header_problems(headers: Any) -> list[str]:
     """Control characters in a response header (a header split, a NUL) or a cookie attribute
     the app never sets."""
     problems = []
-    for name, value in _header_items(headers):
+    for name, value in headers.items():
         for item in value if isinstance(value, list) else [value]:
             if any(text.forbidden(c) for c in f"{name}{item}"):
                 problems.append(f"control character in header {name}: {text.shown(str(item), 80)}")
@@ -66,13 +69,6 @@ def header_problems(headers: Any) -> list[str]:
                 if odd:
                     problems.append(f"cookie attribute(s) {odd} in {text.shown(str(item), 80)}")
     return problems
-
-
-COOKIE_ATTRIBUTES = {"path", "max-age", "expires", "httponly", "secure", "samesite"}
-
-
-def _header_items(headers: Any) -> list[tuple[str, Any]]:
-    return list(headers.items())
 
 
 def echo_problem(payload: str, content_type: str, body: bytes) -> str | None:
