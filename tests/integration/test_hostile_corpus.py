@@ -28,6 +28,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -479,6 +480,25 @@ def test_every_column_of_both_core_files(stage: Stage) -> None:
             for _, reason in report.errors:
                 if any(text.forbidden(c) for c in reason):
                     tally.report(where, column, f"raw control character in a report line: {reason[:80]!r}")
+    # Hostile amounts aimed at obligations that exist: refused, their balances stay as they were.
+    for index in range(len(CORE)):
+        Obligation(DOC, f"M-{index}", type="CREDITO", product_number="0302024001876",
+                   description="Crédito", due_date="2026-12-15", amount_due=850_000,
+                   minimum_amount=850_000, maximum_amount=12_400_000, status="OPEN",
+                   cutoff=datetime.fromisoformat(NOW_CUTOFF)).save()
+    columns = list(obligation)
+    for column in ("amount_due", "minimum_amount", "maximum_amount", "capital"):
+        rows = [csv_line([{**obligation, "obligation_id": f"M-{i}", column: payload}[c] for c in columns])
+                for i, payload in enumerate(CORE)]
+        data = io.BytesIO(("\n".join([";".join(columns), *rows]) + "\n").encode("utf-8"))
+        report = imports.import_obligations(data, now=stage_now(), full=False)
+        tally.requests += report.rows
+        if report.rejected != len(CORE):
+            tally.report("obligations.csv", column, f"{len(CORE) - report.rejected} hostile amounts taken")
+        for i in range(len(CORE)):
+            kept = Obligation.get(DOC, f"M-{i}")
+            if (kept.amount_due, kept.minimum_amount, kept.maximum_amount) != (850_000, 850_000, 12_400_000):
+                tally.report("money", column, f"M-{i} changed by {text.shown(CORE[i])!r}")
     for item in [*Member.scan(), *Obligation.scan()]:
         for name in ("full_name", "description", "obligation_id", "product_number", "email", "phone"):
             value = getattr(item, name, None)

@@ -125,3 +125,20 @@ def test_the_report_shows_hostile_values_escaped(member) -> None:  # type: ignor
     for output in (report.to_text(), reason):
         assert "\r" not in output and "\u202e" not in output and "\x1b" not in output
     assert report.to_text().count("\n  línea ") == 1
+
+
+def test_refused_text_never_reaches_the_member_pages(client, make_member) -> None:  # type: ignore[no-untyped-def]
+    from tests.page_support import Browser
+
+    make_member("52345678", password="caballo bateria grapa correcta", full_name="María Gómez")
+    report = obligations(obligation_line("OK-1", description="Ahorro navideño 🎄"),
+                         obligation_line("NUL-1", description="Cuota\x00 7"),
+                         obligation_line("RLO-1", description="Cuota \u202e000.001 COP"))
+    assert (report.inserted, report.rejected) == (1, 2)
+    browser = Browser(client)
+    browser.post("/ingresar", {"document_number": "52345678"}, csrf_from="/ingresar")
+    browser.post("/ingresar/clave", {"password": "caballo bateria grapa correcta"},
+                 csrf_from="/ingresar/clave")
+    html = browser.get("/obligaciones").body.decode()
+    assert "Ahorro navideño 🎄" in html
+    assert "\x00" not in html and "\u202e" not in html and "NUL-1" not in html and "RLO-1" not in html
