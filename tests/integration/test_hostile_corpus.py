@@ -50,8 +50,6 @@ NOW_CUTOFF = "2026-11-22T00:00:00-05:00"
 FIXED_ELSEWHERE: dict[tuple[str, str, str], str] = {
     ("deep-json", r"POST .*", "body"): "JSON depth limit, Spanish 400 (branch sec)",
     ("query", "GET /cambiar-clave", "token"): "header injection of the recovery cookie (branch sec)",
-    ("form", "POST /pagos/resumen", r"otro_.*"): "the payment form's amount parsing, '²' (branch journey)",
-    ("form", "POST /pagos", r"item_\d+_amount"): "the payment form's amount parsing (branch journey)",
 }
 #: Every field gets these; the rest of the corpus is spread over each channel's fields (every
 #: input once per channel), unless HOSTILE_CORPUS_FULL=1 asks for every input on every field.
@@ -235,7 +233,8 @@ def member_forms(stage: Stage) -> dict[str, tuple[Browser, dict[str, str]]]:
             found.setdefault(action, (browser, fields))
     obligations = found["/pagos/resumen"][1]
     obligations.update({"pagar": "CRE-1", "opcion_CRE-1": "otro", "otro_CRE-1": "900000"})
-    summary = stage.member.post("/pagos/resumen", obligations).body.decode()
+    chosen = stage.member.post("/pagos/resumen", obligations)  # post/redirect/get
+    summary = stage.member.get(chosen.headers["Location"]).body.decode()
     for action, fields in forms_of(summary):
         found.setdefault(action, (stage.member, fields))
     found["/avisos/cancelar"] = (stage.anonymous, {"token": "x", "accion": "cancelar"})
