@@ -1,0 +1,37 @@
+"""DynamoDB reads and writes of staff sessions (the staff console's own table)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.adapters.dynamo.models import StaffSession
+
+
+def get(session_hash: str) -> StaffSession | None:
+    try:
+        return StaffSession.get(session_hash, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def delete(session_hash: str) -> None:
+    StaffSession(session_hash=session_hash).delete()
+
+
+def touch(session: StaffSession, now: datetime) -> None:
+    session.update(actions=[StaffSession.last_seen_at.set(now)])
+
+
+def delete_of_user(username: str) -> int:
+    """End every session of a staff user (index by_username, one BatchWriteItem per 25)."""
+    hashes = [s.session_hash for s in StaffSession.by_username.query(username)]
+    with StaffSession.batch_write() as batch:
+        for session_hash in hashes:
+            batch.delete(StaffSession(session_hash=session_hash))
+    return len(hashes)
+
+
+def sessions_of_user(username: str) -> int:
+    return sum(1 for _ in StaffSession.by_username.query(username))
