@@ -88,6 +88,15 @@ class SignInStep:
     token: str | None = None
 
 
+def valid_username(value: str) -> bool:
+    return bool(_USERNAME.fullmatch(value))
+
+
+def temporary_password(ctx: Context) -> str:
+    """For a new staff user (Cognito forces a change at the first sign-in): 128 random bits."""
+    return f"Tmp-{ctx.token(16)}"
+
+
 def directory(ctx: Context) -> StaffDirectory:
     return StaffDirectory(ctx.settings)
 

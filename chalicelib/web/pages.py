@@ -65,14 +65,17 @@ class Page:
         session = self.session()
         return session.csrf_token if session else self.anonymous_csrf()
 
-    def check_csrf(self, fields: dict[str, str]) -> bool:
-        submitted = fields.get(CSRF_FIELD, "")
+    def expected_csrf(self) -> str:
+        """The token a form post must carry: the session's, else the signed double-submit one."""
         session = self.session()
         if session:
-            expected = session.csrf_token
-        else:
-            seed = self.cookies.get(self.cookie_name("sv_csrf"))
-            expected = self.ctx.signer("form-csrf").mac(seed) if seed else ""
+            return session.csrf_token
+        seed = self.cookies.get(self.cookie_name("sv_csrf"))
+        return self.ctx.signer("form-csrf").mac(seed) if seed else ""
+
+    def check_csrf(self, fields: dict[str, str]) -> bool:
+        submitted = fields.get(CSRF_FIELD, "")
+        expected = self.expected_csrf()
         token_ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
         origin_ok = http.same_origin(self.request, self.settings)
         if not (token_ok and origin_ok):

@@ -374,6 +374,17 @@ class Payment(Model):
     by_status = PaymentsByStatus()  # back office (issue 4)
 
 
+class GatewayEventsByReference(GlobalSecondaryIndex["GatewayEvent"]):
+    """A payment's notifications in the order received (the staff console's payment detail)."""
+
+    class Meta:
+        index_name = "by_reference"
+        projection = AllProjection()
+
+    reference = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
+
+
 class GatewayEvent(Model):
     """A verified gateway notification, raw, stored once (its id is the signed checksum)."""
 
@@ -387,6 +398,7 @@ class GatewayEvent(Model):
     reference = UnicodeAttribute(null=True)
     payment_id = UnicodeAttribute(null=True)
     outcome = UnicodeAttribute()  # applied | stale | unchanged | unknown_reference | review
+    by_reference = GatewayEventsByReference()  # staff console
 
 
 class IdempotencyRecord(Model):
