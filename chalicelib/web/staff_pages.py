@@ -178,6 +178,8 @@ def _pending_or_restart(page: StaffPage, stages: tuple[str, ...]) -> StaffSessio
 
 
 def _restart(page: StaffPage, error: DomainError) -> Response:
+    if page.staff() is not None:  # already signed in: nothing to restart
+        return page.redirect(HOME)
     page.set_staff_cookie(None)
     return page.render("staff/sign_in.html", status=error.status, error=error.message, username="",
                        done=False, signed_out=False)
