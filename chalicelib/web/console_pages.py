@@ -260,10 +260,10 @@ def upload_result(page: StaffPage) -> Response:
     query = _query(page)
     key = uploads.parse_key(query.get("key"))
     status = uploads.upload_status(page.ctx, key)
-    if query.get("etag") and staff.can("tesoreria"):  # S3's redirect right after the upload
+    if query.get("bucket") and staff.can("tesoreria"):  # S3's redirect right after the upload
         record(page.ctx, subject=STAFF_SUBJECT, event="staff_file_uploaded", actor=staff.actor,
                ip=page.ip, key=key)
-    return page.render("staff/upload.html", section="cargas", status=status, key=key)
+    return page.render("staff/upload.html", section="cargas", upload=status, key=key)
 
 
 # --- Exportaciones ---------------------------------------------------------------------------------
