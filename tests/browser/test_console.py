@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from devtools.staff_pool import DEFAULT_DEMO_PASSWORD
 from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_accessibility import WIDTHS, Audit
+from tests.browser.test_accessibility import WIDTHS, Audit, sized_page  # noqa: F401  (a fixture)
 from tests.browser.test_login_journey import first_access, sign_in
 from tests.browser.test_payment_journey import choose_and_pay
 from tests.staff_support import totp_code
@@ -53,26 +53,43 @@ def console_sign_in(page, username: str, audit: Audit | None = None) -> None:  #
     expect(page.get_by_role("heading", name="Resumen de recaudos")).to_be_visible()
 
 
-def member_pays(browser, stack) -> str:  # type: ignore[no-untyped-def]
-    """Pedro pays his dental plan through the sandbox bank; the reference of his receipt."""
+def member_pays(browser, stack) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Pedro pays his dental plan (the bank approves) and his aportes (the bank leaves it pending):
+    the approved payment's reference and the pending payment's id."""
+    from tests.browser.test_login_journey import NEW_PASSWORD
+
     context = browser.new_context(base_url=stack.app_url, locale="es-CO")
     member = context.new_page()
     member.set_default_timeout(15_000)
     first_access(member, stack, PEDRO, PEDRO_EMAIL)
-    from tests.browser.test_login_journey import NEW_PASSWORD
-
     sign_in(member, PEDRO, NEW_PASSWORD)
     choose_and_pay(member, {"Plan odontológico familiar": None})
     member.get_by_role("button", name="Aprobar").click()
     expect(member.get_by_role("heading", name="Comprobante de pago")).to_be_visible()
     reference = member.locator("article.receipt dt:text-is('Referencia') + dd").inner_text().strip()
+    choose_and_pay(member, {"Aportes sociales noviembre": None})
+    member.get_by_role("button", name="Dejar pendiente").click()
+    expect(member.get_by_role("heading", name="Comprobante de pago")).to_be_visible()
+    pending_id = re.search(r"/pagos/([^/?]+)", member.url).group(1)
     context.close()
-    return reference
+    return reference, pending_id
+
+
+def flag_for_review(stack, payment_id: str) -> None:  # type: ignore[no-untyped-def]
+    """What the poller does to a payment still pending after 24 hours (the test cannot wait them):
+    the review flag and its reason, written to the stack's DynamoDB."""
+    import boto3
+
+    dynamo = boto3.client("dynamodb", endpoint_url=stack.moto_url, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    dynamo.update_item(TableName="sv-local-payments", Key={"payment_id": {"S": payment_id}},
+                       UpdateExpression="SET review_flag = :f, review_reason = :r",
+                       ExpressionAttributeValues={":f": {"S": "REVIEW"}, ":r": {"S": "horizon_exceeded"}})
 
 
 def test_tesoreria_finds_the_payment_exports_it_and_uploads_a_bad_file(page, browser, stack) -> None:  # type: ignore[no-untyped-def]
     console_sign_in(page, "tesoreria")
-    reference = member_pays(browser, stack)
+    reference, pending_id = member_pays(browser, stack)
     assert re.fullmatch(r"SV[A-Z0-9]{12}", reference), reference
 
     page.get_by_role("link", name="Pagos", exact=True).click()
@@ -98,6 +115,22 @@ def test_tesoreria_finds_the_payment_exports_it_and_uploads_a_bad_file(page, bro
     with open(download.value.path(), encoding="utf-8") as downloaded:
         content = downloaded.read()
     assert reference in content and content.startswith("export_id;reference;cus")
+
+    flag_for_review(stack, pending_id)
+    page.get_by_role("link", name="Revisión", exact=True).click()
+    case = page.locator("section.card", has_text="Pasaron más de 24 horas")
+    expect(case).to_have_count(1)
+    case.get_by_label("Dejar pendiente 24 horas más").check()
+    case.get_by_role("button", name="Resolver el caso").click()  # no reason: the form stays
+    assert case.get_by_label(re.compile("Motivo")).evaluate("e => e.validity.valueMissing")
+    case.get_by_label(re.compile("Motivo")).fill("El banco confirma que el débito sigue en proceso")
+    case.get_by_role("button", name="Resolver el caso").click()
+    expect(page.get_by_role("status")).to_contain_text("Se resolvió el caso")
+    expect(page.locator("section.card", has_text="Pasaron más de 24 horas")).to_have_count(0)
+    page.goto(f"/backoffice/pagos/{pending_id}")
+    expect(page.locator("dl.facts")).to_contain_text("keep_pending por staff:tesoreria")
+    expect(page.get_by_role("table", name=re.compile("Eventos de auditoría"))).to_contain_text(
+        "El banco confirma que el débito sigue en proceso")
 
     bad = ARTIFACTS / "obligaciones-con-error.csv"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -127,13 +160,13 @@ def test_a_consulta_user_sees_no_action(page, stack) -> None:  # type: ignore[no
     expect(page.get_by_role("button", name="Generar ahora")).to_have_count(0)
     page.get_by_role("link", name="Cargas", exact=True).click()
     expect(page.get_by_text("Su rol permite ver el historial de cargas")).to_be_visible()
-    expect(page.get_by_role("link", name="Personal")).to_have_count(0)
+    expect(page.get_by_role("link", name="Personal", exact=True)).to_have_count(0)
     page.goto("/backoffice/personal")
     expect(page.get_by_role("alert")).to_contain_text("Su rol no permite esta acción.")
 
 
 @pytest.mark.parametrize("sized_page", list(WIDTHS), indirect=True)
-def test_every_console_page_has_no_axe_violations(sized_page, stack, request) -> None:  # type: ignore[no-untyped-def]
+def test_every_console_page_has_no_axe_violations(sized_page, browser, stack, request) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     page = sized_page
     label = request.node.callspec.params["sized_page"]
     audit = Audit(page, f"consola-{label}")
@@ -148,9 +181,19 @@ def test_every_console_page_has_no_axe_violations(sized_page, stack, request) ->
                        ("/backoffice/pagos/no-existe", "página de error")):
         page.goto(path)
         audit.check(f"consola: {name}")
-    page.goto("/backoffice/pagos?status=APPROVED")
-    links = page.locator("table.payments a")
-    if links.count():
-        links.first.click()
-        audit.check("consola: detalle de pago")
+    page.goto(f"/backoffice/pagos?document={PEDRO}")
+    if not page.locator("table.payments a").count():  # the journey above did not run first
+        member_pays(browser, stack)
+        page.goto(f"/backoffice/pagos?document={PEDRO}")
+    page.locator("table.payments a").first.click()
+    audit.check("consola: detalle de pago")
+    flag_for_review(stack, re.search(r"/backoffice/pagos/([^/?]+)", page.url).group(1))
+    page.goto("/backoffice/revision")
+    expect(page.get_by_role("button", name="Resolver el caso").first).to_be_visible()
+    audit.check("consola: revisión con un caso")
+    page.goto("/backoffice/cargas")
+    reports = page.get_by_role("link", name=re.compile("^Ver reporte"))
+    if reports.count():
+        reports.first.click()
+        audit.check("consola: reporte de una carga")
     audit.assert_clean()
