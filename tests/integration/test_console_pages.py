@@ -138,3 +138,84 @@ def test_the_administrador_creates_a_staff_user_and_sets_the_group(browser, staf
     disabled = browser.post("/backoffice/personal/ana.cartera/estado", {"csrf_token": _csrf(body),
                                                                         "enabled": "false"})
     assert disabled.status_code == 303
+
+
+def test_upload_form_posts_to_s3_and_the_report_names_the_bad_line(browser, staff_pool) -> None:  # type: ignore[no-untyped-def]
+    import boto3
+
+    from devtools.drop_folder import DropFolderWatcher
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="sv-local-files")
+    _sign_in(browser, staff_pool)
+    page = browser.get("/backoffice/cargas")
+    body = page.body.decode()
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    action = re.search(r'<form method="post" action="([^"]+)" enctype="multipart/form-data"', body).group(1)
+    assert action.split("/")[2] in csp  # the S3 origin may receive the form, nothing else new
+    keys = re.findall(r'name="key" value="(imports/obligations/[^"]+-parcial\.csv)"', body)
+    assert len(keys) == 1
+    s3.put_object(Bucket="sv-local-files", Key=keys[0], Body=(
+        "document_number,obligation_id,type,product_number,description,due_date,amount_due,"
+        "minimum_amount,maximum_amount,cutoff\n"
+        "1020304050,CR-1,CREDITO,1,Crédito,2026-12-30,mucho,1,1,2026-11-22T23:00:00-05:00\n").encode())
+    pending = browser.get(f"/backoffice/cargas/archivo?key={keys[0]}&bucket=sv-local-files").body.decode()
+    assert "La importación está en curso" in pending
+    assert DropFolderWatcher("sv-local-files").run_once()  # what EventBridge does in AWS
+    report = browser.get(f"/backoffice/cargas/archivo?key={keys[0]}").body.decode()
+    assert "Filas rechazadas" in report and re.search(r'data-label="Línea" class="amount">2<', report)
+    assert "amount_due" in report
+    history = browser.get("/backoffice/cargas").body.decode()
+    assert "Ver reporte" in history
+    assert browser.get("/backoffice/cargas/archivo?key=../../etc").status_code == 400
+
+
+def test_generate_now_lists_the_export_and_download_redirects_to_s3(browser, staff_pool) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import AuditEvent
+
+    _sign_in(browser, staff_pool)
+    body = browser.get("/backoffice/exportaciones").body.decode()
+    assert browser.post("/backoffice/exportaciones", {"csrf_token": _csrf(body)}).status_code == 303
+    listing = browser.get("/backoffice/exportaciones?aviso=exportado").body.decode()
+    assert "Se generó la exportación." in listing
+    export_id = re.search(r'/backoffice/exportaciones/([^/]+)/descargar', listing).group(1)
+    download = browser.get(f"/backoffice/exportaciones/{export_id}/descargar")
+    assert download.status_code == 303 and "Signature=" in download.headers["Location"]
+    events = {e.event for e in AuditEvent.query("staff")}
+    assert {"staff_export_created", "sensitive_read"} <= events
+
+
+def test_the_review_queue_explains_and_resolves_with_a_reason(browser, staff_pool, pending, gateway) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import AuditEvent, Payment
+
+    Payment(payment_id=pending.id).update(actions=[Payment.review_flag.set("REVIEW"),
+                                                   Payment.review_reason.set("horizon_exceeded")])
+    _sign_in(browser, staff_pool)
+    body = browser.get("/backoffice/revision").body.decode()
+    assert "Pasaron más de 24 horas" in body and pending.reference in body
+    refused = browser.post(f"/backoffice/revision/{pending.id}", {"csrf_token": _csrf(body),
+                                                                  "action": "keep_pending", "reason": ""})
+    assert refused.status_code == 400 and "motivo" in refused.body.decode()
+    done = browser.post(f"/backoffice/revision/{pending.id}", {
+        "csrf_token": _csrf(body), "action": "keep_pending", "reason": "El banco sigue procesando"})
+    assert done.status_code == 303
+    assert pending.reference not in browser.get("/backoffice/revision").body.decode()
+    kept = [e for e in AuditEvent.query("1020304050") if e.reason == "El banco sigue procesando"]
+    assert kept and kept[0].actor == "staff:tesoreria"
+
+
+def test_the_summary_counts_today_and_the_month(browser, staff_pool, pending, clock) -> None:  # type: ignore[no-untyped-def]
+    _sign_in(browser, staff_pool)
+    body = browser.get("/backoffice").body.decode()
+    # One payment created today (CREATED or PENDING at the bank): it shows in today's table.
+    assert re.search(r'(Pendiente|Iniciada)</th><td data-label="Pagos" class="amount">1<', body)
+    assert "Recaudo aprobado por día, últimos 30 días" in body and body.count("<rect ") == 30
+
+
+def test_an_idle_console_session_ends_after_15_minutes(browser, staff_pool, clock) -> None:  # type: ignore[no-untyped-def]
+    _sign_in(browser, staff_pool)
+    clock.advance(minutes=14)
+    assert browser.get("/backoffice").status_code == 200
+    clock.advance(minutes=15, seconds=1)
+    assert browser.get("/backoffice").headers["Location"].endswith("/backoffice/ingresar")

@@ -32,6 +32,3 @@ def delete_of_user(username: str) -> int:
             batch.delete(StaffSession(session_hash=session_hash))
     return len(hashes)
 
-
-def sessions_of_user(username: str) -> int:
-    return sum(1 for _ in StaffSession.by_username.query(username))
