@@ -1,41 +1,23 @@
 """What EventBridge does in AWS, for ``make run``: start the import of every file put under
 ``imports/`` of the local bucket (the staff console's uploads, ``aws s3 cp``...).
 
-Every ``interval`` seconds the bucket's ``imports/`` prefix is listed; a file without its
+Every few seconds the bucket's ``imports/`` prefix is listed; a file without its
 ``.report.json`` under ``reports/`` is imported in this process by the same code as the
 ``import_from_s3`` Lambda (``import_jobs.handle_event`` with an "Object Created" event).
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
 from datetime import UTC, datetime
 from typing import Any
 
 
 class DropFolderWatcher:
-    def __init__(self, bucket: str, interval: float = 2.0) -> None:
+    """``run_once`` imports what is new; the local runner calls it every few seconds."""
+
+    def __init__(self, bucket: str) -> None:
         self.bucket = bucket
-        self.interval = interval
-        self._stop = threading.Event()
         self._failed: set[tuple[str, str]] = set()  # (key, etag) that failed: not retried in a loop
-        self._thread = threading.Thread(target=self._loop, name="drop-folder", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:
-                traceback.print_exc()
 
     def run_once(self) -> list[dict[str, Any]]:
         from chalicelib.config import get_settings

@@ -304,6 +304,9 @@ def _load_demo(demo_dir: Path) -> list[DemoMember]:
     return _read_demo_members(members_csv) if members_csv.exists() else []
 
 
+DROP_FOLDER_SECONDS = 2.0  # how often the local drop folder is looked at (EventBridge is immediate)
+
+
 def _start_staff_console(stack: LocalStack) -> str:
     """The staff user pool and its demo users, the upload bucket, the drop folder's watcher."""
     import boto3
@@ -321,8 +324,10 @@ def _start_staff_console(stack: LocalStack) -> str:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=bucket)
     watcher = DropFolderWatcher(bucket)
-    watcher.start()
-    stack._stoppers.append(("drop folder", watcher.stop))
+    runner = SchedulePoller(DROP_FOLDER_SECONDS)
+    runner.handlers = [("drop_folder", lambda event, context: watcher.run_once())]
+    runner.start()
+    stack._stoppers.append(("drop folder", runner.stop))
     return password
 
 

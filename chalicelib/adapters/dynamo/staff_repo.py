@@ -7,6 +7,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.adapters.dynamo.models import StaffSession
+from chalicelib.adapters.dynamo.repositories import delete_items
 
 
 def get(session_hash: str) -> StaffSession | None:
@@ -25,10 +26,5 @@ def touch(session: StaffSession, now: datetime) -> None:
 
 
 def delete_of_user(username: str) -> int:
-    """End every session of a staff user (index by_username, one BatchWriteItem per 25)."""
-    hashes = [s.session_hash for s in StaffSession.by_username.query(username)]
-    with StaffSession.batch_write() as batch:
-        for session_hash in hashes:
-            batch.delete(StaffSession(session_hash=session_hash))
-    return len(hashes)
-
+    """End every session of a staff user (index by_username, keys only)."""
+    return delete_items(list(StaffSession.by_username.query(username)))
