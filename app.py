@@ -371,6 +371,11 @@ def staff_sign_out() -> Response:
     return web.staff_pages.sign_out(app.current_request)
 
 
+@app.route("/backoffice/sesion", methods=["GET"])
+def staff_keepalive() -> Response:
+    return web.staff_pages.keepalive(app.current_request)
+
+
 # --- staff console: pages ----------------------------------------------------------------------
 
 @app.route("/backoffice", methods=["GET"])

@@ -18,6 +18,7 @@ from chalice.app import Request
 
 from chalicelib.adapters.dynamo.models import StaffSession
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidCredentials, Unauthenticated
+from chalicelib.formatting import iso
 from chalicelib.observability import correlation_id, log_event
 from chalicelib.services import staff_auth
 from chalicelib.services.staff_auth import StaffSessionView
@@ -28,6 +29,7 @@ SIGN_IN = "/backoffice/ingresar"
 HOME = "/backoffice"
 NEW_PASSWORD_PAGE = "/backoffice/ingresar/nueva-clave"  # noqa: S105  # nosec B105 (a path)
 CODE_PAGE = "/backoffice/ingresar/autenticador"
+KEEPALIVE = "/backoffice/sesion"
 SESSION_ENDED = "Su sesión del personal terminó o no ha ingresado. Ingrese de nuevo."
 
 
@@ -60,6 +62,14 @@ class StaffPage(Page):
         if self._pending is False:
             self._pending = staff_auth.pending(self.ctx, self.staff_cookie)
         return self._pending  # type: ignore[return-value]
+
+    def idle_session(self) -> StaffSessionView | None:
+        return self.staff()
+
+    def session_ui(self) -> dict[str, Any]:
+        return {"keepalive": KEEPALIVE, "logout": "/backoffice/salir",
+                "expired": f"{SIGN_IN}?salida=inactividad",
+                "idle_minutes": self.settings.staff_session_idle_seconds // 60}
 
     def expected_csrf(self) -> str:
         staff = self.staff()
@@ -153,7 +163,8 @@ def sign_in_form(page: StaffPage) -> Response:
         return page.redirect(HOME)
     query = page.request.query_params or {}
     return page.render("staff/sign_in.html", error=None, username="", done=query.get("listo") == "1",
-                       signed_out=query.get("salida") == "1")
+                       signed_out=query.get("salida") in ("1", "inactividad"),
+                       idle=query.get("salida") == "inactividad")
 
 
 @staff_page
@@ -161,12 +172,12 @@ def sign_in_submit(page: StaffPage) -> Response:
     fields = http.form_fields(page.request)
     username = fields.get("username", "")[:128]
     if not page.check_csrf(fields):
-        return page.refused("staff/sign_in.html", username=username, done=False, signed_out=False)
+        return page.refused("staff/sign_in.html", username=username, done=False, signed_out=False, idle=False)
     try:
         step = staff_auth.begin(page.ctx, username, fields.get("password", ""), ip=page.ip)
     except DomainError as error:
         return page.render("staff/sign_in.html", status=error.status, error=error.message,
-                           username=username, done=False, signed_out=False)
+                           username=username, done=False, signed_out=False, idle=False)
     return _next(page, step)
 
 
@@ -182,7 +193,7 @@ def _restart(page: StaffPage, error: DomainError) -> Response:
         return page.redirect(HOME)
     page.set_staff_cookie(None)
     return page.render("staff/sign_in.html", status=error.status, error=error.message, username="",
-                       done=False, signed_out=False)
+                       done=False, signed_out=False, idle=False)
 
 
 @staff_page
@@ -276,4 +287,16 @@ def sign_out(page: StaffPage) -> Response:
     if staff is not None and page.check_csrf(fields):
         staff_auth.logout(page.ctx, staff, ip=page.ip)
     page.set_staff_cookie(None)
-    return page.redirect(f"{SIGN_IN}?salida=1", headers={"Clear-Site-Data": '"cache", "storage"'})
+    # The idle warning's own sign-out, when nobody answered it: the page then says why.
+    reason = "inactividad" if fields.get("motivo") == "inactividad" else "1"
+    return page.redirect(f"{SIGN_IN}?salida={reason}", headers={"Clear-Site-Data": '"cache", "storage"'})
+
+
+@staff_page
+def keepalive(page: StaffPage) -> Response:
+    """The idle warning's "Continuar": reading the session slides it; its new idle end."""
+    staff = page.staff()
+    if staff is None:
+        return http.json_response({"error": {"code": "unauthenticated", "message": SESSION_ENDED}},
+                                  status=401)
+    return http.json_response({"session_expires_at": iso(staff.idle_expires_at)})

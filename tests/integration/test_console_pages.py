@@ -219,3 +219,17 @@ def test_an_idle_console_session_ends_after_15_minutes(browser, staff_pool, cloc
     assert browser.get("/backoffice").status_code == 200
     clock.advance(minutes=15, seconds=1)
     assert browser.get("/backoffice").headers["Location"].endswith("/backoffice/ingresar")
+
+
+def test_console_pages_carry_the_idle_warning_of_the_staff_session(browser, staff_pool, clock) -> None:  # type: ignore[no-untyped-def]
+    _sign_in(browser, staff_pool)
+    body = browser.get("/backoffice").body.decode()
+    assert 'data-idle-seconds="900"' in body and 'data-keepalive-url="/backoffice/sesion"' in body
+    assert 'action="/backoffice/salir"' in body and "tras 15 minutos sin actividad" in body
+    clock.advance(minutes=5)
+    alive = browser.get("/backoffice/sesion")
+    assert alive.status_code == 200 and alive.json_body["session_expires_at"] == "2026-11-23T10:20:00-05:00"
+    sign_out = browser.post("/backoffice/salir", {"csrf_token": _csrf(body), "motivo": "inactividad"})
+    assert sign_out.headers["Location"].endswith("?salida=inactividad")
+    assert "se cerró por inactividad" in browser.get("/backoffice/ingresar?salida=inactividad").body.decode()
+    assert browser.get("/backoffice/sesion").status_code == 401
