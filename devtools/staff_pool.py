@@ -15,8 +15,8 @@ from typing import Any
 from chalicelib.adapters.cognito import ROLES  # imports only config: safe before the environment
 
 POOL_NAME = "sucursal-virtual-local-staff"
-DEFAULT_DEMO_PASSWORD = "Clave-Temporal-Personal-2026"  # noqa: S105  # nosec B105 (demo only, printed)
-MOTO_TOTP_SECRET = "asdfasdfasdf"  # noqa: S105  # nosec B105 (moto's fixed COGNITO_TOTP_MFA_SECRET)
+DEFAULT_DEMO_PASSWORD = "Clave-Temporal-Personal-2026"  # demo only, printed  # noqa: S105  # nosec B105
+MOTO_TOTP_SECRET = "asdfasdfasdf"  # moto's fixed COGNITO_TOTP_MFA_SECRET  # noqa: S105  # nosec B105
 MOTO_TOTP_ENV = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}
 
 

@@ -29,11 +29,11 @@ from chalicelib.services import throttle
 from chalicelib.services.audit import record
 
 ACTIVE = "ACTIVE"
-NEW_PASSWORD = "NEW_PASSWORD_REQUIRED"  # noqa: S105  # nosec B105 (a challenge name)
+NEW_PASSWORD = "NEW_PASSWORD_REQUIRED"  # a challenge name  # noqa: S105  # nosec B105
 MFA_CODE = "SOFTWARE_TOKEN_MFA"
 MFA_SETUP = "MFA_SETUP"  # Cognito's challenge: set up TOTP (a pool that requires MFA)
 #: Ours: set up TOTP with the access token (no challenge), then sign in again.
-TOKEN_SETUP = "TOKEN_SETUP"  # noqa: S105  # nosec B105 (a stage name)
+TOKEN_SETUP = "TOKEN_SETUP"  # a stage name  # noqa: S105  # nosec B105
 STAFF_SUBJECT = "staff"  # the audit partition of staff sign-ins and actions not about a member
 RANKS = {role: rank for rank, role in enumerate(ROLES, start=1)}
 ROLE_LABELS = {"consulta": "Consulta", "tesoreria": "Tesorería", "administrador": "Administrador"}

@@ -27,7 +27,7 @@ from chalicelib.web.pages import CSRF_REFUSED, Page
 
 SIGN_IN = "/backoffice/ingresar"
 HOME = "/backoffice"
-NEW_PASSWORD_PAGE = "/backoffice/ingresar/nueva-clave"  # noqa: S105  # nosec B105 (a path)
+NEW_PASSWORD_PAGE = "/backoffice/ingresar/nueva-clave"  # a path  # noqa: S105  # nosec B105
 CODE_PAGE = "/backoffice/ingresar/autenticador"
 KEEPALIVE = "/backoffice/sesion"
 SESSION_ENDED = "Su sesión del personal terminó o no ha ingresado. Ingrese de nuevo."
