@@ -119,6 +119,9 @@ def _refusal(ctx: Context, exc: CognitoRefusal, *, username: str, ip: str) -> Ex
         return InvalidInput("La nueva contraseña no cumple la política del personal: al menos 12 "
                             "caracteres, distinta de la temporal.", field="new_password",
                             code="weak_password")
+    if exc.code == "PasswordResetRequiredException":
+        return InvalidCredentials("Su contraseña fue restablecida: pida a un administrador una "
+                                  "contraseña temporal.", code="password_reset_required")
     if exc.code == "NotConfigured":
         return InvalidInput(NOT_CONFIGURED, code="not_configured")
     if exc.code in ("ExpiredCodeException",) or "session" in exc.message.lower():
@@ -163,7 +166,7 @@ def begin(ctx: Context, username: object, password: object, *, ip: str) -> SignI
         raise InvalidInput("Escriba su usuario (letras, números y . _ @ + -).", field="username")
     if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD:
         raise InvalidInput("Escriba su contraseña.", field="password")
-    username = username.strip()
+    username = username.strip().lower()  # the pool is case-insensitive; the audit names one form
     throttle.check_ip(ctx, "staff_login", ip)
     try:
         step = directory(ctx).start(username, password)

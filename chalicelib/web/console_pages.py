@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 from chalice import Response
 
 from chalicelib.adapters.cognito import ROLES, CognitoRefusal
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.payments import STATUS_LABELS, STATUSES, TYPE_LABELS
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
@@ -135,8 +137,6 @@ def payments(page: StaffPage) -> Response:
     if query.get("formato") == "csv":
         return _payments_csv(page, search, staff.actor)
     result = staff_service.search_payments(page.ctx, search, actor=staff.actor)
-    from urllib.parse import urlencode
-
     filters = {k: v for k, v in params.items() if k != "cursor"}
     values.update(results=result.items, next_cursor=result.next_cursor,
                   next_query=urlencode({**filters, "cursor": result.next_cursor or ""}),
@@ -155,8 +155,6 @@ def csv_cell(value: object) -> str:
 
 
 def _payments_csv(page: StaffPage, search: staff_service.Search, actor: str) -> Response:
-    from dataclasses import replace
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -288,8 +286,6 @@ def export_now(page: StaffPage) -> Response:
 
 @staff_page
 def export_download(page: StaffPage) -> Response:
-    from chalicelib.domain.errors import NotFound
-
     staff = page.require_staff("tesoreria")
     export = exports_service.get_export(_param(page, "export_id"))
     url = exports_service.download_url(page.settings, export.key) if export and export.key else None
