@@ -287,7 +287,8 @@ def test_a_created_payment_without_gateway_id_is_bound_by_the_gateways_answer(  
     body = gateway.event(lost.reference, "APPROVED", at=clock.now)
     assert payments.apply_gateway_event(ctx, {}, body) == "processed"
     payment = get_payment(lost.id)
-    assert payment.status == "APPROVED" and payment.gateway_id == gateway.by_reference(lost.reference).gateway_id
+    assert payment.status == "APPROVED"
+    assert payment.gateway_id == gateway.by_reference(lost.reference).gateway_id
 
 
 # --- the HTTP endpoint: never a 500 for hostile input -----------------------------------------------
