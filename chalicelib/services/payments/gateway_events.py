@@ -39,8 +39,8 @@ def refresh_payment(ctx: Context, payment_id: str, *,
 
 
 def event_key(gateway: str, event: VerifiedEvent) -> str:
-    """What makes two notifications the same: gateway, signed transaction id, signed status (a
-    checksum would not do: variants of one event with other unsigned fields have other ones)."""
+    """What makes two notifications the same: gateway, signed transaction id, signed status (not
+    the checksum: a variant rewritten outside the signed values can keep it)."""
     return f"{gateway}#{event.gateway_id}#{event.status}"
 
 
