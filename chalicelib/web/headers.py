@@ -25,7 +25,7 @@ _SAME_SITE = ("Lax", "Strict")
 _ATTRIBUTES = {"path": _COOKIE_PATH, "max-age": re.compile(r"\d{1,10}"),
                "samesite": re.compile("|".join(_SAME_SITE)), "httponly": None, "secure": None}
 _SITE_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%?=&+-]{0,2047}")
-_ABSOLUTE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[A-Za-z0-9/_.~%?=&+:@!$'()*,;-]*)?")
+_ABSOLUTE_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.test_observability import sign_in
+from tests.integration.test_observability import log_lines, sign_in
 from tests.page_support import Browser
 
 JSON = {"Content-Type": "application/json"}
@@ -163,3 +163,17 @@ def test_a_cross_site_api_logout_changes_nothing_even_with_the_token(  # type: i
     assert _spanish_error(refused, 403)["code"] == "cross_site"
     assert "Set-Cookie" not in refused.headers
     assert browser.client.http.get("/api/v1/me", headers=cookie).status_code == 200
+
+
+def test_a_header_that_bypassed_the_builders_is_never_sent(  # type: ignore[no-untyped-def]
+        client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from chalice import Response
+
+    from chalicelib.web import static
+
+    monkeypatch.setattr(static, "openapi", lambda: Response(body="{}", headers={
+        "Set-Cookie": ["sv_session=x; Path=/", "sv_session=atacante; Domain=atacante.example"]}))
+    response = client.http.get("/api/v1/openapi.json")
+    _spanish_error(response, 500)
+    assert "atacante" not in str(response.headers)
+    assert "unsafe_header" in {line["event"] for line in log_lines(caplog)}
