@@ -176,6 +176,8 @@ def framework_error(response: Response) -> Response:
     """Chalice answers some refusals itself, in English, as ``{"Code", "Message"}`` (405, 415, a
     binary answer without a matching Accept, a ChaliceViewError, an unhandled exception): give
     every one our shape and Spanish, keeping its status."""
+    if response.status_code < 400:
+        return response
     body = response.body
     if isinstance(body, (str, bytes)):
         try:
