@@ -10,56 +10,32 @@ from __future__ import annotations
 
 import copy
 import json
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from chalicelib.adapters.dynamo.models import GatewayEvent
-from chalicelib.adapters.gateways.wompi import WompiGateway, event_checksum
-from devtools.pse_sandbox import SandboxHandle, start_sandbox
+from chalicelib.adapters.gateways.wompi import event_checksum
+from devtools.pse_sandbox.server import DEFAULT_EVENTS_SECRET
+from tests.integration.test_payments_wompi_sandbox import outcome as held_event
+from tests.integration.test_payments_wompi_sandbox import wompi  # noqa: F401  (the fixture)
 from tests.payment_support import get_obligation, get_payment, start
 
-PUBLIC, PRIVATE = "pub_test_local", "prv_test_local"
-EVENTS_SECRET, INTEGRITY = "test_events_local", "test_integrity_local"
 JSON = {"Content-Type": "application/json"}
-_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture
-def sandbox(clock) -> Iterator[SandboxHandle]:  # type: ignore[no-untyped-def]
-    handle = start_sandbox(port=0, events_url="", clock=lambda: clock.now.timestamp())
-    yield handle
-    handle.stop()
+def sandbox(wompi):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The running sandbox; every Context pays through it with the real Wompi adapter."""
+    return wompi
 
 
 @pytest.fixture
-def wompi(ctx, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> WompiGateway:  # type: ignore[no-untyped-def]
-    """Every Context (the test's and the app's) pays through the sandbox with the real adapter."""
-    from chalicelib.adapters.gateways import registry
-
-    gateway = WompiGateway(sandbox.api_url, PUBLIC, PRIVATE, EVENTS_SECRET, INTEGRITY,
-                           timeout_seconds=3, sleep=lambda _: None, poll_interval_seconds=0)
-    monkeypatch.setattr(registry, "gateway_for", lambda _ctx: gateway)
-    return gateway
-
-
-@pytest.fixture
-def paying(ctx, make_member, make_obligation, wompi):  # type: ignore[no-untyped-def]
+def paying(ctx, make_member, make_obligation, sandbox):  # type: ignore[no-untyped-def]
     """Ana's credit (due 150.000) in a PENDING payment created at the sandbox."""
     make_member()
     make_obligation()
     return start(ctx, bank_code="1007")
-
-
-def held_event(sandbox: SandboxHandle, reference: str, status: str) -> dict[str, Any]:
-    """The bank decides ``status``; the signed event the sandbox would have sent."""
-    request = urllib.request.Request(
-        f"{sandbox.url}/_sandbox/outcome", method="POST", headers=JSON,
-        data=json.dumps({"reference": reference, "status": status, "notify": "none"}).encode())
-    with _no_proxy.open(request, timeout=5) as answer:
-        return json.load(answer)["event"]
 
 
 def post(client, event: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -69,7 +45,7 @@ def post(client, event: dict[str, Any]):  # type: ignore[no-untyped-def]
 def resign(event: dict[str, Any]) -> dict[str, Any]:
     """What only the holder of the events secret can do: a fresh valid checksum."""
     event["signature"]["checksum"] = event_checksum(event["data"], event["signature"]["properties"],
-                                                    event["timestamp"], EVENTS_SECRET)
+                                                    event["timestamp"], DEFAULT_EVENTS_SECRET)
     return event
 
 
@@ -106,7 +82,7 @@ def test_a_rebuilt_body_with_a_matching_checksum_but_another_status_is_refused( 
     assert get_payment(paying.id).status == "REJECTED" and balance() == 150_000
 
 
-def test_unsigned_fields_do_not_overwrite_the_bank_url(client, sandbox, paying, wompi) -> None:  # type: ignore[no-untyped-def]
+def test_unsigned_fields_do_not_overwrite_the_bank_url(client, sandbox, paying) -> None:  # type: ignore[no-untyped-def]
     bank_url = get_payment(paying.id).bank_url
     assert bank_url and bank_url.startswith(sandbox.url)
     event = held_event(sandbox, paying.reference, "PENDING")
