@@ -214,17 +214,22 @@ def envelope(request: Request | None, get_response: Callable[[Request | None], R
     request_id = correlation_id_for(request)
     route = request.path if request is not None else ""
     with log_context(correlation_id=request_id):
-        response = framework_error(get_response(request))
+        response = _completed(framework_error(get_response(request)), route, request_id)
         try:
             header_values.check(response.headers)
         except header_values.UnsafeHeader as exc:  # a builder was bypassed: never send it
             log_event("unsafe_header", level=logging.ERROR, route=route, reason=str(exc)[:200])
-            response = json_error(unexpected_error(exc))
-        for name, value in security_headers(get_settings(), route).items():
-            response.headers.setdefault(name, value)
-        response.headers[REQUEST_ID_HEADER] = request_id
+            response = _completed(json_error(unexpected_error(exc)), route, request_id)
         log_event("http_request", method=request.method if request is not None else "", route=route,
                   status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
+
+
+def _completed(response: Response, route: str, request_id: str) -> Response:
+    """The security headers (unless the handler chose its own) and the correlation id."""
+    for name, value in security_headers(get_settings(), route).items():
+        response.headers.setdefault(name, value)
+    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
