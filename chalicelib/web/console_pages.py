@@ -8,7 +8,6 @@ After a POST the page redirects with ``?aviso=<code>`` (fixed messages: nothing 
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping
 from dataclasses import replace
@@ -22,6 +21,7 @@ from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.payments import STATUS_LABELS, STATUSES, TYPE_LABELS
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
+from chalicelib.security.spreadsheet import CsvWriter
 from chalicelib.services import console, staff_auth, uploads
 from chalicelib.services import exports as exports_service
 from chalicelib.services import payments as payments_service
@@ -148,25 +148,18 @@ CSV_COLUMNS = ("reference", "cus", "status", "amount", "created_at", "approved_a
                "document_number", "payer_name", "bank_name", "export_id")
 
 
-def csv_cell(value: object) -> str:
-    """A cell spreadsheets will not run: text starting with = + - @ or a control gets a quote."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _payments_csv(page: StaffPage, search: staff_service.Search, actor: str) -> Response:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer = CsvWriter(buffer)  # formula-like cells neutralised, RFC 4180 quoting
     writer.writerow(CSV_COLUMNS)
     cursor = search.cursor
     for _ in range(CSV_MAX_PAGES):
         result = staff_service.search_payments(page.ctx, replace(search, limit=100, cursor=cursor),
                                                actor=actor)
         for p in result.items:
-            writer.writerow([csv_cell(v) for v in (p.reference, p.cus, p.status, int(p.amount),
-                                                   iso(p.created_at), iso(p.approved_at), p.document_type,
-                                                   p.document_number, p.payer_name, p.bank_name,
-                                                   p.export_id)])
+            writer.writerow([p.reference, p.cus, p.status, int(p.amount), iso(p.created_at),
+                             iso(p.approved_at), p.document_type, p.document_number, p.payer_name,
+                             p.bank_name, p.export_id])
         cursor = result.next_cursor
         if cursor is None:
             break
