@@ -67,14 +67,17 @@ class Page:
         session = self.session()
         return session.csrf_token if session else self.anonymous_csrf()
 
-    def check_csrf(self, fields: dict[str, str]) -> bool:
-        submitted = fields.get(CSRF_FIELD, "")
+    def expected_csrf(self) -> str:
+        """The token a form post must carry: the session's, else the signed double-submit one."""
         session = self.session()
         if session:
-            expected = session.csrf_token
-        else:
-            seed = self.cookies.get(self.cookie_name("sv_csrf"))
-            expected = self.ctx.signer("form-csrf").mac(seed) if seed else ""
+            return session.csrf_token
+        seed = self.cookies.get(self.cookie_name("sv_csrf"))
+        return self.ctx.signer("form-csrf").mac(seed) if seed else ""
+
+    def check_csrf(self, fields: dict[str, str]) -> bool:
+        submitted = fields.get(CSRF_FIELD, "")
+        expected = self.expected_csrf()
         token_ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
         origin_ok = http.same_origin(self.request, self.settings)
         if not (token_ok and origin_ok):
@@ -94,6 +97,16 @@ class Page:
             self._session = auth.current_session(self.ctx, token)
         return self._session  # type: ignore[return-value]
 
+    # -- the idle warning -----------------------------------------------------------------------
+    def idle_session(self) -> Any:
+        """The session the idle warning watches (anything with ``idle_expires_at``), or None."""
+        return self.session()
+
+    def session_ui(self) -> dict[str, Any]:
+        """The warning's keep-alive, logout and expired addresses, and the idle time it states."""
+        return {"keepalive": "/api/v1/me", "logout": "/salir", "expired": "/salida?motivo=inactividad",
+                "idle_minutes": self.settings.session_idle_seconds // 60}
+
     # -- responses ----------------------------------------------------------------------------
     def url(self, path: str) -> str:
         return f"{self.settings.base_path}{path}"
@@ -102,9 +115,10 @@ class Page:
         from chalicelib.web import preferences
 
         session = self.session()
+        idle_session = self.idle_session()
         seconds_left = 0
-        if session is not None:  # the warning's clock is the server's, not a page-load guess
-            seconds_left = max(1, int((session.idle_expires_at - self.ctx.now()).total_seconds()))
+        if idle_session is not None:  # the warning's clock is the server's, not a page-load guess
+            seconds_left = max(1, int((idle_session.idle_expires_at - self.ctx.now()).total_seconds()))
         body = render(
             template,
             settings=self.settings,
@@ -113,6 +127,8 @@ class Page:
             signed_in=session is not None,
             session=session,
             session_seconds_left=seconds_left,
+            idle_session=idle_session is not None,
+            session_ui=self.session_ui(),
             block_copy_paste=self.settings.block_copy_paste,
             prefs=preferences.read(self.cookies, self.cookie_name(preferences.COOKIE)),
             return_path=preferences.return_path(self.request),
@@ -238,9 +254,13 @@ def login_password_submit(page: Page) -> Response:
 
 @page_handler
 def logout(page: Page) -> Response:
+    """A state change like any other: the session's token, or at least a same-origin request (a
+    page left open past the session's end still signs out); a cross-site post changes nothing."""
     fields = http.form_fields(page.request)
+    if not (page.check_csrf(fields) or http.same_origin(page.request, page.settings)):
+        return page.render("error.html", status=403, message=CSRF_REFUSED, reference=correlation_id())
     session = page.session()
-    if session and page.check_csrf(fields):
+    if session:
         auth.logout(page.ctx, session, ip=page.ip)
     page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
     # The idle warning's own logout, when nobody answered it: the page then says why.
@@ -320,10 +340,13 @@ def _change_password_page(page: Page, *, status: int = 200, errors: dict[str, st
 def change_password_form(page: Page) -> Response:
     query = page.request.query_params or {}
     token = query.get("token")
-    if token:
-        # Move the token out of the address bar (and of Referer and history) into a cookie.
-        if len(token) > 200:
-            return _change_password_page(page, status=400, general=recovery.INVALID_RECOVERY)
+    if token is not None:
+        # Move the token out of the address bar (and of Referer and history) into a cookie; only
+        # a value of the exact shape we send goes anywhere near a header.
+        if not recovery.is_token(token):
+            log_event("input_validation_fail", level=logging.WARNING, ip=page.ip, path=page.request.path,
+                      field="token")
+            return page.render("recovery_invalid.html", status=400, message=recovery.INVALID_RECOVERY)
         # Lax, not Strict: the link is opened from a webmail (another site), and a Strict cookie
         # would not come back on the redirect that follows.
         page.set_cookie(RECOVERY_COOKIE, token, max_age=page.settings.recovery_ttl_seconds)

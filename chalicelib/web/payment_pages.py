@@ -15,7 +15,7 @@ from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services.obligations import ObligationView
 from chalicelib.services.payments import PaymentPreview, ReceiptView
-from chalicelib.web import http
+from chalicelib.web import headers, http
 from chalicelib.web.pages import CSRF_REFUSED, Page, page_handler, require_session
 
 #: A member's choice per obligation; anything else (or nothing) means "not paying it now".
@@ -288,5 +288,5 @@ def receipt_pdf(page: Page) -> Response:
                                               document_number=session.document_number)
     return Response(body=data, status_code=200, headers={
         "Content-Type": "application/pdf",
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": headers.attachment(name),
     })

@@ -48,8 +48,6 @@ NOW_CUTOFF = "2026-11-22T00:00:00-05:00"
 #: (channel, where pattern, field pattern) -> why: violations another branch fixes (see the
 #: module docstring).
 FIXED_ELSEWHERE: dict[tuple[str, str, str], str] = {
-    ("deep-json", r"POST .*", "body"): "JSON depth limit, Spanish 400 (branch sec)",
-    ("query", "GET /cambiar-clave", "token"): "header injection of the recovery cookie (branch sec)",
 }
 #: Every field gets these; the rest of the corpus is spread over each channel's fields (every
 #: input once per channel), unless HOSTILE_CORPUS_FULL=1 asks for every input on every field.
