@@ -30,6 +30,7 @@ class Figures:
     stats: Any  # locust.stats.RequestStats
     expected: Mapping[str, int]
     problems: Mapping[str, int]
+    late_webhooks: int
     outcomes: Mapping[str, int]
     payments: list[PaymentRow]
     drained: Mapping[str, int]
@@ -89,6 +90,8 @@ def render(f: Figures) -> str:
         "",
         *_counts("Mistakes answered as they should be:", f.expected, "none"),
         *_counts("Unexpected answers, by kind:", f.problems, "none"),
+        f"Webhooks the sandbox stopped waiting for after 5 s (applied anyway, or by the poller): "
+        f"{f.late_webhooks}",
         *_counts("What the banks answered (status, notification):", f.outcomes, "none"),
         *_counts("Payments at the end:", statuses, "none"),
         *_counts("Drain:", f.drained, "nothing"),

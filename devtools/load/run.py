@@ -1,7 +1,8 @@
 """The payday load test, start to end: stack, members, first access, load, drain, invariants.
 
 1. The stack: the one ``make run`` starts (``--app-url`` and the other URLs), or by default its own
-   on free ports (:func:`devtools.run_local.start_stack`) with :data:`LOAD_ENV`.
+   on free ports (:func:`devtools.run_local.start_stack`) with :data:`LOAD_ENV` and the
+   serialized moto server in a process of its own.
 2. The members: generated for the run (:mod:`devtools.load.members`) and loaded through the
    core-file import (the runner's demo loader for its own stack, ``devtools.import_cli`` for a
    given one), then activated the way members are: recovery email (outbox), temporary key, new
@@ -40,7 +41,14 @@ from locust.env import Environment
 
 from devtools.load import invariants, members, report
 from devtools.load.journey import BANK_STATUS_TO_PAYMENT, PayingMember, RunState
-from devtools.run_local import ARTIFACTS, FAKE_CREDENTIALS, ROOT, local_stage_env, start_stack
+from devtools.run_local import (
+    ARTIFACTS,
+    FAKE_CREDENTIALS,
+    ROOT,
+    free_port,
+    local_stage_env,
+    start_stack,
+)
 
 #: The load's own stack: bcrypt's cost is the tests' (login is bcrypt-bound on 2 cores, see the
 #: README; ``--bcrypt-cost 12`` measures the product's), and the poller is due every 45 s instead of
@@ -109,6 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="members arriving per second (LOAD_SPAWN_RATE, 1)")
     parser.add_argument("--pace", type=float, default=float(_env("LOAD_PACE", "1")),
                         help="multiplies the members' pauses (LOAD_PACE, 1; 0.2 = 5x the rate)")
+    parser.add_argument("--one-address", action="store_true",
+                        help="no X-Forwarded-For: every member from 127.0.0.1 (the per-IP "
+                             "throttles then refuse most sign-ins with 429)")
     parser.add_argument("--bcrypt-cost", default=_env("LOAD_BCRYPT_COST", "4"),
                         help="BCRYPT_COST of the load's own stack (LOAD_BCRYPT_COST, 4)")
     parser.add_argument("--drain-seconds", type=float, default=120.0)
@@ -133,13 +144,45 @@ def _say(message: str) -> None:
 
 # --- 1, 2: the stack and its members -------------------------------------------------------------
 
+def _moto_process() -> tuple[subprocess.Popen[bytes], str]:
+    """The serialized moto server in a process of its own (``make run`` keeps it in the runner's):
+    the busiest part of the stack then does not share one interpreter with the sandbox and the
+    poller."""
+    url = f"http://127.0.0.1:{free_port()}"
+    # Our own interpreter and module, fixed arguments, no shell.
+    process = subprocess.Popen(  # noqa: S603  # nosec B603
+        [sys.executable, "-m", "devtools.moto_server", "--port", url.rsplit(":", 1)[1]],
+        cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"{url}/moto-api/", timeout=2)
+            return process, url
+        gevent.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the moto server did not start")
+
+
 def _own_stack(folder: Path, bcrypt_cost: str) -> Stack:
-    handle = start_stack(port=0, demo_dir=folder, poll_interval=POLL_INTERVAL, timeout=300,
-                         env_overrides={**LOAD_ENV, "BCRYPT_COST": str(bcrypt_cost)})
-    processes = {"runner (moto, sandbox, outbox, poller)": handle.process.pid,
+    moto, moto_url = _moto_process()
+    os.environ["AWS_ENDPOINT_URL"] = moto_url  # the runner uses this moto instead of its own
+    try:
+        handle = start_stack(port=0, demo_dir=folder, poll_interval=POLL_INTERVAL, timeout=300,
+                             env_overrides={**LOAD_ENV, "BCRYPT_COST": str(bcrypt_cost)})
+    except BaseException:
+        moto.terminate()
+        raise
+
+    def stop() -> None:
+        handle.stop()
+        moto.terminate()
+        moto.wait(timeout=20)
+
+    processes = {"moto (serialized)": moto.pid, "runner (sandbox, outbox, poller)": handle.process.pid,
                  "chalice local (the app)": handle.chalice_pid or 0}
-    return Stack(handle.app_url, str(handle.sandbox_url), handle.outbox_url, handle.moto_url,
-                 stop=handle.stop, processes=processes)
+    return Stack(handle.app_url, str(handle.sandbox_url), handle.outbox_url, moto_url, stop=stop,
+                 processes=processes)
 
 
 def _import_into(stack: Stack, folder: Path) -> None:
@@ -289,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"first access of {len(people)} members in {setup:.0f} s; load for "
              f"{args.duration:g} s...")
         state = RunState(members=people, passwords={m.document_number: password for m in people},
-                         sandbox_url=stack.sandbox_url, seed=args.seed, pace=args.pace)
+                         sandbox_url=stack.sandbox_url, seed=args.seed, pace=args.pace,
+                         one_address=args.one_address)
         env, elapsed, cpu = run_load(stack, state, args.users, args.spawn_rate, args.duration)
         _say(f"load done in {elapsed:.0f} s; draining...")
         documents = {m.document_number for m in people}
@@ -305,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         users=args.users, duration=elapsed, spawn_rate=args.spawn_rate, pace=args.pace,
         setup_seconds=setup,
         bcrypt_cost=None if args.app_url else str(args.bcrypt_cost), stats=env.stats,
-        expected=state.expected, problems=state.problems, outcomes=state.outcomes,
+        expected=state.expected, problems=state.problems, late_webhooks=state.late_webhooks,
+        outcomes=state.outcomes,
         payments=payments, drained=drained, checks=checks,
         cpu=cpu, load_before=load_before, load_after=os.getloadavg()))
     print(table, flush=True)
