@@ -256,8 +256,11 @@ class PayingMember(HttpUser):
     def at_the_bank(self, auth: dict[str, str], payment: dict[str, Any]) -> None:
         """The bank page, the bank's answer (and its events), the way back, the receipt."""
         sandbox = self.state.sandbox_url
-        if payment.get("redirect_url"):
-            self.call("bank page", "GET", payment["redirect_url"], (200,))
+        if not payment.get("redirect_url"):  # the gateway did not answer in time: no bank page
+            self.state.right_refusal("no bank URL yet (gateway slow) -> kept for the poller")
+            self.call("receipt", "GET", f"/api/v1/payments/{payment['id']}", (200,), headers=auth)
+            return
+        self.call("bank page", "GET", payment["redirect_url"], (200,))
         self.think(AT_THE_BANK)
         (status, notify), = self.rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])
         self.state.outcomes[f"{status} {notify}"] += 1
