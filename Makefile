@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test pytest check bench load venv clean package
+.PHONY: run test test-dates pytest check bench load venv clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,21 @@ test: check pytest
 
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The date-sensitive slice again on other days (README "Tests on other dates"): a year ahead, the
+# last half hour of 31 December in Colombia, 29 February. TEST_CLOCK moves the tests' clock and
+# their local stack's (devtools/clock.py).
+DATE_SLICE := tests/browser/test_payment_journey.py tests/browser/test_login_journey.py \
+  tests/browser/test_phone.py tests/integration/test_run_local.py tests/unit/test_demo_dates.py \
+  tests/integration/test_reminders.py tests/integration/test_exports.py \
+  tests/integration/test_reconcile.py tests/integration/test_payment_pages.py
+DATES := 2027-12-10T10:00:00-05:00 2027-12-31T23:31:00-05:00 2028-02-29T12:00:00-05:00
+
+test-dates: $(STAMP)
+	@for moment in $(DATES); do \
+	  echo "== TEST_CLOCK=$$moment"; \
+	  TEST_CLOCK=$$moment $(PY) -m pytest -q $(DATE_SLICE) $(PYTEST_ARGS) || exit 1; \
+	done
 
 # Hardening checks. Bandit fails on medium and high findings. pip-audit exits 1 both on findings
 # and on errors, so the report's presence tells them apart; devtools/audit_fallback.py then judges
@@ -56,7 +71,8 @@ clean:
 # --- Deployment package (README "Deploying to AWS") ----------------------------------------------
 # `make package STAGE=dev|prod`: generates build/merge-$(STAGE).json from the models and the app,
 # runs `chalice package --merge-template` into build/$(STAGE)/ (sam.json + deployment.zip) with
-# fake credentials when none are set, then cfn-lint (fails on errors). No AWS call is made.
+# fake credentials when none are set, trims the zip to what the functions use and adds bytecode
+# (devtools/packaging.py), then cfn-lint (fails on errors). No AWS call is made.
 STAGE ?= dev
 
 package: $(STAMP)

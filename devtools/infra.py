@@ -1,5 +1,5 @@
-"""Infrastructure for AWS, generated from the code: the CloudFormation merge template, the IAM
-policy files and the packaging pipeline (SPEC §5 "Deployment to AWS").
+"""Infrastructure for AWS, generated from the code: the CloudFormation merge template and the IAM
+policy files (SPEC §5 "Deployment to AWS"); the package itself is built by :mod:`devtools.packaging`.
 
     python -m devtools.infra merge-template --stage dev > build/merge-dev.json
     python -m devtools.infra policy --stage prod            # print .chalice/policy-prod.json
@@ -36,24 +36,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from devtools import packaging
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / ".chalice" / "config.json"
-DEFAULT_REGION = "us-east-1"
 
 #: Entities whose tables may be dropped with the stack (see the module docstring).
 DISPOSABLE_ENTITIES = frozenset({"sessions", "rate-counters", "recoveries", "bank-list"})
@@ -804,156 +800,17 @@ def index_step(stage_name: str, deployed: dict[str, Any]) -> tuple[dict[str, Any
     return step, added, left
 
 
-# --- packaging ---------------------------------------------------------------------------------
+# --- packaging (devtools/packaging.py builds the zip) -------------------------------------------
 
 def _log(message: str) -> None:
     print(f"[infra] {message}", file=sys.stderr, flush=True)
 
 
-def _aws_env() -> dict[str, str]:
-    """The environment for `chalice package`: a region, and fake credentials if none are set
-    (packaging calls no AWS API; botocore only wants them present)."""
-    env = dict(os.environ)
-    env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION") or DEFAULT_REGION)
-    has_credentials = env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE")
-    if not has_credentials:
-        env.update({"AWS_ACCESS_KEY_ID": "packaging-only", "AWS_SECRET_ACCESS_KEY": "packaging-only"})
-    env.pop("AWS_ENDPOINT_URL", None)
-    return env
-
-
-def lint(template: Path, region: str) -> int:
-    """cfn-lint's exit code (bit flags: 2 errors, 4 warnings, 8 informational)."""
-    command = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
-               "--regions", region, "--non-zero-exit-code", "warning", "--", str(template)]
-    return subprocess.run(command, cwd=ROOT, check=False).returncode  # noqa: S603 (our own argv)
-
-
-# --- bytecode in deployment.zip ----------------------------------------------------------------
-
-#: Where Lambda unpacks the package: the file name compiled into the bytecode (tracebacks).
-LAMBDA_TASK_ROOT = "/var/task"
-#: The date of every entry written (chalice's own entries carry it too): same input, same zip.
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-#: Flags of a hash-based .pyc that is never checked against its source (PEP 552).
-UNCHECKED_HASH_FLAGS = 0b01
-
-
-@dataclass(frozen=True)
-class Bytecode:
-    """What :func:`ship_bytecode` did to a deployment.zip."""
-    removed: int            # __pycache__ entries chalice copied from the local tree
-    compiled: int           # fresh .pyc added
-    sources: int            # .py files in the archive
-    failed: list[str]       # .py that do not compile (Python could not import them either)
-    skipped_reason: str | None  # why nothing was compiled (runtime and interpreter differ)
-
-
-def lambda_python(template: dict[str, Any]) -> tuple[int, int] | None:
-    """The Python version of the packaged functions' runtime (``python3.11`` -> (3, 11)); None when
-    they are not one Python runtime."""
-    runtimes = {resource.get("Properties", {}).get("Runtime")
-                or template.get("Globals", {}).get("Function", {}).get("Runtime")
-                for resource in template.get("Resources", {}).values()
-                if resource.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function")}
-    if len(runtimes) != 1:
-        return None
-    (runtime,) = runtimes
-    major, _, minor = str(runtime).removeprefix("python").partition(".")
-    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else None
-
-
-def _entry(name: str, like: zipfile.ZipInfo | None = None) -> zipfile.ZipInfo:
-    """A deflated entry with the date and mode of ``like`` (default: ZIP_DATE, rw-r--r--)."""
-    info = zipfile.ZipInfo(name, date_time=like.date_time if like else ZIP_DATE)
-    info.external_attr = like.external_attr if like else 0o100644 << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
-
-
-def _compile(sources: dict[str, bytes]) -> dict[str, bytes]:
-    """``{archive name of the .pyc: bytecode}`` for the sources that compile, by this interpreter.
-
-    Unchecked-hash .pyc (PEP 552): the importer loads them without comparing anything with the
-    .py. Timestamp .pyc would be compared with the .py's mtime, which the zip rounds and Lambda's
-    unpacking may not keep; on a mismatch Python recompiles on every cold start, since /var/task
-    is read-only and the new .pyc cannot be written. Checked-hash .pyc would read and hash every
-    .py on each import. The package is immutable, so the check would never find anything.
-    ``compileall`` runs in a child with a fixed hash seed: set constants (``x in {"a", "b"}``) are
-    marshalled in hash order, so the bytes are the same on every run.
-    """
-    with tempfile.TemporaryDirectory(prefix="sv-bytecode-") as tmp:
-        tree = Path(tmp)
-        for name, data in sources.items():
-            target = tree / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPYCACHEPREFIX", "PYTHONOPTIMIZE")}
-        env["PYTHONHASHSEED"] = "0"
-        command = [sys.executable, "-m", "compileall", "-q", "-j", "0", "-o", "0",
-                   "--invalidation-mode", "unchecked-hash", "-s", str(tree), "-p", LAMBDA_TASK_ROOT,
-                   str(tree)]
-        # A non-zero exit means some file did not compile: the caller reports which.
-        subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL)  # noqa: S603 (our own argv)
-        compiled: dict[str, bytes] = {}
-        for name in sources:
-            pyc = importlib.util.cache_from_source(name)
-            if (tree / pyc).exists():
-                compiled[pyc] = (tree / pyc).read_bytes()
-        return compiled
-
-
-def ship_bytecode(archive: Path, runtime: tuple[int, int] | None) -> Bytecode:
-    """Rewrite ``archive`` in place: without the ``__pycache__`` entries chalice copied from the
-    local tree (compiled by whatever Python and with timestamps), and with a fresh
-    ``__pycache__/<module>.cpython-3XY.pyc`` next to every .py (app and vendored packages) when
-    ``runtime`` is this interpreter's version. Entries keep their order, each .pyc follows its .py.
-    """
-    here = sys.version_info[:2]
-    skipped = None
-    if runtime != here:
-        skipped = (f"the Lambda runtime is Python {'.'.join(map(str, runtime)) if runtime else '?'} "
-                   f"but this interpreter is {here[0]}.{here[1]}")
-    partial = archive.with_name(archive.name + ".partial")
-    with zipfile.ZipFile(archive) as zipped, zipfile.ZipFile(partial, "w") as out:
-        infos = zipped.infolist()
-        kept = [info for info in infos if "__pycache__/" not in info.filename]
-        sources = {info.filename: zipped.read(info) for info in kept if info.filename.endswith(".py")}
-        compiled = {} if skipped else _compile(sources)
-        for info in kept:
-            with zipped.open(info) as source, out.open(_entry(info.filename, info), "w") as target:
-                shutil.copyfileobj(source, target)
-            pyc = importlib.util.cache_from_source(info.filename) if info.filename in sources else None
-            if pyc in compiled:
-                out.writestr(_entry(pyc), compiled[pyc])
-    partial.replace(archive)
-    failed = [] if skipped else sorted(
-        name for name in sources if importlib.util.cache_from_source(name) not in compiled)
-    return Bytecode(removed=len(infos) - len(kept), compiled=len(compiled), sources=len(sources),
-                    failed=failed, skipped_reason=skipped)
-
-
-def stale_bytecode(zipped: zipfile.ZipFile) -> list[str]:
-    """The .pyc entries this interpreter would not load as they are, without its .py: another
-    Python's (tag or magic number), timestamp-based or checked, or compiled from other source."""
-    names = set(zipped.namelist())
-    stale = []
-    for name in sorted(n for n in names if n.endswith(".pyc")):
-        try:
-            source = importlib.util.source_from_cache(name)
-        except ValueError:  # not in a __pycache__ directory, or an optimized (-O) one
-            stale.append(name)
-            continue
-        header = zipped.read(name)[:16]
-        if (importlib.util.cache_from_source(source) != name  # another Python's tag
-                or source not in names or header[:4] != importlib.util.MAGIC_NUMBER
-                or int.from_bytes(header[4:8], "little") != UNCHECKED_HASH_FLAGS
-                or header[8:16] != importlib.util.source_hash(zipped.read(source))):
-            stale.append(name)
-    return stale
-
-
 def package(stage_name: str, build_dir: Path, *, run_lint: bool = True) -> int:
+    """``make package``: the committed policy must be current; then the merge template, and
+    :func:`devtools.packaging.build` (chalice package, trimming, bytecode, cfn-lint)."""
+    from chalicelib.formatting import LOCALE
+
     started = time.monotonic()
     stage_ = stage(stage_name)
     committed = policy_path(stage_name)
@@ -966,56 +823,13 @@ def package(stage_name: str, build_dir: Path, *, run_lint: bool = True) -> int:
     build_dir.mkdir(parents=True, exist_ok=True)
     merge_path = build_dir / f"merge-{stage_name}.json"
     merge_path.write_text(dumps(merge_template(stage_name)), "utf-8")
-    t_merge = time.monotonic()
-    _log(f"wrote {merge_path} ({t_merge - started:.1f} s)")
-
-    out_dir = build_dir / stage_name
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    env = _aws_env()
-    command = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
-               "--project-dir", str(ROOT), "package", "--stage", stage_name,
-               "--merge-template", str(merge_path), str(out_dir)]
-    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603 (our own argv)
-    t_package = time.monotonic()
-    if result.returncode != 0:
-        _log(f"chalice package failed ({result.returncode})")
-        return result.returncode or 1
-    template = out_dir / "sam.json"
-    archive = out_dir / "deployment.zip"
-    with zipfile.ZipFile(archive) as zf:
-        leaked = sorted({n.split("/")[0] for n in zf.namelist()
-                         if n.startswith(("devtools/", "tests/", "bench/"))})
-    if leaked:  # the sandbox and the tests are not part of the deployed package (SPEC §3.1)
-        _log(f"deployment.zip contains development code: {leaked}")
-        return 1
-    _log(f"chalice package: {template} and {archive} ({t_package - t_merge:.1f} s)")
-
-    bytecode = ship_bytecode(archive, lambda_python(json.loads(template.read_text("utf-8"))))
-    t_bytecode = time.monotonic()
-    _log(f"bytecode: removed {bytecode.removed} stale __pycache__ entries from the local tree")
-    if bytecode.skipped_reason:
-        _log(f"bytecode: NOT compiled, {bytecode.skipped_reason} (run `make package` with the "
-             "runtime's Python); the package ships no .pyc, each cold start compiles its modules")
-    else:
-        _log(f"bytecode: {bytecode.compiled} of {bytecode.sources} .py compiled for "
-             f"{sys.implementation.cache_tag} (unchecked-hash) ({t_bytecode - t_package:.1f} s)")
-    if bytecode.failed:
-        _log(f"bytecode: {len(bytecode.failed)} .py do not compile: {', '.join(bytecode.failed[:5])}")
-    _log(f"deployment.zip: {archive.stat().st_size / 1e6:.1f} MB")
-
-    if run_lint:
-        region = env["AWS_DEFAULT_REGION"]
-        code = lint(template, region)
-        t_lint = time.monotonic()
-        if code & 2 or code == 1:
-            _log(f"cfn-lint found errors (exit {code}, {t_lint - t_bytecode:.1f} s)")
-            return 2
-        _log(f"cfn-lint: {'clean' if code == 0 else f'warnings only (exit {code})'} "
-             f"({t_lint - t_bytecode:.1f} s)")
-    _log(f"done in {time.monotonic() - started:.1f} s; deploy with `aws cloudformation package` "
-         f"+ `aws cloudformation deploy` (README, 'Deploying to AWS')")
-    return 0
+    _log(f"wrote {merge_path} ({time.monotonic() - started:.1f} s)")
+    code = packaging.build(stage_name, merge_path, build_dir / stage_name, locale=LOCALE,
+                           run_lint=run_lint)
+    if code == 0:
+        _log(f"done in {time.monotonic() - started:.1f} s; deploy with `aws cloudformation package` "
+             f"+ `aws cloudformation deploy` (README, 'Deploying to AWS')")
+    return code
 
 
 # --- command line ------------------------------------------------------------------------------

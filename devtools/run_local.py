@@ -42,6 +42,8 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from devtools import clock, demo_dates
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_DIR = ROOT / "devtools" / "demo"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -292,8 +294,9 @@ def _load_demo(demo_dir: Path) -> list[DemoMember]:
         if not path.exists():
             _say(f"no existe {path}; no se cargan datos de demostración de ese tipo")
             continue
-        with path.open("rb") as stream:
-            report = run(stream, now=now)
+        # Placeholders such as {today-8} become dates of today; dated files load as they are.
+        text = demo_dates.resolve(path.read_text("utf-8-sig"), now)
+        report = run(io.BytesIO(text.encode("utf-8")), now=now)
         if report.ok and not report.warnings:
             _say(f"{name}: {report.rows} filas ({report.inserted} nuevas, {report.updated} "
                  f"actualizadas, {report.unchanged} sin cambios)")
@@ -447,6 +450,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    try:
+        moved = clock.apply_from_environment()
+    except clock.ClockError as exc:
+        _say(f"no se pudo iniciar: {exc}")
+        return 1
+    if moved is not None:
+        _say(f"reloj de prueba: {datetime.now(UTC).isoformat(timespec='seconds')} "
+             f"({clock.OFFSET_ENV}={moved:.0f} s)")
     stopping = threading.Event()
     started = False
 

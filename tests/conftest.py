@@ -32,6 +32,16 @@ os.environ.update({
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+# TEST_CLOCK moves the wall clock of this process and of the local stacks it starts (devtools/clock.py).
+from devtools import clock as moved_clock  # noqa: E402
+
+moved_clock.apply_from_environment()
+
+
+def pytest_report_header() -> str | None:
+    moved = os.environ.get(moved_clock.TEST_CLOCK_ENV)
+    return f"clock moved: the run started at {moved} ({moved_clock.TEST_CLOCK_ENV})" if moved else None
+
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402  (before anything creates a botocore client)
 from moto.core import botocore_stubber  # noqa: E402

@@ -13,14 +13,14 @@ Lambda can live) has run out, rebuilds that export's file from them and complete
 payment always ends up in exactly one file.
 
 File (documented in the README, "Back office"): UTF-8 without BOM, ``;`` delimited, CRLF line
-ends, a header row, one row per (payment, obligation paid), oldest approval first. Written to
+ends, a header row, one row per (payment, obligation paid), oldest approval first; cells written
+by :mod:`chalicelib.security.spreadsheet` (never a formula to a spreadsheet). Written to
 ``s3://{IMPORT_BUCKET}/exports/YYYY/MM/DD/pagos-aprobados-<export_id>.csv`` (Colombian date of
 the export).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from chalicelib.config import COLOMBIA, ConfigError, Settings
 from chalicelib.context import Context, Runtime
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
+from chalicelib.security.spreadsheet import Cell, CsvWriter
 from chalicelib.services.audit import audit_item
 from chalicelib.services.payments import EXPORT_READY
 
@@ -81,9 +82,9 @@ def export_key(export_id: str, created_at: datetime) -> str:
     return f"exports/{day:%Y/%m/%d}/pagos-aprobados-{export_id}.csv"
 
 
-def payment_rows(export_id: str, payment: Payment) -> list[list[str]]:
+def payment_rows(export_id: str, payment: Payment) -> list[list[Cell]]:
     """The CSV rows of one payment: one per obligation it paid (an item of 0 pesos has none)."""
-    common = {
+    common: dict[str, Cell] = {
         "export_id": export_id,
         "reference": payment.reference,
         "cus": payment.cus or "",
@@ -91,7 +92,7 @@ def payment_rows(export_id: str, payment: Payment) -> list[list[str]]:
         "document_type": payment.document_type or "",
         "document_number": payment.document_number,
         "full_name": payment.payer_name or "",
-        "payment_total": str(int(payment.amount)),
+        "payment_total": int(payment.amount),
         "bank_name": payment.bank_name or "",
         "gateway": payment.gateway or "",
         "gateway_id": payment.gateway_id or "",
@@ -101,7 +102,7 @@ def payment_rows(export_id: str, payment: Payment) -> list[list[str]]:
         if int(item.amount) <= 0:
             continue
         values = {**common, "obligation_id": item.obligation_id, "obligation_type": item.type,
-                  "product_number": item.product_number, "amount": str(int(item.amount))}
+                  "product_number": item.product_number, "amount": int(item.amount)}
         rows.append([values[c] for c in COLUMNS])
     return rows
 
@@ -118,8 +119,7 @@ class CsvBuilder:
     _writer: Any = None
 
     def __post_init__(self) -> None:
-        self._writer = csv.writer(self._buffer, delimiter=DELIMITER, lineterminator=LINE_END,
-                                  quoting=csv.QUOTE_MINIMAL)
+        self._writer = CsvWriter(self._buffer, delimiter=DELIMITER, line_end=LINE_END)
         self._writer.writerow(COLUMNS)
 
     def add(self, payment: Payment) -> None:
@@ -263,7 +263,7 @@ def get_export(export_id: str) -> Export | None:
 
 def _looks_like_id(value: object) -> bool:
     return isinstance(value, str) and 8 <= len(value) <= 40 and all(
-        c.isdigit() or c == "-" or c in _SUFFIX_ALPHABET for c in value)
+        c in "0123456789-" or c in _SUFFIX_ALPHABET for c in value)
 
 
 # --- the hook for the core system's import ("aplicado en la cooperativa") -------------------------

@@ -9,6 +9,10 @@ keeps a small digest per document to name repeated rows, about 100 bytes per row
 
 Rules worth knowing:
 
+* Hostile text is refused per row (``domain/text``): identifiers (``obligation_id``,
+  ``product_number``) to a strict ASCII set, names and descriptions without control or direction
+  characters (stored NFC), amounts, documents and dates in ASCII digits only. Values are trimmed
+  of spaces only, never of control characters, and are quoted escaped in the report.
 * A member's password and security fields are never written here: existing members are changed
   with ``UpdateItem`` on the core-system fields only.
 * Obligations follow the cut-off rule. ``Obligation.portal_payments`` maps a payment id to
@@ -67,7 +71,7 @@ from chalicelib.adapters.dynamo import payments_repo
 from chalicelib.adapters.dynamo.models import ImportRun, Member, Obligation, Payment
 from chalicelib.adapters.dynamo.repositories import audit_event, aws_error_code
 from chalicelib.context import Runtime
-from chalicelib.domain import allocation
+from chalicelib.domain import allocation, text
 from chalicelib.observability import log_event
 
 BATCH_SIZE = 100  # BatchGetItem takes at most 100 keys
@@ -396,7 +400,7 @@ def _rows(stream: BinaryIO, report: ImportReport, columns: Sequence[str],
             report.reject(first, f"la fila tiene {len(fields)} campos y el encabezado "
                                  f"{len(header)} (revise el delimitador '{delimiter}' y las comillas)")
             continue
-        yield _Row(first, {name: fields[i].strip() for name, i in index.items()})
+        yield _Row(first, {name: fields[i].strip(text.SPACES) for name, i in index.items()})
 
 
 def _count_row(report: ImportReport, progress: Progress | None) -> None:
@@ -406,7 +410,7 @@ def _count_row(report: ImportReport, progress: Progress | None) -> None:
 
 
 def _shown(value: str) -> str:
-    return value if len(value) <= 40 else value[:37] + "..."
+    return text.shown(value)
 
 
 def _key_digest(*parts: str) -> int:
@@ -424,7 +428,8 @@ def _document_number(values: dict[str, str], problems: list[str]) -> str:
 
 def _one_of(values: dict[str, str], name: str, allowed: Sequence[str],
             problems: list[str]) -> str:
-    value = values.get(name, "").upper()
+    raw = values.get(name, "")
+    value = raw.upper() if raw.isascii() else ""
     if value not in allowed:
         options = ", ".join(allowed[:-1]) + " o " + allowed[-1]
         problems.append(f"{name} debe ser {options}, se recibió '{_shown(values.get(name, ''))}'")
@@ -437,6 +442,38 @@ def _amount(values: dict[str, str], name: str, problems: list[str]) -> int:
         problems.append(f"{name} debe ser un entero de pesos no negativo, se recibió '{_shown(raw)}'")
         return -1
     return int(raw)
+
+
+def _free_text(values: dict[str, str], name: str, limit: int, problems: list[str], *,
+               required: bool = False) -> str:
+    """A name or a description: no control or direction character (see ``domain/text``), NFC."""
+    raw = values.get(name, "")
+    found = text.first_forbidden(raw)
+    if found is not None:
+        position, char = found
+        problems.append(f"{name} contiene un carácter no permitido ({text.code_point(char)}, en la "
+                        f"posición {position}): no se aceptan caracteres de control ni de "
+                        "dirección del texto; corríjalo en el sistema central")
+        return ""
+    value = text.normalized(raw)
+    if required and not value:
+        problems.append(f"{name} está vacío")
+    elif len(value) > limit:
+        problems.append(f"{name} supera {limit} caracteres")
+    return value
+
+
+def _identifier(values: dict[str, str], name: str, limit: int, problems: list[str]) -> str:
+    """An id of the core system, to a strict character set (see :func:`text.is_identifier`)."""
+    value = values.get(name, "")
+    if not value:
+        problems.append(f"{name} está vacío")
+    elif not text.is_identifier(value):
+        problems.append(f"{name} solo admite letras sin tilde (A-Z), dígitos (0-9), '-', '_', '.' "
+                        f"y '/', y empieza por letra o dígito; se recibió '{_shown(value)}'")
+    elif len(value) > limit:
+        problems.append(f"{name} supera {limit} caracteres")
+    return value
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -461,11 +498,7 @@ def _parse_member(row: _Row, report: ImportReport) -> _MemberRow | None:
     values, problems = row.values, []
     document_type = _one_of(values, "document_type", DOCUMENT_TYPES, problems)
     number = _document_number(values, problems)
-    full_name = " ".join(values.get("full_name", "").split())
-    if not full_name:
-        problems.append("full_name está vacío")
-    elif len(full_name) > 200:
-        problems.append("full_name supera 200 caracteres")
+    full_name = _free_text(values, "full_name", 200, problems, required=True)
     status = _one_of(values, "status", MEMBER_STATUSES, problems)
     if problems:
         report.reject(row.line, "; ".join(problems))
@@ -603,6 +636,8 @@ def _parse_parts(values: dict[str, str], kind: str, amount_due: int,
 
 def _parse_cutoff(raw: str, problems: list[str]) -> datetime | None:
     try:
+        if not raw.isascii():
+            raise ValueError
         moment = datetime.fromisoformat(raw)
     except ValueError:
         problems.append(f"cutoff debe ser una fecha y hora ISO 8601 con zona horaria "
@@ -618,20 +653,10 @@ def _parse_cutoff(raw: str, problems: list[str]) -> datetime | None:
 def _parse_obligation(row: _Row, report: ImportReport, now: datetime) -> _ObligationRow | None:
     values, problems = row.values, []
     number = _document_number(values, problems)
-    obligation_id = values.get("obligation_id", "")
-    if not obligation_id:
-        problems.append("obligation_id está vacío")
-    elif len(obligation_id) > 64:
-        problems.append("obligation_id supera 64 caracteres")
+    obligation_id = _identifier(values, "obligation_id", 64, problems)
     kind = _one_of(values, "type", OBLIGATION_TYPES, problems)
-    product_number = values.get("product_number", "")
-    if not product_number:
-        problems.append("product_number está vacío")
-    elif len(product_number) > 40:
-        problems.append("product_number supera 40 caracteres")
-    description = " ".join(values.get("description", "").split())
-    if len(description) > 200:
-        problems.append("description supera 200 caracteres")
+    product_number = _identifier(values, "product_number", 40, problems)
+    description = _free_text(values, "description", 200, problems)
     due_date = values.get("due_date", "")
     try:
         if not _DATE.fullmatch(due_date):

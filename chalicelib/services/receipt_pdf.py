@@ -1,17 +1,25 @@
 """The receipt as a PDF (SPEC §2.5), drawn with fpdf2: for the download and the receipt email.
 
-fpdf2 is imported on first use (a few hundred milliseconds), never at a cold start. The built-in
-Helvetica is used with the Windows-1252 encoding, which covers Spanish and the "•" of masked
-numbers, so no font file travels with the Lambda. The document is tagged with its language and
-title, and the text is real text (selectable, read by screen readers and by the tests).
+fpdf2 is imported on first use (a few hundred milliseconds), never at a cold start. The text is
+set in DejaVu Sans (regular and bold, ``chalicelib/fonts/``, licence next to it), a Unicode
+TrueType font embedded in the document (fpdf2 keeps only the glyphs used), so any name or
+description renders: accents, ñ, "•", other scripts; a character the font lacks (most emoji) is
+left out, never an error. Control and direction characters are dropped from every string drawn
+(:func:`chalicelib.domain.text.visible`), in one place: :class:`ReceiptDocument`'s
+``normalize_text``, which fpdf2 calls for every text it draws or measures. The document is tagged
+with its language and title, and the text is real text (selectable, read by screen readers and by
+the tests).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain import text
 from chalicelib.formatting import cop, local_datetime
 
 if TYPE_CHECKING:
@@ -24,6 +32,9 @@ MUTED = (74, 74, 74)
 STATUS_COLORS = {"APPROVED": (27, 110, 32), "REJECTED": (176, 0, 32), "FAILED": (176, 0, 32),
                  "EXPIRED": (176, 0, 32)}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+FONTS = Path(__file__).resolve().parent.parent / "fonts"
+FONT = "DejaVuSans"
+FONT_FILES = {"": FONTS / "DejaVuSans.ttf", "B": FONTS / "DejaVuSans-Bold.ttf"}
 
 
 def filename(view: ReceiptView) -> str:
@@ -48,12 +59,28 @@ def fields(view: ReceiptView, settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> bytes:
+@lru_cache(maxsize=1)
+def document_class() -> type:
+    """``ReceiptDocument``: fpdf2's document with the fonts and the text policy (built on first
+    use, so fpdf2 stays off the cold start)."""
     from fpdf import FPDF
+
+    class ReceiptDocument(FPDF):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(format="letter", unit="mm")
+            for style, path in FONT_FILES.items():
+                self.add_font(FONT, style, str(path))
+
+        def normalize_text(self, value: str) -> str:
+            return str(super().normalize_text(text.visible(value)))
+
+    return ReceiptDocument
+
+
+def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> bytes:
     from fpdf.fonts import FontFace
 
-    pdf = FPDF(format="letter", unit="mm")
-    pdf.core_fonts_encoding = "windows-1252"
+    pdf = document_class()()
     pdf.set_margins(18, 16, 18)
     pdf.set_auto_page_break(True, margin=18)
     pdf.set_title(f"Comprobante de pago {view.reference}")
@@ -68,25 +95,25 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
     # Header: the cooperative, then the title.
     pdf.set_fill_color(*BRAND)
     pdf.set_text_color(255, 255, 255)
-    pdf.set_font("Helvetica", "B", 12)
+    pdf.set_font(FONT, "B", 12)
     pdf.cell(width, 9, f"  {settings.cooperative_short_name} · Sucursal Virtual", fill=True,
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_fill_color(255, 255, 255)  # tables fill their cells with the current colour
     pdf.set_draw_color(190, 198, 205)
     pdf.set_text_color(*TEXT)
-    pdf.set_font("Helvetica", "B", 13)
+    pdf.set_font(FONT, "B", 13)
     pdf.multi_cell(width, 6, settings.cooperative_name, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
+    pdf.set_font(FONT, "", 10)
     pdf.cell(width, 5, f"NIT {settings.cooperative_nit}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    pdf.set_font("Helvetica", "B", 17)
+    pdf.set_font(FONT, "B", 17)
     pdf.set_text_color(*BRAND)
     pdf.cell(width, 9, "Comprobante de pago PSE", new_x="LMARGIN", new_y="NEXT")
 
     # The status, in words and colour.
     pdf.set_text_color(*STATUS_COLORS.get(view.status, (120, 80, 0)))
-    pdf.set_font("Helvetica", "B", 12)
+    pdf.set_font(FONT, "B", 12)
     status = f"Estado: {view.status_label}"
     if view.status_detail:
         status += f" - {view.status_detail}"
@@ -95,7 +122,7 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
     pdf.ln(2)
 
     heading = FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=BRAND)
-    pdf.set_font("Helvetica", "", 10)
+    pdf.set_font(FONT, "", 10)
     with pdf.table(col_widths=(34, 66), text_align=("LEFT", "LEFT"), first_row_as_headings=False,
                    line_height=5.5, padding=1.6, borders_layout="HORIZONTAL_LINES") as table:
         for label, value in fields(view, settings):
@@ -126,7 +153,7 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
 
     if view.lifecycle:
         _heading(pdf, "Seguimiento del pago")
-        pdf.set_font("Helvetica", "", 10)
+        pdf.set_font(FONT, "", 10)
         for number, step in enumerate(view.lifecycle, start=1):
             when = local_datetime(step.at) if step.at else "por confirmar"
             mark = "  (paso actual)" if step.current and step.state != "done" else ""
@@ -134,7 +161,7 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
                            new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)
 
-    pdf.set_font("Helvetica", "", 8.5)
+    pdf.set_font(FONT, "", 8.5)
     pdf.set_text_color(*MUTED)
     pdf.multi_cell(width, 4.5, _footer(view, settings, generated_at), align="L",
                    new_x="LMARGIN", new_y="NEXT")
@@ -168,11 +195,11 @@ def _allocation(pdf: Any, view: ReceiptView, heading: Any) -> None:
 
 
 def _heading(pdf: Any, text: str) -> None:
-    pdf.set_font("Helvetica", "B", 12)
+    pdf.set_font(FONT, "B", 12)
     pdf.set_text_color(*BRAND)
     pdf.cell(pdf.epw, 7, text, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(*TEXT)
-    pdf.set_font("Helvetica", "", 10)
+    pdf.set_font(FONT, "", 10)
 
 
 def _footer(view: ReceiptView, settings: Settings, generated_at: datetime) -> str:

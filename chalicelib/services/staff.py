@@ -61,7 +61,7 @@ class PageOf:
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput(f"«limit» debe ser un entero entre 1 y {MAX_LIMIT}.", code="invalid_limit",
                            field="limit")
     return int(raw)

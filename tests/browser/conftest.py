@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.demo_dates import PLACEHOLDER
 from tests.conftest import ARTIFACTS
-from tests.stack_support import running_stack
+from tests.stack_support import DATA, running_stack
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -71,6 +72,20 @@ def page(browser, stack, request: pytest.FixtureRequest) -> Iterator[object]:  #
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+
+
+def due_offset(obligation_id: str) -> int:
+    """Days from the run's day to the due date of ``obligation_id`` in the test data (negative:
+    overdue), read from its ``{today±N}`` placeholder: expectations follow the data, not the date."""
+    import csv
+
+    with (DATA / "obligations.csv").open(encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            if row["obligation_id"] == obligation_id:
+                match = PLACEHOLDER.fullmatch(row["due_date"])
+                assert match, f"{obligation_id}: due_date {row['due_date']!r} is not a placeholder"
+                return int(match["days"] or 0) * (-1 if match["sign"] == "-" else 1)
+    raise AssertionError(f"{obligation_id} is not in {DATA / 'obligations.csv'}")
 
 
 def latest_email(stack, to: str) -> dict:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, due_offset
 from tests.browser.test_accessibility import axe_violations, describe
 from tests.browser.test_login_journey import first_access, sign_in
 
@@ -65,7 +65,7 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
     sign_in(page, "1020304050", PAY_PASSWORD)
     page.get_by_role("link", name="Mis obligaciones", exact=True).click()
     expect(page.get_by_text("Aportes sociales noviembre")).to_be_visible()
-    expect(page.get_by_text("(8 días en mora)")).to_be_visible()
+    expect(page.get_by_text(f"({-due_offset('CRE-88001')} días en mora)")).to_be_visible()
 
     credit = page.locator("fieldset.obligation", has_text="Crédito de libre inversión")
     credit.get_by_text("Detalle de la cuota", exact=True).click()  # a <details>: no script needed

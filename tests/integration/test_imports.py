@@ -12,9 +12,15 @@ from chalicelib.adapters.dynamo.models import Member, Obligation
 from chalicelib.adapters.dynamo.tables import create_all_tables
 from chalicelib.services import imports
 from chalicelib.services.imports import ImportReport, import_members, import_obligations
+from devtools import demo_dates
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[2] / "devtools" / "demo"
+
+
+def demo_file(name: str) -> io.BytesIO:
+    """A built-in demo file as the local runner loads it on NOW's day (its dates are offsets)."""
+    return io.BytesIO(demo_dates.resolve((DEMO / name).read_text("utf-8-sig"), NOW).encode("utf-8"))
 MEMBERS_HEADER = "document_type;document_number;full_name;email;phone;status"
 OBLIGATIONS_HEADER = ("document_number,obligation_id,type,product_number,description,due_date,"
                       "amount_due,minimum_amount,maximum_amount,cutoff")
@@ -111,10 +117,8 @@ def test_obligations_with_semicolons_crlf_and_blank_lines(aws: None, member: Mem
 
 
 def test_demo_files_import_cleanly(aws: None) -> None:
-    with (DEMO / "members.csv").open("rb") as file:
-        people = import_members(file, now=NOW)
-    with (DEMO / "obligations.csv").open("rb") as file:
-        owed = import_obligations(file, now=NOW)
+    people = import_members(demo_file("members.csv"), now=NOW)
+    owed = import_obligations(demo_file("obligations.csv"), now=NOW)
     assert people.ok and owed.ok and not people.warnings and not owed.warnings
     assert 6 <= people.inserted <= 8 and owed.inserted >= 10
     assert all(m.password_hash is None for m in Member.scan())
@@ -282,16 +286,12 @@ def test_upsert_never_touches_password_or_security_fields(aws: None, make_member
 
 
 def test_resending_the_same_files_changes_nothing(aws: None) -> None:
-    with (DEMO / "members.csv").open("rb") as file:
-        import_members(file, now=NOW)
-    with (DEMO / "obligations.csv").open("rb") as file:
-        import_obligations(file, now=NOW)
+    import_members(demo_file("members.csv"), now=NOW)
+    import_obligations(demo_file("obligations.csv"), now=NOW)
     before = {(o.document_number, o.obligation_id): snapshot(o) for o in Obligation.scan()}
     later = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-    with (DEMO / "members.csv").open("rb") as file:
-        again_members = import_members(file, now=later)
-    with (DEMO / "obligations.csv").open("rb") as file:
-        again = import_obligations(file, now=later)
+    again_members = import_members(demo_file("members.csv"), now=later)
+    again = import_obligations(demo_file("obligations.csv"), now=later)
     assert again_members.unchanged == again_members.rows and again_members.updated == 0
     assert again.unchanged == again.rows and again.inserted == again.updated == 0
     assert again.closed == 0 and again.closing == "done"

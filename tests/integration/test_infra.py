@@ -1,17 +1,14 @@
-"""Deployment infrastructure (SPEC §5): the generated merge template, the IAM policy files and the
-real ``chalice package`` + ``cfn-lint`` pipeline (devtools/infra.py).
+"""Deployment infrastructure (SPEC §5): the generated merge template and the IAM policy files
+(devtools/infra.py); the package itself: tests/integration/test_packaging.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
-import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +266,7 @@ def test_gateway_answers_carry_the_request_id_and_the_apps_security_headers(temp
 
 def test_merge_template_command_line(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "devtools.infra", "merge-template", "--stage", "dev"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=_clean_env())
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=clean_env())
     assert result.returncode == 0, result.stderr
     template = json.loads(result.stdout)
     assert template["Resources"]["MembersTable"]["Properties"]["TableName"] == "sucursal-virtual-dev-members"
@@ -307,127 +304,8 @@ def test_index_step_adds_one_gsi_per_table_until_the_stack_has_them_all(tmp_path
         assert _attributes(got) == _attributes(expected)
 
 
-# --- the real packaging ------------------------------------------------------------------------
-
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """This process's environment without the local stage's variables (conftest sets them)."""
     config = infra.load_config()
     local = {**config["environment_variables"], **config["stages"]["local"]["environment_variables"]}
     return {k: v for k, v in os.environ.items() if k not in local}
-
-
-def test_slow_chalice_package_and_cfn_lint(tmp_path: Path) -> None:
-    """`chalice package --merge-template` for dev, then cfn-lint: exit 0, no finding.
-
-    Slow-ish: about 5 s with Chalice's dependency cache (.chalice/deployments), 10-20 s on a fresh
-    clone, which downloads the manylinux wheels of requirements.txt from PyPI.
-    """
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.infra", "package", "--stage", "dev", "--build-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=_clean_env())
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    template_path = tmp_path / "dev" / "sam.json"
-    assert (tmp_path / "dev" / "deployment.zip").stat().st_size > 1_000_000
-
-    cfn_lint = "import sys; from cfnlint.runner import main; sys.exit(main())"
-    lint = subprocess.run([sys.executable, "-c", cfn_lint, "--regions", "us-east-1", "--",
-                           str(template_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-
-    template = json.loads(template_path.read_text("utf-8"))
-    resources = template["Resources"]
-    roles = [r for r in resources.values() if r.get("Type") == "AWS::IAM::Role"]
-    assert roles
-    for role in roles:  # the merge replaced the static file's patterns with exact ARNs
-        assert "arn:aws:dynamodb:*" not in json.dumps(role)
-    api = resources["APIHandler"]["Properties"]
-    assert api["Environment"]["Variables"]["TABLE_PREFIX"] == "sucursal-virtual-dev"
-    assert api["Environment"]["Variables"]["IMPORT_BUCKET"] == {"Ref": "ImportBucket"}
-    assert api["MemorySize"] == 1024  # bcrypt cost 12: Lambda's CPU scales with memory
-    assert resources["ReconcilePending"]["Properties"]["MemorySize"] == 512
-    assert resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]  # chalice's swagger survived
-
-    runtime = infra.lambda_python(template)
-    with zipfile.ZipFile(tmp_path / "dev" / "deployment.zip") as zipped:
-        names = set(zipped.namelist())
-        assert not infra.stale_bytecode(zipped)
-    sources = {n for n in names if n.endswith(".py")}
-    compiled = {n for n in names if n.endswith(".pyc")}
-    assert "app.py" in sources and "chalicelib/__init__.py" in sources
-    if runtime == sys.version_info[:2]:
-        assert compiled == {importlib.util.cache_from_source(n) for n in sources}
-    else:  # another runtime than this Python: nothing compiled, nothing stale from the tree
-        assert not compiled
-    assert time.monotonic() - started < 240
-
-
-# --- bytecode in the package ---------------------------------------------------------------------
-
-HERE = sys.version_info[:2]
-TAG = sys.implementation.cache_tag
-
-
-def _archive(path: Path) -> Path:
-    """A small chalice-like package: app.py, a package, and a stale timestamp .pyc from the tree."""
-    entries = {
-        "app.py": b"import pkg\nVALUE = pkg.f()\n",
-        "pkg/__init__.py": b"def f():\n    return 'x' in {'x', 'y', 'z'}\n",
-        f"pkg/__pycache__/__init__.{TAG}.pyc": b"stale bytes from the local tree",
-        "pkg/__pycache__/__init__.cpython-39.pyc": b"another Python's",
-        "pkg/data.json": b"{}",
-    }
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for name, data in entries.items():
-            zipped.writestr(zipfile.ZipInfo(name, date_time=(2026, 11, 1, 12, 0, 0)), data)
-    return path
-
-
-def test_ship_bytecode_replaces_the_stale_pyc_with_fresh_ones(tmp_path: Path) -> None:
-    archive = _archive(tmp_path / "deployment.zip")
-    with zipfile.ZipFile(archive) as zipped:
-        assert len(infra.stale_bytecode(zipped)) == 2
-
-    done = infra.ship_bytecode(archive, HERE)
-
-    assert (done.removed, done.compiled, done.sources) == (2, 2, 2)
-    assert not done.failed and done.skipped_reason is None
-    with zipfile.ZipFile(archive) as zipped:
-        assert zipped.namelist() == ["app.py", f"__pycache__/app.{TAG}.pyc", "pkg/__init__.py",
-                                     f"pkg/__pycache__/__init__.{TAG}.pyc", "pkg/data.json"]
-        assert infra.stale_bytecode(zipped) == []
-        assert {i.date_time for i in zipped.infolist() if i.filename.endswith(".pyc")} == {infra.ZIP_DATE}
-        zipped.extractall(tmp_path / "task")
-    # The shipped bytecode is what runs, even if the .py changed after (unchecked hash).
-    (tmp_path / "task" / "pkg" / "__init__.py").write_text("def f():\n    return 'changed'\n")
-    run = subprocess.run([sys.executable, "-S", "-B", "-c", "import app; print(app.VALUE)"],
-                         cwd=tmp_path / "task", capture_output=True, text=True, timeout=60)
-    assert run.stdout.strip() == "True", run.stderr
-
-
-def test_ship_bytecode_is_deterministic(tmp_path: Path) -> None:
-    first, second = _archive(tmp_path / "first.zip"), _archive(tmp_path / "second.zip")
-    infra.ship_bytecode(first, HERE)
-    infra.ship_bytecode(second, HERE)
-    assert first.read_bytes() == second.read_bytes()
-
-
-def test_ship_bytecode_for_another_runtime_compiles_nothing(tmp_path: Path) -> None:
-    archive = _archive(tmp_path / "deployment.zip")
-    done = infra.ship_bytecode(archive, (HERE[0], HERE[1] + 1))
-    assert (done.removed, done.compiled) == (2, 0)
-    assert done.skipped_reason and f"{HERE[0]}.{HERE[1] + 1}" in done.skipped_reason
-    with zipfile.ZipFile(archive) as zipped:
-        assert not [n for n in zipped.namelist() if "__pycache__" in n]
-
-
-@pytest.mark.parametrize(("runtimes", "expected"), [
-    (["python3.11", "python3.11"], (3, 11)),
-    (["python3.12"], (3, 12)),
-    (["python3.11", "python3.12"], None),
-    (["nodejs20.x"], None),
-])
-def test_lambda_python_reads_the_functions_runtime(runtimes: list[str], expected) -> None:
-    template = {"Resources": {f"F{i}": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": r}}
-                              for i, r in enumerate(runtimes)}}
-    assert infra.lambda_python(template) == expected

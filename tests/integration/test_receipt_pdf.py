@@ -179,3 +179,65 @@ def test_the_pdf_and_the_email_show_how_the_credit_payment_was_applied(  # type:
     for label, amount in split:
         assert re.search(rf"<td>{label}</td><td[^>]*>{re.escape(amount)}</td>", message.body), label
         assert f"  - {label}: {amount}" in message.text, label
+
+
+HOSTILE_DESCRIPTION = "Ahorro navideño 🎄 \u202eCOP 000.001\u202c nul\x00 fin ١٠٠ 中文 Ελληνικά Кириллица"
+
+
+def test_any_text_renders_in_the_pdf(client, ctx, make_member, make_obligation, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+    """Stored text the import would refuse today (emoji, U+202E, NUL: loaded before, or by hand)
+    never breaks the receipt: the download answers 200 and the email carries the PDF."""
+    make_member(DOC, password=PASSWORD, full_name="Zoë 👩‍💻 \u202eanA")
+    make_obligation("AHO-1", type="AHORRO", amount_due=80_000, minimum_amount=80_000, maximum_amount=80_000,
+                    product_number="AHP-1\u202e", description=HOSTILE_DESCRIPTION)
+    started = start(ctx, items=[("AHO-1", 80_000)])
+    payments.apply_gateway_event(ctx, {}, gateway.event(started.reference, "APPROVED", at=clock.now))
+
+    response = get_pdf(member_browser(client), f"/pagos/{started.id}/comprobante.pdf")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/pdf"
+    text = pdf_text(response.body)
+    for expected in ("Ahorro navideño", "COP 000.001", "nul fin", "١٠٠", "Ελληνικά", "Кириллица"):
+        assert expected in text, expected
+    assert "\u202e" not in text and "\u202c" not in text and "\x00" not in text  # dropped, in one place
+
+    (message,) = sent_emails()
+    ((name, content_type, data),) = message.attachments
+    assert name == f"comprobante-{started.reference}.pdf" and content_type == "application/pdf"
+    assert "Ahorro navideño" in pdf_text(data)
+    assert "Adjuntamos este comprobante en PDF" in message.text
+
+
+def test_the_pdf_is_set_in_the_embedded_unicode_font(ctx, approved) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.services import receipt_pdf
+
+    data = payments.receipt_pdf(ctx, approved.id, document_number=DOC)[1]
+    reader = PdfReader(io.BytesIO(data))
+    fonts = {str(f["/BaseFont"]) for f in reader.pages[0]["/Resources"]["/Font"].values()}
+    assert fonts == {"/MPDFAA+DejaVuSansBook", "/MPDFAA+DejaVuSansBold"}  # embedded subsets
+    assert {p.name for p in receipt_pdf.FONTS.iterdir()} >= {"DejaVuSans.ttf", "DejaVuSans-Bold.ttf",
+                                                             "LICENSE-DejaVu.txt"}
+    assert len(data) < 120_000  # only the glyphs used travel with each receipt
+
+
+def test_an_email_without_its_pdf_says_so(ctx, make_member, make_obligation, gateway, clock,  # type: ignore[no-untyped-def]
+                                          monkeypatch, caplog) -> None:
+    from chalicelib.services import receipt_pdf
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disco lleno")
+
+    monkeypatch.setattr(receipt_pdf, "render", broken)
+    sent = []
+    send = ctx.mailer.send
+    monkeypatch.setattr(ctx.mailer, "send", lambda email: sent.append(email) or send(email))
+    make_member(DOC)
+    make_obligation()
+    started = start(ctx)
+    payments.apply_gateway_event(ctx, {}, gateway.event(started.reference, "APPROVED", at=clock.now))
+    (message,) = sent
+    assert message.attachments == () and len(sent_emails()) == 1
+    for body in (message.text, message.html):
+        assert "Adjuntamos" not in body
+        assert "No pudimos adjuntar el comprobante en PDF a este correo" in body and "Mis pagos" in body
+    (line,) = [r.getMessage() for r in caplog.records if "payment_receipt_pdf_failed" in r.getMessage()]
+    assert started.reference in line and "RuntimeError: disco lleno" in line

@@ -99,13 +99,11 @@ def test_stop_ends_everything() -> None:
         import app  # noqa: F401
     except Exception as exc:
         pytest.skip(f"app.py does not import yet: {exc!r}")
-    started = time.monotonic()
     handle = start_stack(0, env_overrides={"BCRYPT_COST": "4"}, poll_interval=0)
     urls = [handle.app_url, handle.outbox_url, handle.moto_url, handle.sandbox_url or ""]
     handle.stop()
-    assert handle.process.returncode == 0, handle.log_tail()
+    assert handle.process.returncode == 0, handle.log_tail()  # stopped on SIGTERM, not killed
     assert all(_port_closed(url) for url in urls if url), handle.log_tail()
-    assert time.monotonic() - started < 15
 
 
 # --- the outbox on its own ---------------------------------------------------------------------

@@ -98,3 +98,10 @@ def test_emit_metric_prints_one_emf_line(capsys: pytest.CaptureFixture[str], mon
     assert record["_aws"]["CloudWatchMetrics"] == [{"Namespace": "SucursalVirtual",
                                                      "Dimensions": [["Stage", "Status"]],
                                                      "Metrics": [{"Name": "PaymentsFinal", "Unit": "Count"}]}]
+
+
+@pytest.mark.parametrize("raw", ["²", "①", "١٠", "１０", "0", "101", "99999999999999999999", "-1", "1e2"])
+def test_a_page_limit_takes_ascii_digits_only(raw: str) -> None:
+    with pytest.raises(InvalidInput):
+        staff.parse_limit(raw)
+    assert staff.parse_limit("25") == 25 and staff.parse_limit(None) == staff.DEFAULT_LIMIT

@@ -166,26 +166,30 @@ def _receipt_email(ctx: Context, payment: Payment) -> Email:
 
     s = ctx.settings
     view = _view(payment, full=False)  # an email may be forwarded: the document stays masked
-    context = {"receipt": view, "name": payment.payer_name, "settings": s}
+    attachments = _receipt_attachment(ctx, view)
+    context = {"receipt": view, "name": payment.payer_name, "settings": s,
+               "pdf_attached": bool(attachments)}
     return Email(
         to=payment.payer_email or "",
         subject=f"Comprobante de pago {payment.reference}: {view.status_label} - "
                 f"{s.cooperative_short_name}",
         html=render("emails/receipt.html", **context),
         text=render("emails/receipt.txt", **context),
-        attachments=_receipt_attachment(ctx, view),
+        attachments=attachments,
     )
 
 
 def _receipt_attachment(ctx: Context, view: ReceiptView) -> tuple[Attachment, ...]:
-    """The PDF receipt for the email; without it (never expected) the email still goes out."""
+    """The PDF receipt for the email. Without it (never expected: the PDF takes any text) the
+    email still goes out, says so and points to the download; the log says why."""
     from chalicelib.services import receipt_pdf
 
     try:
         return (Attachment(receipt_pdf.filename(view), "application/pdf",
                            receipt_pdf.render(view, ctx.settings, generated_at=ctx.now())),)
     except Exception as exc:
-        log_event("payment_receipt_pdf_failed", level=40, error=str(exc)[:200])
+        log_event("payment_receipt_pdf_failed", level=40, payment_id=view.id,
+                  reference=view.reference, error=f"{type(exc).__name__}: {exc}"[:200])
         return ()
 
 
