@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = members.write_files(people, OUT / "data", today=today, now=now)
     password = PASSWORD.format(tag=tag)
     load_before = os.getloadavg()
-    _say(f"{args.users} members, {args.duration:g} s; starting the stack...")
+    _say(f"{args.users} members, {args.duration:g} s; "
+         f"{'loading them into ' + args.app_url if args.app_url else 'starting the stack'}...")
     stack = (Stack(args.app_url.rstrip("/"), args.sandbox_url.rstrip("/"),
                    args.outbox_url.rstrip("/"), args.moto_url.rstrip("/"))
              if args.app_url else _own_stack(folder, args.bcrypt_cost))
