@@ -156,8 +156,8 @@ class FakeGateway:
 
         data = json.loads(body)["data"]["transaction"]
         tx = self._by_id[data["id"]]
-        return VerifiedEvent(event_id=f"evt-{data['id']}-{data['status']}", sent_at=now,
-                             transaction=replace(self._final(tx), status=data["status"]))
+        return VerifiedEvent(gateway_id=tx.gateway_id, status=data["status"], amount=tx.amount,
+                             sent_at=now, reference=data["reference"])
 
     def event_for(self, payment: dict[str, Any], status: str, now: int) -> dict[str, Any]:
         """A Wompi-shaped ``transaction.updated`` body (signature checked by ``verify_event``)."""
@@ -170,7 +170,8 @@ class FakeGateway:
             }},
             "sent_at": "2026-11-23T15:00:00.000Z",
             "timestamp": now,
-            "signature": {"checksum": "0" * 64, "properties": ["transaction.id"]},
+            "signature": {"checksum": "0" * 64, "properties": [
+                "transaction.id", "transaction.status", "transaction.amount_in_cents"]},
             "environment": "test",
         }
 

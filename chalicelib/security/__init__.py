@@ -1,1 +1,2 @@
-"""Cryptographic building blocks: password hashing, token hashing, signed values."""
+"""Cryptographic building blocks (password hashing, token hashing, signed values) and bounded
+parsing of untrusted JSON."""

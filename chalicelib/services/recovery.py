@@ -8,6 +8,7 @@ and key are stored hashed, single use, 15 minutes, 5 tries; only the newest requ
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from chalicelib.adapters.dynamo import repositories as repo
@@ -31,6 +32,9 @@ from chalicelib.templating import render
 
 KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to copy from an email
 KEY_LENGTH = 10
+TOKEN_BYTES = 32
+#: The link token exactly as ``_issue`` makes it (``secrets.token_urlsafe(32)``: 43 characters).
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 REQUESTS_PER_DOCUMENT_PER_HOUR = 3
 ACCEPTED_MESSAGE = (
     "Si el documento está registrado, enviaremos un mensaje al correo electrónico que la "
@@ -80,7 +84,7 @@ def request_recovery(ctx: Context, raw_document: object, *, ip: str) -> str:
 
 def _issue(ctx: Context, member: Member, key: str, key_hash: str, *, ip: str) -> None:
     now = ctx.now()
-    token = ctx.token(32)
+    token = ctx.token(TOKEN_BYTES)
     token_hash = hash_token(token)
     expires = now + timedelta(seconds=ctx.settings.recovery_ttl_seconds)
     recovery = Recovery(token_hash=token_hash, document_number=member.document_number,
@@ -117,10 +121,15 @@ def _send(ctx: Context, member: Member, subject: str, template: str, context: di
                   error=str(exc)[:200])
 
 
+def is_token(value: object) -> bool:
+    """Whether ``value`` has the exact shape of a link token (checked before it is stored or echoed)."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
 def confirm_recovery(ctx: Context, token: object, temporary_key: object, new_password: object, *,
                      ip: str) -> None:
     """Set a new password with the emailed link token and temporary key; ends every session."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+    if not is_token(token):
         raise InvalidRecovery(INVALID_RECOVERY, field="token")
     if not isinstance(temporary_key, str) or not temporary_key.strip():
         raise InvalidInput("Escriba la clave temporal que recibió por correo.", field="temporary_key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +16,8 @@ from chalice.app import Request
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import DomainError, InvalidInput
+from chalicelib.security import bounded_json
+from chalicelib.web import headers as header_values
 
 FORM = ["application/x-www-form-urlencoded"]
 JSON = ["application/json"]
@@ -26,6 +29,10 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 #: Recorded as the payer's address when API Gateway gives none (never bound to).
 UNKNOWN_ADDRESS = "0.0.0.0"  # noqa: S104  # nosec B104
+TOO_LARGE = "La solicitud es demasiado grande."
+TOO_DEEP = (f"El cuerpo de la solicitud anida objetos o listas a más de {bounded_json.MAX_DEPTH} "
+            "niveles.")
+NOT_JSON = "El cuerpo de la solicitud no es JSON válido."
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -50,7 +57,7 @@ def form_values(request: Request) -> dict[str, list[str]]:
     """A urlencoded form with every value of repeated fields (checkbox lists)."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY:
-        raise InvalidInput("La solicitud es demasiado grande.")
+        raise InvalidInput(TOO_LARGE)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -58,15 +65,22 @@ def form_values(request: Request) -> dict[str, list[str]]:
     return parse_qs(text, keep_blank_values=True, max_num_fields=300)
 
 
+def parse_json(raw: bytes) -> Any:
+    """A JSON body within MAX_BODY bytes and ``bounded_json.MAX_DEPTH`` levels (None when empty);
+    InvalidInput (a Spanish 400) for anything else, before any recursion can fail."""
+    try:
+        return bounded_json.loads(raw, max_bytes=MAX_BODY) if raw.strip() else None
+    except bounded_json.TooLarge as exc:
+        raise InvalidInput(TOO_LARGE) from exc
+    except bounded_json.TooDeep as exc:
+        raise InvalidInput(TOO_DEEP) from exc
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise InvalidInput(NOT_JSON) from exc
+
+
 def json_fields(request: Request) -> dict[str, Any]:
     """A JSON object body; a clear 400 for anything else."""
-    raw = request.raw_body or b""
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("La solicitud es demasiado grande.")
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput("El cuerpo de la solicitud no es JSON válido.") from exc
+    body = parse_json(request.raw_body or b"")
     if not isinstance(body, dict):
         raise InvalidInput("El cuerpo de la solicitud debe ser un objeto JSON.")
     return body
@@ -99,12 +113,8 @@ def same_origin(request: Request, settings: Settings) -> bool:
 
 def cookie_header(settings: Settings, name: str, value: str, *, max_age: int | None = None,
                   path: str = "/", same_site: str = "Lax") -> str:
-    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
-    if settings.cookie_secure:
-        parts.append("Secure")
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    return "; ".join(parts)
+    return header_values.cookie(name, value, path=path, same_site=same_site,
+                                secure=settings.cookie_secure, max_age=max_age)
 
 
 def expired_cookie(settings: Settings, name: str, *, path: str = "/") -> str:
@@ -118,8 +128,8 @@ def html(body: str, *, status: int = 200, headers: Mapping[str, Any] | None = No
 
 
 def redirect(location: str, *, headers: Mapping[str, Any] | None = None) -> Response:
-    return Response(body="", status_code=303,
-                    headers={"Location": location, "Content-Type": HTML_TYPE, **(headers or {})})
+    return Response(body="", status_code=303, headers={
+        "Location": header_values.location(location), "Content-Type": HTML_TYPE, **(headers or {})})
 
 
 def json_response(body: Any, *, status: int = 200, headers: Mapping[str, Any] | None = None) -> Response:
@@ -151,29 +161,36 @@ def json_error(error: DomainError) -> Response:
 
 
 _FRAMEWORK_ERRORS = {
+    400: ("invalid_request", "La solicitud no es válida."),
+    403: ("forbidden", "No tiene permiso para hacer esta solicitud."),
+    404: ("not_found", "No encontramos lo que busca."),
     405: ("method_not_allowed", "Esta dirección no admite ese método HTTP."),
     415: ("unsupported_media_type",
           "Tipo de contenido no admitido: envíe JSON (Content-Type: application/json) a la API "
           "y formularios (application/x-www-form-urlencoded) a las páginas."),
+    500: ("internal_error", UNEXPECTED_MESSAGE),
 }
 
 
 def framework_error(response: Response) -> Response:
-    """Chalice answers some refusals itself (405, 415) in English: give them our shape and Spanish."""
-    known = _FRAMEWORK_ERRORS.get(response.status_code)
-    if known is None or not isinstance(response.body, (dict, str, bytes)):
+    """Chalice answers some refusals itself, in English, as ``{"Code", "Message"}`` (405, 415, a
+    binary answer without a matching Accept, a ChaliceViewError, an unhandled exception): give
+    every one our shape and Spanish, keeping its status."""
+    if response.status_code < 400:
         return response
     body = response.body
     if isinstance(body, (str, bytes)):
         try:
-            body = json.loads(body)
+            body = json.loads(body) if body[:1] in ("{", b"{") else None
         except ValueError:
             return response
-    if not isinstance(body, dict) or "Code" not in body:
+    if not isinstance(body, dict) or set(body) != {"Code", "Message"}:
         return response
-    code, message = known
-    return json_response({"error": {"code": code, "message": message}}, status=response.status_code,
-                         headers={k: v for k, v in response.headers.items() if k != "Content-Type"})
+    status = response.status_code
+    code, message = _FRAMEWORK_ERRORS.get(status) or _FRAMEWORK_ERRORS[500 if status >= 500 else 400]
+    return json_response({"error": {"code": code, "message": message}}, status=status,
+                         headers={k: v for k, v in response.headers.items()
+                                  if k.lower() not in ("content-type", "content-length")})
 
 
 def correlation_id_for(request: Request | None) -> str:
@@ -197,12 +214,22 @@ def envelope(request: Request | None, get_response: Callable[[Request | None], R
     request_id = correlation_id_for(request)
     route = request.path if request is not None else ""
     with log_context(correlation_id=request_id):
-        response = framework_error(get_response(request))
-        for name, value in security_headers(get_settings(), route).items():
-            response.headers.setdefault(name, value)
-        response.headers[REQUEST_ID_HEADER] = request_id
+        response = _completed(framework_error(get_response(request)), route, request_id)
+        try:
+            header_values.check(response.headers)
+        except header_values.UnsafeHeader as exc:  # a builder was bypassed: never send it
+            log_event("unsafe_header", level=logging.ERROR, route=route, reason=str(exc)[:200])
+            response = _completed(json_error(unexpected_error(exc)), route, request_id)
         log_event("http_request", method=request.method if request is not None else "", route=route,
                   status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    return response
+
+
+def _completed(response: Response, route: str, request_id: str) -> Response:
+    """The security headers (unless the handler chose its own) and the correlation id."""
+    for name, value in security_headers(get_settings(), route).items():
+        response.headers.setdefault(name, value)
+    response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 

@@ -223,9 +223,13 @@ def login_password_submit(page: Page) -> Response:
 
 @page_handler
 def logout(page: Page) -> Response:
+    """A state change like any other: the session's token, or at least a same-origin request (a
+    page left open past the session's end still signs out); a cross-site post changes nothing."""
     fields = http.form_fields(page.request)
+    if not (page.check_csrf(fields) or http.same_origin(page.request, page.settings)):
+        return page.render("error.html", status=403, message=CSRF_REFUSED, reference=correlation_id())
     session = page.session()
-    if session and page.check_csrf(fields):
+    if session:
         auth.logout(page.ctx, session, ip=page.ip)
     page.set_cookies.append(http.expired_cookie(page.settings, page.settings.session_cookie_name))
     # The idle warning's own logout, when nobody answered it: the page then says why.
@@ -277,10 +281,13 @@ def _change_password_page(page: Page, *, status: int = 200, errors: dict[str, st
 def change_password_form(page: Page) -> Response:
     query = page.request.query_params or {}
     token = query.get("token")
-    if token:
-        # Move the token out of the address bar (and of Referer and history) into a cookie.
-        if len(token) > 200:
-            return _change_password_page(page, status=400, general=recovery.INVALID_RECOVERY)
+    if token is not None:
+        # Move the token out of the address bar (and of Referer and history) into a cookie; only
+        # a value of the exact shape we send goes anywhere near a header.
+        if not recovery.is_token(token):
+            log_event("input_validation_fail", level=logging.WARNING, ip=page.ip, path=page.request.path,
+                      field="token")
+            return page.render("recovery_invalid.html", status=400, message=recovery.INVALID_RECOVERY)
         # Lax, not Strict: the link is opened from a webmail (another site), and a Strict cookie
         # would not come back on the redirect that follows.
         page.set_cookie(RECOVERY_COOKIE, token, max_age=page.settings.recovery_ttl_seconds)

@@ -9,7 +9,7 @@ from chalice import Response
 from chalicelib.domain.errors import DomainError, InvalidInput
 from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
-from chalicelib.web import http
+from chalicelib.web import headers, http
 from chalicelib.web.pages import CSRF_REFUSED, Page, page_handler, require_session
 
 AMOUNT_CHOICES = ("due", "minimum", "other")
@@ -181,5 +181,5 @@ def receipt_pdf(page: Page) -> Response:
                                               document_number=session.document_number)
     return Response(body=data, status_code=200, headers={
         "Content-Type": "application/pdf",
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": headers.attachment(name),
     })

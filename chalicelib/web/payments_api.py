@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -155,11 +154,12 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 def webhook(request: Request) -> Response:
-    """200 processed/duplicate/ignored; 401 forged, stale or unverifiable; 400 unreadable."""
+    """200 processed/duplicate/ignored/deferred; 401 forged, stale or unverifiable; 400 unreadable;
+    503 when the gateway could not confirm it and only a new delivery can settle it."""
     raw = request.raw_body or b""
     try:
-        parsed = json.loads(raw.decode("utf-8")) if len(raw) <= http.MAX_BODY else None
-    except (UnicodeDecodeError, ValueError):
+        parsed = http.parse_json(raw)
+    except InvalidInput:
         parsed = None
     if not isinstance(parsed, dict):
         return _error(400, "invalid_event", "El cuerpo del evento no es un objeto JSON legible.")
@@ -173,6 +173,9 @@ def webhook(request: Request) -> Response:
     except Exception:
         logging.getLogger("sucursal").exception("webhook_failed")
         return _error(500, "internal_error", "No pudimos procesar el evento; reintente más tarde.")
+    if result == "retry":
+        return _error(503, "gateway_unavailable",
+                      "No pudimos confirmar el evento con la pasarela; envíelo de nuevo más tarde.")
     return http.json_response({"result": result})
 
 

@@ -48,8 +48,6 @@ NOW_CUTOFF = "2026-11-22T00:00:00-05:00"
 #: (channel, where pattern, field pattern) -> why: violations another branch fixes (see the
 #: module docstring).
 FIXED_ELSEWHERE: dict[tuple[str, str, str], str] = {
-    ("deep-json", r"POST .*", "body"): "JSON depth limit, Spanish 400 (branch sec)",
-    ("query", "GET /cambiar-clave", "token"): "header injection of the recovery cookie (branch sec)",
     ("form", "POST /pagos/resumen", r"otro_.*"): "the payment form's amount parsing, '²' (branch journey)",
     ("form", "POST /pagos", r"item_\d+_amount"): "the payment form's amount parsing (branch journey)",
 }

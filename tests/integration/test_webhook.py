@@ -9,10 +9,10 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamo.models import AuditEvent, GatewayEvent, Payment
-from chalicelib.adapters.gateways.base import GatewayTimeout, GatewayTransaction, InvalidEvent
+from chalicelib.adapters.gateways.base import GatewayError, GatewayTimeout, GatewayTransaction, InvalidEvent
 from chalicelib.services import payments
 from tests.conftest import concurrently, sent_emails
-from tests.payment_support import get_obligation, get_payment, start
+from tests.payment_support import checksum, get_obligation, get_payment, start
 
 THREADS = 24
 
@@ -39,7 +39,7 @@ def test_an_approval_is_processed_in_two_round_trips(ctx, pending, gateway, cloc
     assert payments.apply_gateway_event(ctx, {}, body) == "processed"
     assert dynamo_calls.operations == ["Query", "TransactWriteItems"]
     assert_applied_once(pending.id)
-    stored = GatewayEvent.get(json.loads(body)["checksum"])
+    stored = GatewayEvent.get(f"fake#{get_payment(pending.id).gateway_id}#APPROVED")
     assert stored.body == body.decode() and stored.outcome == "applied"
     assert stored.payment_id == pending.id
 
@@ -53,7 +53,7 @@ def test_concurrent_duplicate_approvals_apply_once(ctx, pending, gateway, clock)
 
 
 def test_concurrent_distinct_approvals_apply_once(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
-    """Different events (retries signed at other times) plus polls and return pages, all at once."""
+    """Different deliveries (retries signed at other times) plus polls and return pages, all at once."""
     bodies = [gateway.event(pending.reference, "APPROVED", at=clock.now + timedelta(seconds=i))
               for i in range(THREADS)]
     gateway.settle(pending.reference, "APPROVED")
@@ -65,12 +65,12 @@ def test_concurrent_distinct_approvals_apply_once(ctx, pending, gateway, clock):
 
     results = concurrently(work, THREADS)
     webhook_results = [r for i, r in enumerate(results) if i % 6 != 5]
-    assert set(webhook_results) <= {"processed", "ignored"}, results
+    assert set(webhook_results) <= {"processed", "duplicate", "ignored"}, results
     assert webhook_results.count("processed") <= 1  # or a return page applied it first
     assert {r for i, r in enumerate(results) if i % 6 == 5} == {"APPROVED"}
     assert_applied_once(pending.id)
     assert len(sent_emails()) == 1
-    assert GatewayEvent.count() == len(webhook_results)  # each distinct event stored once
+    assert GatewayEvent.count() == 1  # one (gateway, transaction, status), however many deliveries
 
 
 def test_a_late_stale_event_changes_nothing(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
@@ -88,9 +88,11 @@ def test_a_late_stale_event_changes_nothing(ctx, pending, gateway, clock):  # ty
 def test_rejection_then_late_approval_is_not_applied(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
     payments.apply_gateway_event(ctx, {}, gateway.event(pending.reference, "REJECTED", at=clock.now))
     assert get_obligation("CR-0001").pending_payment_id is None
+    gateway.settle(pending.reference, "APPROVED")  # the bank confirms the debit after all
     late = gateway.event(pending.reference, "APPROVED", at=clock.now + timedelta(seconds=5))
     assert payments.apply_gateway_event(ctx, {}, late) == "ignored"
-    assert get_payment(pending.id).status == "REJECTED"
+    payment = get_payment(pending.id)
+    assert (payment.status, payment.review_reason) == ("REJECTED", "approved_after_final")
     assert get_obligation("CR-0001").amount_due == 150_000
 
 
@@ -148,7 +150,7 @@ def test_unknown_reference_is_stored_and_ignored(ctx, pending, gateway, clock): 
     body = gateway.event("SVAAAAAAAAAAAA", "APPROVED", at=clock.now)
     assert payments.apply_gateway_event(ctx, {}, body) == "ignored"
     assert payments.apply_gateway_event(ctx, {}, body) == "duplicate"
-    assert GatewayEvent.get(json.loads(body)["checksum"]).outcome == "unknown_reference"
+    assert GatewayEvent.get("fake#gw-x#APPROVED").outcome == "unknown_reference"
 
 
 def test_expired_payment_approved_late_is_applied(ctx, make_member, make_obligation, gateway, clock):  # type: ignore[no-untyped-def]
@@ -216,6 +218,79 @@ def test_a_failed_email_never_blocks_and_the_poller_retries_it(ctx, pending, gat
     assert payments.reconcile_pending(ctx).examined == 0
 
 
+# --- what is believed: the signed values, and for an approval the gateway's own answer -------------
+
+def test_an_approval_is_confirmed_by_the_status_query_first(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
+    body = gateway.event(pending.reference, "APPROVED", at=clock.now)
+    gateway.calls.clear()
+    assert payments.apply_gateway_event(ctx, {}, body) == "processed"
+    assert gateway.calls == [("get_transaction", get_payment(pending.id).gateway_id)]
+    gateway.calls.clear()
+    assert payments.apply_gateway_event(ctx, {}, body) == "duplicate"
+    assert gateway.calls == []  # already approved: nothing left to confirm
+
+
+def test_a_decline_of_the_stored_transaction_needs_no_query(ctx, pending, gateway, clock):  # type: ignore[no-untyped-def]
+    body = gateway.event(pending.reference, "REJECTED", at=clock.now)
+    gateway.calls.clear()
+    assert payments.apply_gateway_event(ctx, {}, body) == "processed"
+    assert gateway.calls == [] and get_payment(pending.id).status == "REJECTED"
+
+
+def test_an_unreachable_gateway_leaves_an_open_payment_to_the_poller(ctx, pending, gateway, clock, client):  # type: ignore[no-untyped-def]
+    body = gateway.event(pending.reference, "APPROVED", at=clock.now)
+    gateway.query_error = GatewayError("sin conexión", code="gateway_unavailable")
+    response = client.http.post("/webhooks/pse", headers={"Content-Type": "application/json"}, body=body)
+    assert (response.status_code, response.json_body) == (200, {"result": "deferred"})
+    assert get_payment(pending.id).status == "PENDING" and GatewayEvent.count() == 0
+    assert get_obligation("CR-0001").amount_due == 150_000
+    gateway.query_error = None
+    clock.advance(minutes=8)
+    assert payments.reconcile_pending(ctx).applied == 1  # the poller asks and applies
+    assert_applied_once(pending.id)
+
+
+def test_an_unconfirmed_late_approval_is_redelivered_not_dropped(ctx, pending, gateway, clock, client):  # type: ignore[no-untyped-def]
+    """Nobody polls an ended payment: the gateway must deliver it again (503), nothing is stored."""
+    payments.apply_gateway_event(ctx, {}, gateway.event(pending.reference, "REJECTED", at=clock.now))
+    late = gateway.event(pending.reference, "APPROVED", at=clock.now)  # the gateway still says REJECTED
+    response = client.http.post("/webhooks/pse", headers={"Content-Type": "application/json"}, body=late)
+    assert response.status_code == 503 and response.json_body["error"]["code"] == "gateway_unavailable"
+    payment = get_payment(pending.id)
+    assert (payment.status, payment.review_flag) == ("REJECTED", None)
+    assert {e.event_id.rsplit("#", 1)[1] for e in GatewayEvent.scan()} == {"REJECTED"}
+
+
+def test_an_unsigned_reference_only_finds_the_payment(ctx, member, make_obligation, gateway, clock):  # type: ignore[no-untyped-def]
+    """A genuine decline of payment A rewritten to name payment B: B's stored transaction id is
+    not the signed one, so the gateway's answer says whose it is; B is neither declined nor flagged."""
+    make_obligation()
+    make_obligation("AP-0001", type="APORTES", amount_due=150_000, minimum_amount=150_000,
+                    maximum_amount=150_000)
+    first = start(ctx)
+    second = start(ctx, items=[("AP-0001", 150_000)], key="key-2")
+    body = json.loads(gateway.event(first.reference, "REJECTED", at=clock.now))
+    body["transaction"]["reference"] = second.reference
+    signed = json.dumps({**body, "checksum": checksum(body["transaction"], body["timestamp"])}).encode()
+    assert payments.apply_gateway_event(ctx, {}, signed) == "processed"
+    assert get_payment(first.id).status == "REJECTED"
+    other = get_payment(second.id)
+    assert (other.status, other.review_flag) == ("PENDING", None)
+
+
+def test_a_created_payment_without_gateway_id_is_bound_by_the_gateways_answer(  # type: ignore[no-untyped-def]
+        ctx, member, make_obligation, gateway, clock):
+    make_obligation()
+    gateway.create_error, gateway.create_error_after_recording = GatewayTimeout("tarde"), True
+    lost = start(ctx)
+    assert get_payment(lost.id).gateway_id is None
+    body = gateway.event(lost.reference, "APPROVED", at=clock.now)
+    assert payments.apply_gateway_event(ctx, {}, body) == "processed"
+    payment = get_payment(lost.id)
+    assert payment.status == "APPROVED"
+    assert payment.gateway_id == gateway.by_reference(lost.reference).gateway_id
+
+
 # --- the HTTP endpoint: never a 500 for hostile input -----------------------------------------------
 
 @pytest.mark.parametrize("body,status", [
@@ -223,6 +298,7 @@ def test_a_failed_email_never_blocks_and_the_poller_retries_it(ctx, pending, gat
     (b'{"transaction": {}}', 401), (b'{"timestamp": "x", "checksum": 5, "transaction": []}', 401),
     (b'{"event": "transaction.updated", "data": {"transaction": {"id": 1}}}', 401),
     (json.dumps({"x": "y" * 70_000}).encode(), 400),
+    (b"[" * 5000 + b"]" * 5000, 400), (b'{"a": ' * 5000 + b"1" + b"}" * 5000, 400),
 ])
 def test_hostile_bodies_get_4xx(ctx, gateway, client, body, status):  # type: ignore[no-untyped-def]
     response = client.http.post("/webhooks/pse", headers={"Content-Type": "application/json"}, body=body)

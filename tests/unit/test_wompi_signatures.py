@@ -7,8 +7,9 @@ from the formulas of reference/pse.md §3.1, not from the adapter.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -32,9 +33,14 @@ PROPS = ["transaction.id", "transaction.status", "transaction.amount_in_cents"]
 APPROVED_CHECKSUM = "636af16ac43c12625450420a94ee2ee1663207d27ddcb181af756dcfe63eb32d"
 # the same values with the secret "test_events_other"
 OTHER_SECRET_CHECKSUM = "ce8268190414aa04129562ef2a7e1c15482f4bba5f4cf43e73d19b71140a4d68"
-# "1234-1610641025-49201" + "SV-REF-1" + "DECLINED" + "1795446000" + "test_events_local"
-# (properties transaction.id, transaction.reference, transaction.status, in that order)
-DECLINED_CHECKSUM = "1b1f557bbaf022c52d4cf34229e61a9f1ed4e952ca29dd03f4ae94e7750db3ec"
+# "1234-1610641025-49201" + "SV-REF-1" + "DECLINED" + "4490000" + "1795446000" + "test_events_local"
+# (properties transaction.id, transaction.reference, transaction.status,
+# transaction.amount_in_cents, in that order)
+DECLINED_CHECKSUM = "888fc72921cf87da4e9410abca60a6e59457ec01d8c6fcd00d3b79bb1ed4d1e5"
+# "1234-1610641025-49201" + "DECLINED" + "4490000" + "1795446000" + "test_events_local"
+DECLINED_PROPS_CHECKSUM = "06a07765e491e860979347c7c13548a7df0dc327ad671e7ed3397ea43f97977e"
+# "1234-1610641025-49201" + "APPROVED" + "1795446000" + "test_events_local"
+NO_AMOUNT_CHECKSUM = "6794c28c7a4cbac6d732c95bb4df0f02822e1a6451da6ef334e199a9f32c45e5"
 
 
 def gateway(**overrides: Any) -> WompiGateway:
@@ -81,11 +87,11 @@ def test_event_checksum_matches_hand_computed_vector() -> None:
 
 
 def test_checksum_follows_the_properties_of_the_payload_in_order() -> None:
-    props = ["transaction.id", "transaction.reference", "transaction.status"]
+    props = ["transaction.id", "transaction.reference", "transaction.status",
+             "transaction.amount_in_cents"]
     event = make_event(status="DECLINED", properties=props, checksum=DECLINED_CHECKSUM)
     verified = gateway().verify_event({}, body(event), now=TS)
-    assert verified.event_id == DECLINED_CHECKSUM
-    assert verified.transaction.status == "REJECTED"
+    assert verified.status == "REJECTED"
     reordered = make_event(status="DECLINED", properties=list(reversed(props)),
                            checksum=DECLINED_CHECKSUM)
     with pytest.raises(InvalidEvent, match="checksum does not match"):
@@ -97,25 +103,21 @@ def test_checksum_follows_the_properties_of_the_payload_in_order() -> None:
 def test_valid_event_is_verified_and_mapped() -> None:
     verified = gateway().verify_event({"Content-Type": "application/json"}, body(make_event()),
                                       now=TS + 10)
-    assert verified.event_id == APPROVED_CHECKSUM
-    assert verified.sent_at == TS
-    tx = verified.transaction
-    assert (tx.gateway_id, tx.reference, tx.status, tx.amount) == (
-        "1234-1610641025-49201", "SV-REF-1", "APPROVED", 44900)
-    assert tx.cus is None and tx.bank_url is None  # Wompi's events carry no payment_method
+    assert (verified.gateway_id, verified.reference, verified.status, verified.amount,
+            verified.sent_at) == ("1234-1610641025-49201", "SV-REF-1", "APPROVED", 44900, TS)
 
 
 def test_uppercase_checksum_and_matching_header_are_accepted() -> None:
     event = make_event(checksum=APPROVED_CHECKSUM.upper())
     verified = gateway().verify_event({"x-event-checksum": APPROVED_CHECKSUM.upper()},
                                       body(event), now=TS)
-    assert verified.event_id == APPROVED_CHECKSUM  # normalised: duplicates share the id
+    assert verified.status == "APPROVED"
 
 
 def test_header_alone_is_enough_when_the_body_has_no_checksum() -> None:
     event = make_event(checksum=None)
     verified = gateway().verify_event({"X-Event-Checksum": APPROVED_CHECKSUM}, body(event), now=TS)
-    assert verified.event_id == APPROVED_CHECKSUM
+    assert verified.gateway_id == "1234-1610641025-49201"
 
 
 # --- verify_event: refused --------------------------------------------------------------------
@@ -143,7 +145,7 @@ def test_header_that_disagrees_with_the_body_is_rejected() -> None:
 
 def test_stale_event_is_rejected_at_the_configured_age() -> None:
     gw = gateway()
-    assert gw.verify_event({}, body(make_event()), now=TS + MAX_AGE).event_id == APPROVED_CHECKSUM
+    assert gw.verify_event({}, body(make_event()), now=TS + MAX_AGE).status == "APPROVED"
     with pytest.raises(InvalidEvent, match="stale"):
         gw.verify_event({}, body(make_event()), now=TS + MAX_AGE + 1)
 
@@ -163,7 +165,7 @@ def test_missing_signed_property_is_rejected() -> None:
 
 
 def test_signed_property_of_the_wrong_type_is_rejected() -> None:
-    event = make_event(properties=["transaction.shipping_address"])
+    event = make_event(properties=[*PROPS, "transaction.shipping_address"])
     with pytest.raises(InvalidEvent, match="NoneType"):
         gateway().verify_event({}, body(event), now=TS)
 
@@ -200,18 +202,77 @@ def test_malformed_events_are_rejected_with_a_precise_reason(raw: bytes, message
         gateway().verify_event({}, raw, now=TS)
 
 
-def test_signed_but_unparseable_transaction_is_rejected() -> None:
-    # A correctly signed event whose transaction lacks the reference, or has an unknown status.
-    event = make_event(properties=["transaction.id"])
+def _signed(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with the checksum its own properties and values give (as the events secret would)."""
+    event["signature"]["checksum"] = event_checksum(event["data"], event["signature"]["properties"],
+                                                    event["timestamp"], EVENTS_SECRET)
+    return event
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("status", "WAITING", "unknown Wompi status"),
+    ("id", "1234 1610641025\r\n", "not a transaction id"),
+    ("amount_in_cents", "4490000", "not a whole number"),
+])
+def test_signed_but_unparseable_transaction_is_rejected(field: str, value: Any, message: str) -> None:
+    event = make_event()
+    event["data"]["transaction"][field] = value
+    with pytest.raises(InvalidEvent, match=message):
+        gateway().verify_event({}, body(_signed(event)), now=TS)
+
+
+def test_the_reference_is_only_a_hint_and_may_be_missing() -> None:
+    event = make_event()
     del event["data"]["transaction"]["reference"]
-    raw_checksum = "1234-1610641025-49201" + str(TS) + EVENTS_SECRET
-    event["signature"]["checksum"] = hashlib.sha256(raw_checksum.encode()).hexdigest()
-    with pytest.raises(InvalidEvent, match="reference"):
+    assert gateway().verify_event({}, body(_signed(event)), now=TS).reference == ""
+
+
+# --- what the signature must cover, and nothing else is read ----------------------------------
+
+@pytest.mark.parametrize("missing", PROPS)
+def test_the_signature_must_cover_id_status_and_amount(missing: str) -> None:
+    event = _signed(make_event(properties=[p for p in PROPS if p != missing]))
+    with pytest.raises(InvalidEvent, match=f"does not cover {re.escape(missing)}"):
         gateway().verify_event({}, body(event), now=TS)
-    event["data"]["transaction"]["reference"] = "SV-REF-1"
-    event["data"]["transaction"]["status"] = "WAITING"
-    with pytest.raises(InvalidEvent, match="unknown Wompi status"):
+
+
+def test_hand_computed_vector_without_the_amount_is_refused() -> None:
+    event = make_event(properties=["transaction.id", "transaction.status"], checksum=NO_AMOUNT_CHECKSUM)
+    with pytest.raises(InvalidEvent, match=r"does not cover transaction\.amount_in_cents"):
         gateway().verify_event({}, body(event), now=TS)
+
+
+def test_a_rebuilt_body_with_the_same_checksum_cannot_change_the_status() -> None:
+    """A genuine DECLINED event rebuilt so that the signed concatenation is unchanged while the
+    real ``status`` says APPROVED: the checksum matches, the signature no longer covers the status."""
+    genuine = make_event(status="DECLINED", checksum=DECLINED_PROPS_CHECKSUM)
+    assert gateway().verify_event({}, body(genuine), now=TS).status == "REJECTED"
+    rebuilt = make_event(status="APPROVED", checksum=DECLINED_PROPS_CHECKSUM, properties=[
+        "transaction.id", "transaction.note", "transaction.amount_in_cents"])
+    rebuilt["data"]["transaction"]["note"] = "DECLINED"
+    assert event_checksum(rebuilt["data"], rebuilt["signature"]["properties"], TS,
+                          EVENTS_SECRET) == DECLINED_PROPS_CHECKSUM
+    with pytest.raises(InvalidEvent, match=r"does not cover transaction\.status"):
+        gateway().verify_event({}, body(rebuilt), now=TS)
+
+
+def test_nothing_unsigned_leaves_the_adapter() -> None:
+    event = make_event()
+    event["data"]["transaction"]["payment_method"] = {"extra": {
+        "async_payment_url": "https://banco-falso.example/pse", "traceability_code": "999",
+        "bank_name": "BANCO FALSO"}}
+    event["data"]["transaction"]["status_message"] = "Aprobada por el atacante"
+    verified = gateway().verify_event({}, body(event), now=TS)  # unsigned: the checksum holds
+    assert {f.name for f in dataclasses.fields(verified)} == {"gateway_id", "status", "amount", "sent_at",
+                                                  "reference"}
+
+
+def test_deep_or_large_bodies_are_invalid_events_not_crashes() -> None:
+    deep = b'{"event": "transaction.updated", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(InvalidEvent, match="nested deeper"):
+        gateway().verify_event({}, deep, now=TS)
+    with pytest.raises(InvalidEvent, match="bytes"):
+        gateway().verify_event({}, body({**make_event(), "pad": "x" * 70_000}), now=TS)
 
 
 # --- integrity signature of POST /transactions ------------------------------------------------
@@ -302,6 +363,6 @@ def test_from_settings_reads_config_and_secrets_and_reuses_the_instance(
     assert gw is wompi.from_settings(Settings.from_env(env))
     assert gw is not wompi.from_settings(Settings.from_env({**env, "WEBHOOK_MAX_AGE_SECONDS": "61"}))
     assert gw.name == "wompi" and "prv_" not in repr(gw)
-    assert gw.verify_event({}, body(make_event()), now=TS + 60).event_id == APPROVED_CHECKSUM
+    assert gw.verify_event({}, body(make_event()), now=TS + 60).status == "APPROVED"
     with pytest.raises(InvalidEvent, match="stale"):
         gw.verify_event({}, body(make_event()), now=TS + 61)

@@ -375,7 +375,8 @@ class Payment(Model):
 
 
 class GatewayEvent(Model):
-    """A verified gateway notification, raw, stored once (its id is the signed checksum)."""
+    """A verified gateway notification, raw, stored once per ``gateway#transaction id#status``
+    (the signed values; ``gateway_events.event_key``), never read back to decide anything."""
 
     class Meta(_Meta):
         table_name = table_name("gateway-events")

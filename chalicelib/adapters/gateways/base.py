@@ -51,9 +51,20 @@ class GatewayTransaction:
 
 @dataclass(frozen=True)
 class VerifiedEvent:
-    event_id: str  # unique per event (e.g. its checksum): duplicates share it
-    sent_at: int  # epoch seconds, from the signed payload
-    transaction: GatewayTransaction
+    """What a webhook's signature proves, and nothing more.
+
+    ``gateway_id``, ``status``, ``amount`` and ``sent_at`` are covered by the signature: an adapter
+    refuses an event whose signature leaves one of them out. ``reference`` need not be: it only
+    says which payment to look at, and that payment's stored gateway id (or, when it has none yet,
+    the gateway's own answer) decides whether the event is about it. Nothing else of the event
+    (CUS, bank URL, bank name, messages) is passed on.
+    """
+
+    gateway_id: str
+    status: GatewayStatus
+    amount: int  # COP
+    sent_at: int  # epoch seconds
+    reference: str  # unsigned: a lookup hint, never a fact
 
 
 class GatewayError(Exception):
@@ -90,4 +101,5 @@ class PaymentGateway(Protocol):
         """Server-side lookup by our reference (after a create that timed out), None if unknown."""
 
     def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
-        """Check signature (constant time), shape and age of a webhook; raise InvalidEvent."""
+        """Check signature (constant time), shape and age of a webhook; raise InvalidEvent, also
+        when the signature does not cover the transaction's id, status and amount."""

@@ -4,7 +4,9 @@ Protocol (reference/pse.md §3.1): acceptance tokens from ``GET /merchants/{publ
 ``GET /pse/financial_institutions``; ``POST /transactions`` with payment method PSE and the
 integrity signature; the bank URL appears in ``payment_method.extra.async_payment_url``, sometimes
 only after the creation answer, so it is polled for; events ``transaction.updated`` are signed with
-a plain SHA-256 checksum over the values their own ``signature.properties`` name.
+a plain SHA-256 checksum over the values their own ``signature.properties`` name. An event is
+accepted only when those properties cover the transaction's id, status and amount, and only those
+three values (plus the unsigned reference, as a lookup hint) leave :meth:`WompiGateway.verify_event`.
 
 Secrets (private key, events and integrity secrets) never reach a log line.
 """
@@ -15,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +34,7 @@ from chalicelib.adapters.gateways.base import (
     PaymentRequest,
     VerifiedEvent,
 )
+from chalicelib.security import bounded_json
 
 if TYPE_CHECKING:
     from chalicelib.config import Settings
@@ -42,6 +46,13 @@ FILLER_BANK_CODE = "0"
 EVENT_TYPE = "transaction.updated"
 MAX_DESCRIPTION = 30
 MAX_FUTURE_SKEW_SECONDS = 300
+MAX_EVENT_BYTES = 64 * 1024
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+#: What an event's signature must cover before anything in it is believed (reference/pse.md §3.1).
+REQUIRED_PROPERTIES = ("transaction.id", "transaction.status", "transaction.amount_in_cents")
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+#: A bank URL we send a payer to: http(s), a host, no space nor control character.
+_BANK_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?")
 
 #: Wompi's statuses → the port's. VOIDED only happens to cards, but is final and not a payment.
 STATUS_MAP: dict[str, GatewayStatus] = {
@@ -209,8 +220,9 @@ class WompiGateway:
                  (time.monotonic() - started) * 1000)
         decoded: Any = None
         try:
-            decoded = json.loads(response.data.decode("utf-8")) if response.data else None
-        except (UnicodeDecodeError, ValueError):
+            decoded = (bounded_json.loads(response.data, max_bytes=MAX_ANSWER_BYTES)
+                       if response.data else None)
+        except ValueError:  # not JSON, not UTF-8, too large or too deep
             decoded = None
         if 200 <= status < 300:
             if not isinstance(decoded, dict):
@@ -408,15 +420,15 @@ class WompiGateway:
             log.error("wompi transaction is malformed: %s", exc)
             raise GatewayError(failure, code="gateway_malformed") from exc
 
-    def _to_transaction(self, data: Any, *, lookup_bank: bool = True) -> GatewayTransaction:
+    def _to_transaction(self, data: Any) -> GatewayTransaction:
         """Raises ValueError with an English reason when the shape is wrong."""
         if not isinstance(data, dict):
             raise ValueError("transaction is not an object")
         gateway_id = data.get("id")
         reference = data.get("reference")
         cents = data.get("amount_in_cents")
-        if not isinstance(gateway_id, str) or not gateway_id:
-            raise ValueError("transaction.id is missing or not a string")
+        if not isinstance(gateway_id, str) or not _TRANSACTION_ID.fullmatch(gateway_id):
+            raise ValueError("transaction.id is missing or not an id")
         if not isinstance(reference, str) or not reference:
             raise ValueError("transaction.reference is missing or not a string")
         if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
@@ -427,8 +439,11 @@ class WompiGateway:
         extra = extra if isinstance(extra, dict) else {}
         cus = extra.get("traceability_code") or extra.get("cus")
         bank_url = extra.get("async_payment_url") if status == "PENDING" else None
+        if bank_url is not None and not (isinstance(bank_url, str) and _BANK_URL.fullmatch(bank_url)):
+            log.error("wompi transaction %s: async_payment_url is not a plain http(s) URL", gateway_id)
+            bank_url = None
         bank_name = extra.get("bank_name")
-        if not bank_name and lookup_bank and isinstance(method, dict):
+        if not bank_name and isinstance(method, dict):
             code = method.get("financial_institution_code")
             bank_name = self._bank_name(str(code)) if code is not None else None
         message = data.get("status_message")
@@ -448,13 +463,13 @@ class WompiGateway:
 
     def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
         try:
-            event = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-        except (UnicodeDecodeError, ValueError) as exc:
+            event = bounded_json.loads(body, max_bytes=MAX_EVENT_BYTES)
+        except ValueError as exc:  # UnicodeDecodeError, too large, too deep
             raise InvalidEvent(f"body is not valid UTF-8 JSON: {exc}") from None
         if not isinstance(event, dict):
             raise InvalidEvent("body is not a JSON object")
         if event.get("event") != EVENT_TYPE:
-            raise InvalidEvent(f"unsupported event type {event.get('event')!r}")
+            raise InvalidEvent(f"unsupported event type {str(event.get('event'))[:40]!r}")
         data = event.get("data")
         if not isinstance(data, dict):
             raise InvalidEvent("'data' is missing or not an object")
@@ -465,6 +480,9 @@ class WompiGateway:
         if (not isinstance(properties, list) or not properties
                 or not all(isinstance(p, str) and p for p in properties)):
             raise InvalidEvent("'signature.properties' must be a non-empty list of strings")
+        uncovered = [path for path in REQUIRED_PROPERTIES if path not in properties]
+        if uncovered:
+            raise InvalidEvent(f"the signature does not cover {', '.join(uncovered)}")
         timestamp = event.get("timestamp")
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
             raise InvalidEvent("'timestamp' is missing or not an integer")
@@ -486,11 +504,25 @@ class WompiGateway:
                                f"(max {self._max_event_age}s)")
         if timestamp - now > MAX_FUTURE_SKEW_SECONDS:
             raise InvalidEvent(f"event timestamp {timestamp} is {timestamp - now}s in the future")
-        try:
-            transaction = self._to_transaction(data.get("transaction"), lookup_bank=False)
-        except ValueError as exc:
-            raise InvalidEvent(f"data.{exc}") from None
-        return VerifiedEvent(event_id=expected, sent_at=timestamp, transaction=transaction)
+        return _signed_event(data, timestamp)
+
+
+def _signed_event(data: Mapping[str, Any], timestamp: int) -> VerifiedEvent:
+    """The signed id, status and amount (read from the very paths the checksum covered) and the
+    unsigned reference; InvalidEvent when a signed value is not what Wompi sends."""
+    transaction = data["transaction"]  # present: the checksum read the required paths in it
+    gateway_id, status, cents = (transaction[path.split(".")[1]] for path in REQUIRED_PROPERTIES)
+    if not isinstance(gateway_id, str) or not _TRANSACTION_ID.fullmatch(gateway_id):
+        raise InvalidEvent("data.transaction.id is not a transaction id")
+    if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
+        raise InvalidEvent("data.transaction.amount_in_cents is not a whole number")
+    try:
+        mapped = map_status(status)
+    except ValueError as exc:
+        raise InvalidEvent(f"data.transaction.status: {exc}") from None
+    reference = transaction.get("reference")
+    return VerifiedEvent(gateway_id=gateway_id, status=mapped, amount=cents // 100, sent_at=timestamp,
+                         reference=reference if isinstance(reference, str) else "")
 
 
 _instances: dict[tuple[Any, ...], WompiGateway] = {}

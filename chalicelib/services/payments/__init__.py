@@ -9,7 +9,8 @@ or repeated notifications apply it once. DynamoDB round trips per action (SPEC Â
   (payment, idempotency and reference claims, locks, audit), the PENDING transition - plus the
   bank list when this container has not memoized it yet (the summary page reads it before).
 * ``apply_gateway_event``: 2 - the payment by reference, one transaction storing the raw event
-  with the transition.
+  with the transition - plus the gateway's status query for an approval or an event that does
+  not plainly match the payment's stored transaction.
 * ``reconcile_pending``: one index query per page, then â‰¤ 2 per due payment (the transition or the
   rescheduling; a second write only when the receipt email fails).
 

@@ -66,8 +66,13 @@ def _payment_logs(payment: Payment) -> AbstractContextManager[None]:
 
 def _query_gateway(ctx: Context, payment: Payment) -> GatewayTransaction | None:
     if payment.gateway_id:
-        return _timed("get_transaction", ctx.gateway.get_transaction, payment.gateway_id)
+        return gateway_transaction(ctx, payment.gateway_id)
     return _timed("find_by_reference", ctx.gateway.find_by_reference, payment.reference)
+
+
+def gateway_transaction(ctx: Context, gateway_id: str) -> GatewayTransaction:
+    """The gateway's own answer about one of its transactions (server-side status query)."""
+    return _timed("get_transaction", ctx.gateway.get_transaction, gateway_id)
 
 
 def _timed(operation: str, call: Any, *args: Any) -> Any:

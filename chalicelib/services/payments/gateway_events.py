@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import payments_repo as store
-from chalicelib.adapters.dynamo.models import GatewayEvent
+from chalicelib.adapters.dynamo.models import GatewayEvent, Payment
 from chalicelib.adapters.dynamo.repositories import aws_error_code
-from chalicelib.adapters.gateways.base import GatewayError, InvalidEvent
+from chalicelib.adapters.gateways.base import GatewayError, GatewayTransaction, InvalidEvent, VerifiedEvent
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
-from chalicelib.domain.payments import EXPIRED, OPEN_STATUSES
+from chalicelib.domain.payments import APPROVED, EXPIRED, OPEN_STATUSES
 from chalicelib.observability import emit_metric, log_event
-from chalicelib.services.payments.core import _load, _payment_logs, _query_gateway
+from chalicelib.services.payments.core import _load, _payment_logs, _query_gateway, gateway_transaction
 from chalicelib.services.payments.receipts import ReceiptView, _view
 from chalicelib.services.payments.settle import _settle
 
@@ -38,27 +39,42 @@ def refresh_payment(ctx: Context, payment_id: str, *,
     return _view(payment, full=document_number is not None)
 
 
+def event_key(gateway: str, event: VerifiedEvent) -> str:
+    """What makes two notifications the same: gateway, signed transaction id, signed status (not
+    the checksum: a variant rewritten outside the signed values can keep it)."""
+    return f"{gateway}#{event.gateway_id}#{event.status}"
+
+
 def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -> str:
-    """A gateway notification: ``processed``, ``duplicate`` or ``ignored``; InvalidEvent if forged,
-    malformed or stale. Two round trips: the payment by reference, one transaction."""
+    """A gateway notification: ``processed``, ``duplicate``, ``ignored``, ``deferred`` (the poller
+    settles it) or ``retry`` (only a new delivery can); InvalidEvent if forged, malformed, stale,
+    or signed without the transaction's id, status and amount.
+
+    Only what the signature covers is believed. The unsigned reference only finds the payment: the
+    event is applied as it is when that payment's stored gateway id and amount are the signed ones
+    and it approves nothing; otherwise (no gateway id stored yet, another id or amount, an
+    approval) the gateway's server-side status query must say the same, and its answer is what is
+    applied. Two DynamoDB round trips: the payment by reference, one transaction.
+    """
     now = ctx.now()
-    try:
-        event = ctx.gateway.verify_event(headers, body, now=int(now.timestamp()))
-    except InvalidEvent:
-        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
-        raise
-    except Exception as exc:
-        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
-        raise InvalidEvent(f"unverifiable event: {type(exc).__name__}") from exc
-    age = int(now.timestamp()) - int(event.sent_at)
-    if age > ctx.settings.webhook_max_age_seconds or age < -300:
-        raise InvalidEvent(f"stale event ({age}s)")
-    transaction = event.transaction
-    record = GatewayEvent(event_id=event.event_id[:256], gateway=ctx.gateway.name,
+    event = _verified(ctx, headers, body, now)
+    payment = _by_reference(event.reference)
+    if payment is not None and _speaks_for_itself(payment, event):
+        transaction = GatewayTransaction(gateway_id=event.gateway_id, reference=payment.reference,
+                                         status=event.status, amount=event.amount)
+    else:
+        try:
+            transaction = gateway_transaction(ctx, event.gateway_id)
+        except GatewayError as exc:
+            return _unconfirmed(payment, event, reason=exc.code)
+        if (transaction.gateway_id, transaction.status, transaction.amount) != (
+                event.gateway_id, event.status, event.amount):
+            return _unconfirmed(payment, event, reason="gateway_disagrees")
+        if payment is None or payment.reference != transaction.reference:
+            payment = _by_reference(transaction.reference)
+    record = GatewayEvent(event_id=event_key(ctx.gateway.name, event), gateway=ctx.gateway.name,
                           body=body.decode("utf-8", "replace"), received_at=now,
                           reference=transaction.reference[:64], outcome="")
-    payment = store.payment_by_reference(transaction.reference) if rules.is_reference(
-        transaction.reference) else None
     if payment is None:
         record.outcome = "unknown_reference"
         try:
@@ -73,3 +89,42 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
         outcome, _ = _settle(ctx, payment, target=transaction.status, transaction=transaction,
                              actor="gateway", event=record)
     return {"applied": "processed", "duplicate": "duplicate"}.get(outcome, "ignored")
+
+
+def _verified(ctx: Context, headers: Mapping[str, str], body: bytes, now: datetime) -> VerifiedEvent:
+    try:
+        event = ctx.gateway.verify_event(headers, body, now=int(now.timestamp()))
+    except InvalidEvent:
+        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
+        raise
+    except Exception as exc:
+        emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
+        raise InvalidEvent(f"unverifiable event: {type(exc).__name__}") from exc
+    age = int(now.timestamp()) - int(event.sent_at)
+    if age > ctx.settings.webhook_max_age_seconds or age < -300:
+        raise InvalidEvent(f"stale event ({age}s)")
+    return event
+
+
+def _by_reference(reference: str) -> Payment | None:
+    return store.payment_by_reference(reference) if rules.is_reference(reference) else None
+
+
+def _speaks_for_itself(payment: Payment, event: VerifiedEvent) -> bool:
+    """The event is plainly about ``payment`` (its stored gateway id, its amount) and approves
+    nothing: a verified event is then enough, no status query needed."""
+    return (payment.gateway_id == event.gateway_id and int(payment.amount) == event.amount
+            and (event.status != APPROVED or payment.status == APPROVED))
+
+
+def _unconfirmed(payment: Payment | None, event: VerifiedEvent, *, reason: str) -> str:
+    """The gateway did not confirm (unreachable, or it says otherwise): nothing is applied nor
+    stored. An open payment of that transaction is the poller's (it asks the gateway every 12
+    minutes): ``deferred``, answered 200. Any other (none, ended, or another transaction's) is
+    polled by nobody, so only a new delivery can settle it: ``retry``, answered 503, which the
+    gateway retries (Wompi: 3 times within 24 hours)."""
+    polled = (payment is not None and payment.status in OPEN_STATUSES
+              and payment.gateway_id in (None, event.gateway_id))
+    log_event("payment_event_unconfirmed", level=30, gateway_id=event.gateway_id, status=event.status,
+              reason=reason, polled=polled)
+    return "deferred" if polled else "retry"
