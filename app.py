@@ -332,3 +332,152 @@ def import_from_s3(event):  # type: ignore[no-untyped-def]
     from chalicelib.services import import_jobs
 
     return import_jobs.handle_event(event.to_dict(), get_settings(), now=Runtime.clock())
+
+
+# --- staff console: Cognito sign-in (password + TOTP), server-side staff sessions ---------------
+
+@app.route("/backoffice/ingresar", methods=["GET"])
+def staff_sign_in_form() -> Response:
+    return web.staff_pages.sign_in_form(app.current_request)
+
+
+@app.route("/backoffice/ingresar", methods=["POST"], content_types=FORM)
+def staff_sign_in() -> Response:
+    return web.staff_pages.sign_in_submit(app.current_request)
+
+
+@app.route("/backoffice/ingresar/nueva-clave", methods=["GET"])
+def staff_new_password_form() -> Response:
+    return web.staff_pages.new_password_form(app.current_request)
+
+
+@app.route("/backoffice/ingresar/nueva-clave", methods=["POST"], content_types=FORM)
+def staff_new_password() -> Response:
+    return web.staff_pages.new_password_submit(app.current_request)
+
+
+@app.route("/backoffice/ingresar/autenticador", methods=["GET"])
+def staff_code_form() -> Response:
+    return web.staff_pages.code_form(app.current_request)
+
+
+@app.route("/backoffice/ingresar/autenticador", methods=["POST"], content_types=FORM)
+def staff_code() -> Response:
+    return web.staff_pages.code_submit(app.current_request)
+
+
+@app.route("/backoffice/salir", methods=["POST"], content_types=FORM)
+def staff_sign_out() -> Response:
+    return web.staff_pages.sign_out(app.current_request)
+
+
+@app.route("/backoffice/sesion", methods=["GET"])
+def staff_keepalive() -> Response:
+    return web.staff_pages.keepalive(app.current_request)
+
+
+# --- staff console: pages ----------------------------------------------------------------------
+
+@app.route("/backoffice", methods=["GET"])
+def console_summary() -> Response:
+    return web.console_pages.summary(app.current_request)
+
+
+@app.route("/backoffice/pagos", methods=["GET"])
+def console_payments() -> Response:
+    return web.console_pages.payments(app.current_request)
+
+
+@app.route("/backoffice/pagos/{payment_id}", methods=["GET"])
+def console_payment(payment_id: str) -> Response:
+    return web.console_pages.payment_detail(app.current_request)
+
+
+@app.route("/backoffice/pagos/{payment_id}/consultar", methods=["POST"], content_types=FORM)
+def console_payment_requery(payment_id: str) -> Response:
+    return web.console_pages.payment_requery(app.current_request)
+
+
+@app.route("/backoffice/pagos/{payment_id}/reenviar", methods=["POST"], content_types=FORM)
+def console_payment_resend(payment_id: str) -> Response:
+    return web.console_pages.payment_resend(app.current_request)
+
+
+@app.route("/backoffice/revision", methods=["GET"])
+def console_review() -> Response:
+    return web.console_pages.review(app.current_request)
+
+
+@app.route("/backoffice/revision/{payment_id}", methods=["POST"], content_types=FORM)
+def console_review_resolve(payment_id: str) -> Response:
+    return web.console_pages.review_resolve(app.current_request)
+
+
+@app.route("/backoffice/cargas", methods=["GET"])
+def console_uploads() -> Response:
+    return web.console_pages.upload_page(app.current_request)
+
+
+@app.route("/backoffice/cargas/archivo", methods=["GET"])
+def console_upload() -> Response:
+    return web.console_pages.upload_result(app.current_request)
+
+
+@app.route("/backoffice/exportaciones", methods=["GET"])
+def console_exports() -> Response:
+    return web.console_pages.exports_page(app.current_request)
+
+
+@app.route("/backoffice/exportaciones", methods=["POST"], content_types=FORM)
+def console_export_now() -> Response:
+    return web.console_pages.export_now(app.current_request)
+
+
+@app.route("/backoffice/exportaciones/{export_id}/descargar", methods=["GET"])
+def console_export_download(export_id: str) -> Response:
+    return web.console_pages.export_download(app.current_request)
+
+
+@app.route("/backoffice/asociados", methods=["GET"])
+def console_members() -> Response:
+    return web.console_pages.members(app.current_request)
+
+
+@app.route("/backoffice/asociados/{document_number}/bloquear", methods=["POST"], content_types=FORM)
+def console_member_block(document_number: str) -> Response:
+    return web.console_pages.member_block(app.current_request)
+
+
+@app.route("/backoffice/asociados/{document_number}/desbloquear", methods=["POST"], content_types=FORM)
+def console_member_unblock(document_number: str) -> Response:
+    return web.console_pages.member_unblock(app.current_request)
+
+
+@app.route("/backoffice/asociados/{document_number}/cerrar-sesiones", methods=["POST"], content_types=FORM)
+def console_member_end_sessions(document_number: str) -> Response:
+    return web.console_pages.member_end_sessions(app.current_request)
+
+
+@app.route("/backoffice/asociados/{document_number}/recuperacion", methods=["POST"], content_types=FORM)
+def console_member_recovery(document_number: str) -> Response:
+    return web.console_pages.member_recovery(app.current_request)
+
+
+@app.route("/backoffice/personal", methods=["GET"])
+def console_people() -> Response:
+    return web.console_pages.people(app.current_request)
+
+
+@app.route("/backoffice/personal", methods=["POST"], content_types=FORM)
+def console_people_create() -> Response:
+    return web.console_pages.people_create(app.current_request)
+
+
+@app.route("/backoffice/personal/{username}/rol", methods=["POST"], content_types=FORM)
+def console_people_role(username: str) -> Response:
+    return web.console_pages.people_role(app.current_request)
+
+
+@app.route("/backoffice/personal/{username}/estado", methods=["POST"], content_types=FORM)
+def console_people_enabled(username: str) -> Response:
+    return web.console_pages.people_enabled(app.current_request)

@@ -320,6 +320,88 @@ def _per_due_payment(tally: Tally) -> tuple[float, str]:
     return per, f"{per:g} per due payment + {queries} index quer{'y' if queries == 1 else 'ies'}"
 
 
+STAFF_SEARCH_PAYMENTS = 45  # more than two pages of 20
+
+
+def _staff_payments(w: World) -> str:
+    """A member with STAFF_SEARCH_PAYMENTS payments, written directly (setup, not recorded)."""
+    from datetime import timedelta
+
+    from chalicelib.adapters.dynamo.models import Payment, PaymentItem, StatusChange
+
+    member = w.member(password=False)
+    now = w.clock()
+    with Payment.batch_write() as batch:
+        for n in range(STAFF_SEARCH_PAYMENTS):
+            at = now - timedelta(minutes=n)
+            batch.save(Payment(
+                payment_id=uuid.uuid4().hex, reference=f"SVBENCH{n:07d}",
+                document_number=member.document_number,
+                payer_name="Asociado de Prueba", status="APPROVED", amount=10_000,
+                items=[PaymentItem(obligation_id="APO-1", type="APORTE", product_number="1",
+                                   description="Aportes", amount=10_000)],
+                bank_code="1022", person_type="natural", description="bench", ip="10.0.0.1",
+                gateway="bench", created_at=at, updated_at=at,
+                status_history=[StatusChange(status="APPROVED", at=at)]))
+    return member.document_number
+
+
+def _staff_cookie(w: World) -> str:
+    """A signed-in console session (the item a Cognito sign-in leaves), as its cookie."""
+    from datetime import timedelta
+
+    from chalicelib.adapters.dynamo.models import StaffSession
+    from chalicelib.config import get_settings
+    from chalicelib.security.passwords import hash_token
+
+    token, now = uuid.uuid4().hex + uuid.uuid4().hex, w.clock()
+    ends = now + timedelta(hours=8)
+    StaffSession(session_hash=hash_token(token), username="tesoreria", stage="ACTIVE", groups=["tesoreria"],
+                 csrf_token=uuid.uuid4().hex, created_at=now, last_seen_at=now, expires_at=ends,
+                 ttl=ends).save()
+    return f"{get_settings().staff_cookie_name}={token}"
+
+
+def _staff_search(console: bool) -> Callable[[World], Tally]:
+    """Three pages of a search by document: the console page (following its "Página siguiente"
+    link), or the staff JSON API (its ``next_cursor``)."""
+    def action(w: World) -> Tally:
+        import html
+        import re
+        from urllib.parse import quote
+
+        document = _staff_payments(w)
+        if console:
+            headers, path = {"Cookie": _staff_cookie(w)}, f"/backoffice/pagos?document={document}"
+        else:
+            headers, path = {"X-Api-Key": "local-staff-key"}, f"/staff/v1/payments?document={document}"
+        with w.recorded() as tally:
+            for page in range(3):
+                got = w.call("GET", path, headers=headers)
+                if page == 2:
+                    break
+                if console:
+                    link = re.search(r'href="([^"]+)">Página siguiente', got.body.decode())
+                    path = html.unescape(link.group(1))
+                else:
+                    cursor = quote(got.json()["next_cursor"])
+                    path = f"/staff/v1/payments?document={document}&cursor={cursor}"
+        return tally
+    return action
+
+
+def _per_page(tally: Tally) -> tuple[float, str]:
+    queries = sum(c.sends for c in tally.calls if c.operation == "Query")
+    per = queries / 3
+    other = tally.own - queries
+    figure = f"{per:g} index quer{'y' if per == 1 else 'ies'} per page"
+    if other:
+        figure += f" + {other} other"
+    if tally.session:
+        figure += f" + {tally.session / 3:g} session read per page"
+    return per, figure
+
+
 @dataclass(frozen=True)
 class Action:
     name: str
@@ -351,6 +433,11 @@ ACTIONS: list[Action] = [
            routes=(("POST", "/api/v1/payments"),), modules=PAYMENTS),
     Action("webhook APPROVED (signature check faked)", _webhook, 2,
            routes=(("POST", "/api/v1/payments"), ("POST", "/webhooks/pse")), modules=PAYMENTS),
+    Action("staff console search by document, 3 pages of 20", _staff_search(True), 1,
+           routes=(("GET", "/backoffice/pagos"),), evaluate=_per_page,
+           note="by_member index, one Query per page; the staff session read apart"),
+    Action("staff API search by document, 3 pages of 20", _staff_search(False), 1,
+           routes=(("GET", "/staff/v1/payments"),), evaluate=_per_page),
     Action(f"poller, {POLLER_PAYMENTS} due PENDING -> APPROVED", _poller, 2,
            routes=(("POST", "/api/v1/payments"),), modules=PAYMENTS,
            needs=lambda: _poller_name() is not None, evaluate=_per_due_payment),

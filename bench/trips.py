@@ -9,7 +9,8 @@ Two hooks, installed for the life of a :class:`DynamoRecorder`:
   requests that actually went "on the wire". Round trips are counted here, so a botocore retry
   would count as the extra trip it is.
 
-Calls made while ``auth.current_session`` runs are tagged ``session`` (session validation), so an
+Calls made while ``auth.current_session`` (or the console's ``staff_auth.current``) runs are
+tagged ``session`` (session validation), so an
 action's own trips and its session read are reported apart.
 """
 
@@ -89,12 +90,13 @@ class DynamoRecorder:
         from botocore.client import BaseClient
         from moto.core import botocore_stubber
 
-        from chalicelib.services import auth
+        from chalicelib.services import auth, staff_auth
 
         recorder = self
         stubber_call = botocore_stubber.BotocoreStubber.__call__  # the tests' serialized one
         api_call = BaseClient._make_api_call
         current_session = auth.current_session
+        current_staff = staff_auth.current
 
         def counting_stubber(stub, event_name, request, **kwargs):  # type: ignore[no-untyped-def]
             target = request.headers.get("X-Amz-Target", b"")
@@ -130,7 +132,15 @@ class DynamoRecorder:
 
         self._patch(botocore_stubber.BotocoreStubber, "__call__", counting_stubber)
         self._patch(BaseClient, "_make_api_call", timed_api_call)
+        def tagged_current_staff(*args, **kwargs):  # type: ignore[no-untyped-def]
+            outer, recorder._phase = recorder._phase, "session"
+            try:
+                return current_staff(*args, **kwargs)
+            finally:
+                recorder._phase = outer
+
         self._patch(auth, "current_session", tagged_current_session)
+        self._patch(staff_auth, "current", tagged_current_staff)
         return self
 
     def _patch(self, owner: object, name: str, value: object) -> None:

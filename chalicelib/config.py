@@ -112,6 +112,13 @@ class Settings:
     reminder_quiet_end_hour: int = 7  # ...to 7:00 (due-date reminders go out at 8:00 anyway)
     # How a loan payment is applied to the instalment's parts (issue 6): the cooperative's order.
     allocation_order: tuple[str, ...] = allocation.DEFAULT_ORDER
+    # Staff console: the Cognito user pool and app client, staff sessions, sign-in throttle.
+    staff_user_pool_id: str = ""
+    staff_client_id: str = ""
+    staff_session_idle_seconds: int = 15 * 60
+    staff_session_absolute_seconds: int = 8 * 3600
+    staff_signin_seconds: int = 5 * 60  # between the password and the code (or the set-up)
+    rate_staff_login: int = 20
 
     @property
     def base_path(self) -> str:
@@ -127,6 +134,10 @@ class Settings:
     def session_cookie_name(self) -> str:
         # The __Host- prefix requires Secure; the local stage serves plain HTTP.
         return "__Host-sv_session" if self.cookie_secure else "sv_session"
+
+    @property
+    def staff_cookie_name(self) -> str:
+        return "__Host-sv_staff" if self.cookie_secure else "sv_staff"
 
     @property
     def gateway_origin(self) -> str:
@@ -188,6 +199,12 @@ class Settings:
             reminder_quiet_start_hour=_int(env, "REMINDER_QUIET_START_HOUR", 21),
             reminder_quiet_end_hour=_int(env, "REMINDER_QUIET_END_HOUR", 7),
             allocation_order=_allocation_order(env),
+            staff_user_pool_id=env.get("STAFF_USER_POOL_ID", ""),
+            staff_client_id=env.get("STAFF_CLIENT_ID", ""),
+            staff_session_idle_seconds=_int(env, "STAFF_SESSION_IDLE_SECONDS", 15 * 60),
+            staff_session_absolute_seconds=_int(env, "STAFF_SESSION_ABSOLUTE_SECONDS", 8 * 3600),
+            staff_signin_seconds=_int(env, "STAFF_SIGNIN_SECONDS", 5 * 60),
+            rate_staff_login=_int(env, "RATE_STAFF_LOGIN", 20),
         )
 
 

@@ -52,7 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / ".chalice" / "config.json"
 
 #: Entities whose tables may be dropped with the stack (see the module docstring).
-DISPOSABLE_ENTITIES = frozenset({"sessions", "rate-counters", "recoveries", "bank-list"})
+DISPOSABLE_ENTITIES = frozenset({"sessions", "rate-counters", "recoveries", "bank-list",
+                                 "staff-sessions"})
 
 #: CloudWatch embedded metric format contract with the app (chalicelib emits these in its JSON
 #: logs): namespace, metric names, and one dimension ``Stage`` = the Chalice stage name.
@@ -113,6 +114,21 @@ KMS_ACTIONS = ["kms:Decrypt"]
 #: files stay (the lifecycle rules expire them); versioning keeps overwritten ones.
 S3_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject"]
 S3_BUCKET_ACTIONS = ["s3:ListBucket"]
+
+#: Cognito (the staff console, ``adapters/cognito.py``): the admin API on the staff user pool.
+#: Sign-in itself (InitiateAuth, RespondToAuthChallenge, AssociateSoftwareToken,
+#: VerifySoftwareToken, SetUserMFAPreference) is the app client's public API: no IAM action.
+COGNITO_ACTIONS = [
+    "cognito-idp:AdminListGroupsForUser",   # the roles of a staff user at sign-in
+    "cognito-idp:ListUsers",                # Personal: the staff users
+    "cognito-idp:ListUsersInGroup",         # Personal: who has which role
+    "cognito-idp:AdminCreateUser",          # Personal: a new staff user (temporary password)
+    "cognito-idp:AdminAddUserToGroup",      # Personal: set the role
+    "cognito-idp:AdminRemoveUserFromGroup", # Personal: leave the other roles
+    "cognito-idp:AdminEnableUser",          # Personal: enable again
+    "cognito-idp:AdminDisableUser",         # Personal: disable
+    "cognito-idp:AdminUserGlobalSignOut",   # Personal: a disabled user's tokens end too
+]
 
 #: CloudWatch Logs: the Lambda runtime writes stdout/stderr (and so the EMF metrics, which is why
 #: cloudwatch:PutMetricData is not needed) to /aws/lambda/<function>. CreateLogGroup only matters
@@ -404,6 +420,8 @@ def policy(stage_: Stage) -> dict[str, Any]:
                        [f"arn:aws:s3:::{stage_.bucket_pattern}/*"]),
             _statement("ImportExportBucket", S3_BUCKET_ACTIONS,
                        [f"arn:aws:s3:::{stage_.bucket_pattern}"]),
+            # The pool's id is known only once the stack exists: the template names it exactly.
+            _statement("StaffDirectory", COGNITO_ACTIONS, ["arn:aws:cognito-idp:*:*:userpool/*"]),
         ],
     }
 
@@ -448,6 +466,7 @@ def role_policy(stage_: Stage, tables_: list[Table], functions: list[Function]) 
                        }),
             _statement("ImportExportObjects", S3_OBJECT_ACTIONS, [_sub("${ImportBucket.Arn}/*")]),
             _statement("ImportExportBucket", S3_BUCKET_ACTIONS, [{"Fn::GetAtt": ["ImportBucket", "Arn"]}]),
+            _statement("StaffDirectory", COGNITO_ACTIONS, [{"Fn::GetAtt": ["StaffUserPool", "Arn"]}]),
         ],
     }
 
@@ -544,6 +563,53 @@ def api_name(stage_: Stage) -> str:
     return stage_.resource_prefix
 
 
+#: The staff console's roles (Cognito groups), lowest first.
+STAFF_ROLES = ("consulta", "tesoreria", "administrador")
+
+
+def staff_directory(stage_: Stage) -> dict[str, Any]:
+    """The staff user pool: MFA (TOTP) required, 12+ character passwords without composition
+    rules (NIST SP 800-63B), accounts made by an administrador only, one group per role, and the
+    app client the console signs in with (``USER_PASSWORD_AUTH``, no secret, no user existence
+    errors). Kept when the stack is deleted: it holds the staff identities."""
+    protection = "ACTIVE" if stage_.is_production else "INACTIVE"
+    resources: dict[str, Any] = {
+        "StaffUserPool": {
+            "Type": "AWS::Cognito::UserPool", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "UserPoolName": f"{stage_.resource_prefix}-staff",
+                "MfaConfiguration": "ON", "EnabledMfas": ["SOFTWARE_TOKEN_MFA"],
+                "DeletionProtection": protection,
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "UsernameConfiguration": {"CaseSensitive": False},
+                "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "admin_only", "Priority": 1}]},
+                "Policies": {"PasswordPolicy": {
+                    "MinimumLength": 12, "RequireLowercase": False, "RequireUppercase": False,
+                    "RequireNumbers": False, "RequireSymbols": False, "TemporaryPasswordValidityDays": 3}},
+                "UserPoolTags": {"app": stage_.app_name, "stage": stage_.name, "component": "staff"},
+            },
+        },
+        "StaffUserPoolClient": {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": {"Ref": "StaffUserPool"}, "ClientName": "console", "GenerateSecret": False,
+                "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "PreventUserExistenceErrors": "ENABLED", "EnableTokenRevocation": True,
+                "AccessTokenValidity": 60, "IdTokenValidity": 60, "RefreshTokenValidity": 480,
+                "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes",
+                                       "RefreshToken": "minutes"},
+            },
+        },
+    }
+    for rank, role in enumerate(STAFF_ROLES, start=1):
+        resources[f"StaffGroup{_camel(role)}"] = {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "Properties": {"UserPoolId": {"Ref": "StaffUserPool"}, "GroupName": role, "Precedence": 10 - rank,
+                           "Description": f"Sucursal Virtual: rol {role} de la consola del personal"},
+        }
+    return resources
+
+
 def merge_template(stage_name: str) -> dict[str, Any]:
     stage_ = stage(stage_name)
     tables_ = tables()
@@ -599,6 +665,8 @@ def merge_template(stage_name: str) -> dict[str, Any]:
         },
     }
 
+    resources.update(staff_directory(stage_))
+
     # The SES sender identity (the MAIL_SENDER domain): Easy DKIM and a custom MAIL FROM domain,
     # so that SPF and DKIM both align with the From domain for DMARC.
     domain = stage_.sender_domain
@@ -630,7 +698,9 @@ def merge_template(stage_name: str) -> dict[str, Any]:
     for function in graph.functions:
         patch: dict[str, Any] = {"Properties": {
             "FunctionName": function.function_name,
-            "Environment": {"Variables": {"IMPORT_BUCKET": {"Ref": "ImportBucket"}}},
+            "Environment": {"Variables": {"IMPORT_BUCKET": {"Ref": "ImportBucket"},
+                                          "STAFF_USER_POOL_ID": {"Ref": "StaffUserPool"},
+                                          "STAFF_CLIENT_ID": {"Ref": "StaffUserPoolClient"}}},
         }}
         if not function.has_chalice_log_group:
             log_id = f"{function.logical_id}LogGroup"
@@ -717,6 +787,8 @@ def merge_template(stage_name: str) -> dict[str, Any]:
         "ImportBucketName": {"Description": "IMPORT_BUCKET: drop folder imports/, exports/ and reports/",
                              "Value": {"Ref": "ImportBucket"}},
         "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        "StaffUserPoolId": {"Description": "The staff console's Cognito user pool (README: the first "
+                                           "administrador)", "Value": {"Ref": "StaffUserPool"}},
         "SenderDomain": {"Value": domain},
     }
     for n in (1, 2, 3):

@@ -217,6 +217,7 @@ class LocalStack:
     members: list[DemoMember] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)
     poller: SchedulePoller | None = None
+    staff_password: str = ""
     _stoppers: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -306,6 +307,33 @@ def _load_demo(demo_dir: Path) -> list[DemoMember]:
     return _read_demo_members(members_csv) if members_csv.exists() else []
 
 
+DROP_FOLDER_SECONDS = 2.0  # how often the local drop folder is looked at (EventBridge is immediate)
+
+
+def _start_staff_console(stack: LocalStack) -> str:
+    """The staff user pool and its demo users, the upload bucket, the drop folder's watcher."""
+    import boto3
+
+    from devtools.drop_folder import DropFolderWatcher
+    from devtools.staff_pool import MOTO_TOTP_ENV, create_demo_staff, create_pool
+
+    region = os.environ.get("AWS_DEFAULT_REGION", REGION)
+    os.environ.update(MOTO_TOTP_ENV)  # the in-process moto then checks TOTP codes (README)
+    pool_id, client_id = create_pool(region)
+    os.environ["STAFF_USER_POOL_ID"], os.environ["STAFF_CLIENT_ID"] = pool_id, client_id
+    password = create_demo_staff(region, pool_id)
+    bucket = os.environ.get("IMPORT_BUCKET") or f"{os.environ.get('TABLE_PREFIX', 'sv-local')}-files"
+    s3 = boto3.client("s3", region_name=region)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        s3.create_bucket(Bucket=bucket)
+    watcher = DropFolderWatcher(bucket)
+    runner = SchedulePoller(DROP_FOLDER_SECONDS)
+    runner.handlers = [("drop_folder", lambda event, context: watcher.run_once())]
+    runner.start()
+    stack._stoppers.append(("drop folder", runner.stop))
+    return password
+
+
 def run_stack(port: int = 8000, *, outbox_port: int = 8025, sandbox_port: int = 8050,
               moto_port: int = 0, demo_dir: Path | None = None,
               env_overrides: dict[str, str] | None = None, chalice_output: Any = None,
@@ -353,6 +381,7 @@ def _start(stack: LocalStack, port: int, outbox_port: int, sandbox_port: int, mo
     if created:
         _say(f"tablas creadas: {', '.join(created)}")
     _verify_sender()
+    stack.staff_password = _start_staff_console(stack)
     demo = Path(demo_dir or os.environ.get("DEMO_DATA_DIR") or DEFAULT_DEMO_DIR)
     stack.members = _load_demo(demo)
 
@@ -415,6 +444,12 @@ def banner(stack: LocalStack) -> str:
         "",
         "  Asociados de demostración (usuario = número de documento):",
         *people,
+        "",
+        f"  Consola del personal:  {stack.app_url}/backoffice/ingresar",
+        "    usuarios consulta, tesoreria y administrador; contraseña temporal "
+        f"{stack.staff_password}",
+        "    (DEMO_STAFF_PASSWORD la cambia). El primer ingreso pide una nueva y el autenticador;",
+        "    este moto acepta los códigos de la clave que muestra la página (README).",
         "",
         "  Primer acceso: use «¿Olvidó su contraseña?» con un documento ACTIVO y lea el",
         f"  correo en la bandeja local ({stack.outbox_url}).",
@@ -491,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 "sandbox_url": stack.sandbox_url, "moto_url": stack.moto_url,
                 "chalice_pid": stack.process.pid if stack.process else None,
                 "schedules": stack.schedules,
-                "members": [m.__dict__ for m in stack.members]}
+                "members": [m.__dict__ for m in stack.members],
+                "staff_password": stack.staff_password}
         partial = args.ready_file.with_suffix(".tmp")
         partial.write_text(json.dumps(info), "utf-8")
         partial.replace(args.ready_file)

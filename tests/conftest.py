@@ -47,7 +47,7 @@ from moto import mock_aws  # noqa: E402  (before anything creates a botocore cli
 from moto.core import botocore_stubber  # noqa: E402
 
 # Shared fixtures (gateway, make_obligation, dynamo_calls, browser) for every test module.
-pytest_plugins = ["tests.payment_support", "tests.page_support"]
+pytest_plugins = ["tests.payment_support", "tests.page_support", "tests.staff_support"]
 
 # DynamoDB makes each item's conditional write atomic; moto does not under threads (SPEC §8).
 _moto_lock = threading.RLock()

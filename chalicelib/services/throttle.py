@@ -26,6 +26,7 @@ def check_ip(ctx: Context, action: str, ip: str) -> None:
         "identify": ctx.settings.rate_identify,
         "login": ctx.settings.rate_login,
         "recovery": ctx.settings.rate_recovery,
+        "staff_login": ctx.settings.rate_staff_login,
     }
     if not allow(ctx, f"ip:{action}:{ip}", limit=limits[action],
                  window_seconds=ctx.settings.rate_window_seconds):

@@ -10,7 +10,7 @@ import importlib
 from types import ModuleType
 
 _LAZY = frozenset({"api", "pages", "payment_pages", "payments_api", "static", "preferences",
-                   "reminder_pages", "staff_api"})
+                   "reminder_pages", "staff_api", "staff_pages", "console_pages"})
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -65,14 +65,17 @@ class Page:
         session = self.session()
         return session.csrf_token if session else self.anonymous_csrf()
 
-    def check_csrf(self, fields: dict[str, str]) -> bool:
-        submitted = fields.get(CSRF_FIELD, "")
+    def expected_csrf(self) -> str:
+        """The token a form post must carry: the session's, else the signed double-submit one."""
         session = self.session()
         if session:
-            expected = session.csrf_token
-        else:
-            seed = self.cookies.get(self.cookie_name("sv_csrf"))
-            expected = self.ctx.signer("form-csrf").mac(seed) if seed else ""
+            return session.csrf_token
+        seed = self.cookies.get(self.cookie_name("sv_csrf"))
+        return self.ctx.signer("form-csrf").mac(seed) if seed else ""
+
+    def check_csrf(self, fields: dict[str, str]) -> bool:
+        submitted = fields.get(CSRF_FIELD, "")
+        expected = self.expected_csrf()
         token_ok = bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
         origin_ok = http.same_origin(self.request, self.settings)
         if not (token_ok and origin_ok):
@@ -92,6 +95,16 @@ class Page:
             self._session = auth.current_session(self.ctx, token)
         return self._session  # type: ignore[return-value]
 
+    # -- the idle warning -----------------------------------------------------------------------
+    def idle_session(self) -> Any:
+        """The session the idle warning watches (anything with ``idle_expires_at``), or None."""
+        return self.session()
+
+    def session_ui(self) -> dict[str, Any]:
+        """The warning's keep-alive, logout and expired addresses, and the idle time it states."""
+        return {"keepalive": "/api/v1/me", "logout": "/salir", "expired": "/salida?motivo=inactividad",
+                "idle_minutes": self.settings.session_idle_seconds // 60}
+
     # -- responses ----------------------------------------------------------------------------
     def url(self, path: str) -> str:
         return f"{self.settings.base_path}{path}"
@@ -100,9 +113,10 @@ class Page:
         from chalicelib.web import preferences
 
         session = self.session()
+        idle_session = self.idle_session()
         seconds_left = 0
-        if session is not None:  # the warning's clock is the server's, not a page-load guess
-            seconds_left = max(1, int((session.idle_expires_at - self.ctx.now()).total_seconds()))
+        if idle_session is not None:  # the warning's clock is the server's, not a page-load guess
+            seconds_left = max(1, int((idle_session.idle_expires_at - self.ctx.now()).total_seconds()))
         body = render(
             template,
             settings=self.settings,
@@ -111,6 +125,8 @@ class Page:
             signed_in=session is not None,
             session=session,
             session_seconds_left=seconds_left,
+            idle_session=idle_session is not None,
+            session_ui=self.session_ui(),
             block_copy_paste=self.settings.block_copy_paste,
             prefs=preferences.read(self.cookies, self.cookie_name(preferences.COOKIE)),
             return_path=preferences.return_path(self.request),

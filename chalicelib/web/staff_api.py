@@ -4,7 +4,8 @@ Authentication: in AWS every staff route carries Chalice's ``IAMAuthorizer`` (AP
 the SigV4 signature and IAM policy before the Lambda runs) and the staff identity is the caller's
 ``requestContext.identity.userArn``. In the local stage (``STAFF_API_KEY_REQUIRED=true``) there is
 no IAM: each request must carry ``X-Api-Key`` equal to the ``STAFF_API_KEY`` secret (compared in
-constant time) and may name the person with ``X-Staff-User`` for the audit trail.
+constant time); the audit trail names the staff user of the console session the request carries
+(its cookie), or else the API key itself (``staff:api-key``). No header the caller sets names anyone.
 
 Errors have the API's shape ``{"error": {"code", "message"}}`` with Spanish messages; nothing a
 caller sends becomes a 500. No cookie is involved, so there is no CSRF check.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -36,7 +36,7 @@ from chalicelib.web import http
 API_KEY_MISSING = "Falta el encabezado X-Api-Key o no es válido."
 NO_IDENTITY = "La solicitud no trae una identidad IAM."
 EXPORT_NOT_FOUND = "No existe una exportación con ese identificador."
-_STAFF_USER = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
+API_KEY_ACTOR = "staff:api-key"
 
 
 class StaffCall:
@@ -75,8 +75,10 @@ def _authenticate(request: Request, ctx: Context) -> str:
             log_event("authn_login_fail", level=logging.WARNING, actor="staff", reason="invalid_api_key",
                       ip=http.client_ip(request, ctx.settings), path=request.path)
             raise Unauthenticated(API_KEY_MISSING, code="invalid_api_key")
-        user = request.headers.get("x-staff-user", "").strip()
-        return f"staff:{user if _STAFF_USER.fullmatch(user) else 'api-key'}"
+        from chalicelib.services import staff_auth
+
+        session = staff_auth.current(ctx, http.cookies(request).get(ctx.settings.staff_cookie_name))
+        return session.actor if session is not None else API_KEY_ACTOR
     identity = (request.context or {}).get("identity") or {}
     arn = identity.get("userArn")
     if not isinstance(arn, str) or not arn:

@@ -36,8 +36,11 @@ FIELDS = ("accion", "action", "alto", "bank_code", "confirmation", "cursor", "cu
           "document_number", "from", "idempotency_key", "item_0_amount", "item_0_id", "items", "js",
           "limit", "login_ticket", "motivo", "new_password", "nivel", "opcion_CR-0001",
           "otro_CR-0001", "password", "person_type", "reason", "reference", "status",
-          "temporary_key", "to", "token", "volver")
-COOKIE_NAMES = {"sv_csrf", "sv_ticket", "sv_recovery", "sv_session", "sv_prefs"}
+          "temporary_key", "to", "token", "volver",
+          # the staff console
+          "bucket", "code", "documento", "email", "enabled", "formato", "key", "listo", "role",
+          "salida", "username")
+COOKIE_NAMES = {"sv_csrf", "sv_ticket", "sv_recovery", "sv_session", "sv_prefs", "sv_staff"}
 ATTRIBUTES = {"path", "httponly", "samesite", "secure", "max-age"}
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 STAFF_KEY = "local-staff-key"
@@ -105,7 +108,7 @@ def test_the_field_list_covers_what_the_handlers_read() -> None:
 
 @pytest.mark.parametrize(("route", "method"), _routes())
 def test_no_request_value_reaches_a_response_header(  # type: ignore[no-untyped-def]
-        browser: Browser, make_member, gateway, make_obligation, route: str, method: str) -> None:
+        browser: Browser, make_member, gateway, make_obligation, request, route: str, method: str) -> None:
     from app import app
 
     sign_in(browser, make_member)
@@ -116,6 +119,15 @@ def test_no_request_value_reaches_a_response_header(  # type: ignore[no-untyped-
               "sec-fetch-site": "same-origin"}
     states = {"anonymous": ({}, None), "member": (member, csrf),
               "staff": ({"x-api-key": STAFF_KEY}, None)}
+    if route.startswith("/backoffice"):  # a console user signed in on Cognito (administrador)
+        from tests.staff_support import staff_sign_in
+
+        console = Browser(browser.client)
+        staff_sign_in(console, request.getfixturevalue("staff_pool"), "administrador", "administrador")
+        body = console.get("/backoffice").body.decode()
+        states["console"] = ({"cookie": "; ".join(f"{k}={v}" for k, v in console.jar.items()),
+                              "sec-fetch-site": "same-origin"},
+                             re.search(r'name="csrf_token" value="([^"]+)"', body).group(1))
     content_types = app.routes[route][method].content_types
     # The staff search refuses unknown parameters: it also gets only the ones it reads.
     name_sets = [FIELDS, *([SEARCH_PARAMS] if route == "/staff/v1/payments" else [])]

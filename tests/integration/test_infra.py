@@ -186,9 +186,17 @@ CALLS = [
     (r"\.(publish)\(", "sns:Publish"),
     (r"\.send_message\(", "sqs:SendMessage"),
     (r"\.put_events\(", "events:PutEvents"),
+    (r'"admin_list_groups_for_user"', "cognito-idp:AdminListGroupsForUser"),
+    (r'"list_users"', "cognito-idp:ListUsers"),
+    (r'"list_users_in_group"', "cognito-idp:ListUsersInGroup"),
+    (r'"admin_create_user"', "cognito-idp:AdminCreateUser"),
+    (r'"admin_add_user_to_group"', "cognito-idp:AdminAddUserToGroup"),
+    (r'"admin_remove_user_from_group"', "cognito-idp:AdminRemoveUserFromGroup"),
+    (r'"admin_(en|dis)able_user"', "cognito-idp:AdminDisableUser"),
+    (r'"admin_user_global_sign_out"', "cognito-idp:AdminUserGlobalSignOut"),
 ]
 #: Services the policy covers; a boto3 client for anything else needs a new statement.
-COVERED_SERVICES = {"dynamodb", "ses", "ssm", "s3"}
+COVERED_SERVICES = {"dynamodb", "ses", "ssm", "s3", "cognito-idp"}
 #: Local and test helpers shipped in chalicelib but never run in AWS (they create tables).
 NOT_DEPLOYED_PATHS = {"chalicelib/adapters/dynamo/tables.py"}
 

@@ -2,7 +2,7 @@
 
 The routes come from the Chalice app itself, so a route added later is checked without editing this
 file. Each is requested anonymously and in the state its callers have (a signed-in member; staff with
-the local API key), with ``COOKIE_SECURE`` on as in every deployed stage.
+the local API key; a console user signed in on Cognito), with ``COOKIE_SECURE`` on as in every deployed stage.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _get_routes() -> list[str]:
 def _cases() -> list[tuple[str, str]]:
     cases = []
     for route in _get_routes():
-        signed = "staff" if route.startswith("/staff/") else "member"
+        signed = ("staff" if route.startswith("/staff/")
+                  else "console" if route.startswith("/backoffice") else "member")
         cases += [(route, "anonymous"), (route, signed)]
     return cases
 
@@ -71,9 +72,14 @@ def test_the_route_list_comes_from_the_app() -> None:
 
 @pytest.mark.parametrize(("route", "state"), _cases())
 def test_every_get_route_sends_the_security_headers_and_safe_cookies(  # type: ignore[no-untyped-def]
-        browser: Browser, make_member, gateway, secure_cookies, route: str, state: str) -> None:
+        browser: Browser, make_member, gateway, secure_cookies, request, route: str, state: str) -> None:
     headers = {"Accept": "text/html,application/json,application/pdf"}
-    if state == "member":
+    if state == "console":  # a signed-in staff user of the console (administrador: every page)
+        from tests.staff_support import staff_sign_in
+
+        staff_sign_in(browser, request.getfixturevalue("staff_pool"), "administrador", "administrador")
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in browser.jar.items())
+    elif state == "member":
         sign_in(browser, make_member)
         headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in browser.jar.items())
     elif state == "staff":

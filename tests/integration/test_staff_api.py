@@ -28,7 +28,7 @@ def call(client, method: str, path: str, body: Any = None, *, key: str | None = 
     headers = dict(JSON)
     if key is not None:
         headers["X-Api-Key"] = key
-    if user is not None:
+    if user is not None:  # a header naming someone: ignored, the audit names the key or a session
         headers["X-Staff-User"] = user
     payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
     return getattr(client.http, method.lower())(path, headers=headers, body=payload)
@@ -251,7 +251,7 @@ def test_requery_applies_the_gateway_answer_and_is_audited(client, ctx, pending,
     assert get_obligation("CR-0001").amount_due == 0
     events = audit_of(ANA)
     (requery,) = [e for e in events if e.event == "staff_payment_requery"]
-    assert requery.actor == "staff:ana.tesoreria" and requery.details["to_status"] == "APPROVED"
+    assert requery.actor == "staff:api-key" and requery.details["to_status"] == "APPROVED"
     assert requery.ip
     assert any(e.event == "payment_approved" and e.actor == "gateway" for e in events)
     again = post(client, f"/staff/v1/payments/{pending.id}/requery").json_body
@@ -327,7 +327,7 @@ def test_apply_needs_the_gateway_to_confirm_approved_now(client, ctx, pending, g
     assert payment.status == "PENDING" and payment.review_flag
     refused = audit_of(ANA)[0]
     assert (refused.event, refused.actor, refused.reason) == (
-        "staff_review_refused", "staff:ana", "El asociado envió el soporte del débito")
+        "staff_review_refused", "staff:api-key", "El asociado envió el soporte del débito")
 
 
 def test_apply_uses_the_gateway_confirmed_amount(client, ctx, pending, gateway) -> None:  # type: ignore[no-untyped-def]
@@ -341,15 +341,15 @@ def test_apply_uses_the_gateway_confirmed_amount(client, ctx, pending, gateway) 
     assert payment.status == "APPROVED" and int(payment.amount) == 100_000
     assert int(payment.original_amount) == 150_000 and int(payment.items[0].amount) == 100_000
     assert payment.review_flag is None and payment.review_reason is None
-    assert (payment.review_resolution, payment.review_resolved_by) == ("apply", "staff:luis")
+    assert (payment.review_resolution, payment.review_resolved_by) == ("apply", "staff:api-key")
     assert payment.export_pending == payments.EXPORT_READY
     obligation = get_obligation("CR-0001")
     assert obligation.amount_due == 50_000 and obligation.pending_payment_id is None
     events = {e.event: e for e in audit_of(ANA)}
-    assert events["payment_amount_corrected"].actor == "staff:luis"
+    assert events["payment_amount_corrected"].actor == "staff:api-key"
     assert events["payment_amount_corrected"].details["to_amount"] == "100000"
     approved = events["payment_approved"]
-    assert (approved.actor, approved.reason) == ("staff:luis", "ACH confirma el débito por 100.000")
+    assert (approved.actor, approved.reason) == ("staff:api-key", "ACH confirma el débito por 100.000")
     assert approved.ip  # the staff caller's address
     # The export carries the confirmed amount.
     post(client, "/staff/v1/exports")
@@ -384,7 +384,7 @@ def test_reject_releases_the_obligation_and_refuses_when_the_gateway_approved(  
     released = get_obligation("CR-0001")
     assert released.pending_payment_id is None and released.amount_due == 150_000
     rejected = next(e for e in audit_of(ANA) if e.event == "payment_rejected")
-    assert (rejected.actor, rejected.reason) == ("staff:ana", "ACH confirma que no hubo débito")
+    assert (rejected.actor, rejected.reason) == ("staff:api-key", "ACH confirma que no hubo débito")
     # If the bank approves it after all, the money is not lost silently: back to review.
     gateway.settle(pending.reference, "APPROVED")
     assert payments.staff_requery(ctx, pending.id, actor="staff:x", ip=None).outcome == "review"
@@ -463,7 +463,7 @@ def test_block_ends_every_session_and_login_then_fails_generically(client, ana, 
     assert_error(refused, 401, "invalid_credentials")
     blocked = audit_of(ANA)
     event = next(e for e in blocked if e.event == "staff_member_blocked")
-    assert (event.actor, event.reason) == ("staff:ana", "Suplantación reportada") and event.ip
+    assert (event.actor, event.reason) == ("staff:api-key", "Suplantación reportada") and event.ip
     assert Member.get(ANA).portal_blocked is True
 
     clock.advance(seconds=1)
@@ -492,7 +492,7 @@ def test_member_audit_is_newest_first_and_paged(client, ctx, ana, clock) -> None
     post(client, f"/staff/v1/members/{ANA}/block", {"reason": "Revisión"})
     first = get(client, f"/staff/v1/members/{ANA}/audit?limit=2").json_body
     assert [e["event"] for e in first["events"]] == ["staff_member_blocked", "authn_login_success"]
-    assert first["events"][0]["actor"] == "staff:ana" and first["events"][0]["reason"] == "Revisión"
+    assert first["events"][0]["actor"] == "staff:api-key" and first["events"][0]["reason"] == "Revisión"
     assert first["events"][0]["at"].endswith("-05:00")
     rest: list[dict[str, Any]] = []
     cursor = first["next_cursor"]
@@ -540,7 +540,7 @@ def test_resend_receipt_sends_one_email(client, ctx, ana, make_obligation, gatew
     assert payment.reference in emails[0].subject and "Aprobada" in emails[0].subject
     event = audit_of(ANA)[0]
     assert (event.event, event.actor, event.reason) == (
-        "staff_receipt_resent", "staff:ana", "El asociado no lo recibió")
+        "staff_receipt_resent", "staff:api-key", "El asociado no lo recibió")
 
 
 def test_resend_receipt_refuses_an_open_payment(client, pending) -> None:  # type: ignore[no-untyped-def]
@@ -561,7 +561,7 @@ def test_exports_on_demand_and_read_back(client, ctx, ana, make_obligation, gate
     assert body["rows"] == 1 and body["payments"] == 1 and body["total_amount"] == 150_000
     assert body["key"].startswith("exports/2026/11/23/pagos-aprobados-")
     read = get(client, f"/staff/v1/exports/{body['export_id']}").json_body
-    assert read["status"] == "COMPLETE" and read["requested_by"] == "staff:tesoreria"
+    assert read["status"] == "COMPLETE" and read["requested_by"] == "staff:api-key"
     assert (read["key"], read["rows"]) == (body["key"], 1)
     assert read["download_url"] and body["key"] in read["download_url"]
     assert [r["reference"] for r in parse_csv(s3_objects()[body["key"]].decode())] == [payment.reference]
@@ -610,3 +610,22 @@ def test_round_trips_per_staff_query(client, ctx, pending, gateway, dynamo_calls
     post(client, f"/staff/v1/members/{ANA}/block", {"reason": "prueba"})
     assert dynamo_calls.operations == ["GetItem", "TransactWriteItems", "Query"]  # no session to delete
     assert "Scan" not in dynamo_calls.operations
+
+
+def test_locally_the_actor_is_the_console_session_or_the_api_key_never_a_header(  # type: ignore[no-untyped-def]
+        client, browser, staff_pool, make_member) -> None:
+    from tests.staff_support import staff_sign_in
+
+    make_member(ANA)
+    staff_sign_in(browser, staff_pool, "tesoreria", "tesoreria")
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.jar.items())
+    headers = {**JSON, "X-Api-Key": KEY, "X-Staff-User": "alguien-mas", "Cookie": cookie}
+    answer = client.http.post(f"/staff/v1/members/{ANA}/block", headers=headers,
+                              body=json.dumps({"reason": "Suplantación reportada"}).encode())
+    assert answer.status_code == 200, answer.body
+    headers.pop("Cookie")
+    client.http.post(f"/staff/v1/members/{ANA}/unblock", headers=headers,
+                     body=json.dumps({"reason": "Verificado en la oficina"}).encode())
+    actors = {e.event: e.actor for e in audit_of(ANA)}
+    assert actors["staff_member_blocked"] == "staff:tesoreria"
+    assert actors["staff_member_unblocked"] == "staff:api-key"

@@ -374,6 +374,17 @@ class Payment(Model):
     by_status = PaymentsByStatus()  # back office (issue 4)
 
 
+class GatewayEventsByReference(GlobalSecondaryIndex["GatewayEvent"]):
+    """A payment's notifications in the order received (the staff console's payment detail)."""
+
+    class Meta:
+        index_name = "by_reference"
+        projection = AllProjection()
+
+    reference = UnicodeAttribute(hash_key=True)
+    received_at = UTCDateTimeAttribute(range_key=True)
+
+
 class GatewayEvent(Model):
     """A verified gateway notification, raw, stored once per ``gateway#transaction id#status``
     (the signed values; ``gateway_events.event_key``), never read back to decide anything."""
@@ -388,6 +399,7 @@ class GatewayEvent(Model):
     reference = UnicodeAttribute(null=True)
     payment_id = UnicodeAttribute(null=True)
     outcome = UnicodeAttribute()  # applied | stale | unchanged | unknown_reference | review
+    by_reference = GatewayEventsByReference()  # staff console
 
 
 class IdempotencyRecord(Model):
@@ -502,3 +514,42 @@ class ImportRun(Model):
 
 
 ALL_MODELS = (*ALL_MODELS, ImportRun)
+
+
+# --- staff console: server-side staff sessions (the identity itself lives in Cognito) -----------
+
+class StaffSessionsByUser(GlobalSecondaryIndex["StaffSession"]):
+    """A staff user's sessions (to end them all when the user is disabled or asks to)."""
+
+    class Meta:
+        index_name = "by_username"
+        projection = KeysOnlyProjection()
+
+    username = UnicodeAttribute(hash_key=True)
+
+
+class StaffSession(Model):
+    """A staff browser, keyed by the SHA-256 of its cookie value. ``stage`` is ``ACTIVE`` for a
+    signed-in session, else the Cognito challenge the sign-in waits for (``NEW_PASSWORD_REQUIRED``,
+    ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``, ``TOKEN_SETUP``): a pending sign-in opens no page."""
+
+    class Meta(_Meta):
+        table_name = table_name("staff-sessions")
+
+    session_hash = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    stage = UnicodeAttribute()
+    groups = ListAttribute(of=UnicodeAttribute, null=True)
+    csrf_token = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    last_seen_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()  # absolute end (a pending sign-in: a few minutes)
+    ip = UnicodeAttribute(null=True)
+    challenge_session = UnicodeAttribute(null=True)  # Cognito's Session while a challenge is open
+    access_token = UnicodeAttribute(null=True)  # only while setting up TOTP without a challenge
+    totp_secret = UnicodeAttribute(null=True)  # only while setting up TOTP (shown to the user)
+    ttl = TTLAttribute()
+    by_username = StaffSessionsByUser()
+
+
+ALL_MODELS = (*ALL_MODELS, StaffSession)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from botocore.exceptions import ConnectionError as NetworkError
 from botocore.exceptions import HTTPClientError
@@ -128,13 +129,18 @@ def delete_session(session_hash: str) -> None:
     Session(session_hash=session_hash).delete()
 
 
+def delete_items(items: list[Any]) -> int:
+    """Delete these items of one model (BatchWriteItem, 25 a request); how many."""
+    if items:
+        with type(items[0]).batch_write() as batch:
+            for item in items:
+                batch.delete(item)
+    return len(items)
+
+
 def delete_member_sessions(document_number: str) -> int:
     """End every session of a member (after a password change or a staff block)."""
-    hashes = [s.session_hash for s in Session.by_member.query(document_number)]
-    with Session.batch_write() as batch:
-        for session_hash in hashes:
-            batch.delete(Session(session_hash=session_hash))
-    return len(hashes)
+    return delete_items(list(Session.by_member.query(document_number)))
 
 
 # --- recoveries ------------------------------------------------------------------------------
