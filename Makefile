@@ -1,11 +1,12 @@
 # One command each: `make run` (the whole stack locally), `make test` (`check`, then every test),
-# `make bench`. `make check` and `make pytest` run the two halves of `make test`.
+# `make bench`, `make load` (the payday peak). `make check` and `make pytest` run the two halves
+# of `make test`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-dates pytest check bench venv clean package
+.PHONY: run test test-dates pytest check bench load venv clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,14 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The payday peak (README "Load test"): LOAD_USERS simulated members (200) for LOAD_DURATION
+# seconds (300) on a stack of its own; exit 1 unless every money invariant holds and no 5xx.
+LOAD_USERS    ?= 200
+LOAD_DURATION ?= 300
+
+load: $(STAMP)
+	$(PY) -m devtools.load --users $(LOAD_USERS) --duration $(LOAD_DURATION) $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

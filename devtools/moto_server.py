@@ -20,9 +20,8 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
 
-from devtools.serving import ServerHandle
+from devtools.serving import ServerHandle, serve_in_thread
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -58,11 +57,7 @@ def start_moto_server(port: int = 0) -> MotoServerHandle:
     """Start the serialized moto server in a daemon thread; ``port=0`` picks a free port."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = SerializedApp(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"moto-{server.server_port}",
-                              daemon=True)
-    thread.start()
-    return MotoServerHandle(server, thread)
+    return MotoServerHandle(*serve_in_thread(app, port, name="moto", request_handler=_QuietHandler))
 
 
 def main(argv: list[str] | None = None) -> None:

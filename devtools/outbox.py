@@ -32,10 +32,10 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
 
-from devtools.serving import ServerHandle
+from devtools.serving import ServerHandle, serve_in_thread
 
 DEFAULT_PORT = 8025
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -326,11 +326,6 @@ def _json(data: Any, status: int = 200) -> Response:
                     content_type="application/json; charset=utf-8")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 class OutboxHandle(ServerHandle):
     """A running outbox: ``url``, ``port``, ``app``, ``stop()``."""
 
@@ -349,11 +344,7 @@ def start_outbox(moto_url: str, port: int | None = None, *,
     if port is None:
         port = int(os.environ.get("OUTBOX_PORT") or DEFAULT_PORT)
     app = Outbox(moto_url, run_schedules, records)
-    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=f"outbox-{server.server_port}",
-                              daemon=True)
-    thread.start()
-    return OutboxHandle(app, server, thread)
+    return OutboxHandle(app, *serve_in_thread(app, port, name="outbox"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,7 +69,7 @@ from pynamodb.expressions.condition import Condition, size
 
 from chalicelib.adapters.dynamo import payments_repo
 from chalicelib.adapters.dynamo.models import ImportRun, Member, Obligation, Payment
-from chalicelib.adapters.dynamo.repositories import audit_event
+from chalicelib.adapters.dynamo.repositories import audit_event, aws_error_code
 from chalicelib.context import Runtime
 from chalicelib.domain import allocation, text
 from chalicelib.observability import log_event
@@ -751,7 +751,7 @@ class _Lock:
         try:
             lock.save(condition=ImportRun.run_id.does_not_exist() | (ImportRun.lease_until < now))
         except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             try:
                 held = ImportRun.get(LOCK_ID, consistent_read=True)
@@ -767,7 +767,7 @@ class _Lock:
             ImportRun(LOCK_ID).update(actions=[ImportRun.lease_until.set(self._clock() + LOCK_LEASE)],
                                       condition=ImportRun.holder == self.batch_id)
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             raise ImportBusy(None, None) from None
         self._renewed = time.monotonic()
@@ -776,7 +776,7 @@ class _Lock:
         try:
             ImportRun(LOCK_ID).delete(condition=ImportRun.holder == self.batch_id)
         except DeleteError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
 
@@ -876,7 +876,7 @@ class _ObligationImporter:
             _update_quietly(Obligation, item.key, self._stamp(-item.line),
                             Obligation.document_number.exists())
         except UpdateError as exc:  # it does not exist: nothing to keep open
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
 
     def _new_item(self, row: _ObligationRow) -> Obligation:
@@ -923,7 +923,7 @@ class _ObligationImporter:
             try:
                 return self._apply(row, current)
             except UpdateError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
                     raise
             try:
                 current = Obligation.get(row.document_number, row.obligation_id,
@@ -1078,7 +1078,7 @@ class _ObligationImporter:
                             (o.status == "OPEN") & o.import_batch.exists()
                             & (o.import_batch != self.batch_id) & o.pending_payment_id.does_not_exist())
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if aws_error_code(exc) != "ConditionalCheckFailedException":
                 raise
             try:
                 current = o.get(item.document_number, item.obligation_id, consistent_read=True)

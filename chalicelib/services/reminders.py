@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo.models import Member, Obligation, Payment, ReminderSent
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.mailer import Email
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
@@ -98,7 +99,7 @@ def _claim(ctx: Context, key: str, *, kind: str, document_number: str) -> bool:
         ReminderSent(reminder_key=key, kind=kind, document_number=document_number, sent_at=now,
                      ttl=now + CLAIM_TTL).save(condition=ReminderSent.reminder_key.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True

@@ -31,10 +31,11 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from devtools.pse_sandbox import templates
+from devtools.serving import QuietHandler, serve_in_thread
 
 log = logging.getLogger("pse_sandbox")
 
@@ -574,11 +575,6 @@ def _html(status: int, page: str) -> Response:
     return response
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 class SandboxHandle:
     """A running sandbox: ``url`` (origin), ``api_url`` (Wompi base URL), ``app``, ``stop()``."""
 
@@ -614,10 +610,8 @@ def start_sandbox(*, port: int | None = None, log_requests: bool = False,
         port = int(os.environ.get("SANDBOX_PORT") or DEFAULT_PORT)
     options.setdefault("events_url", os.environ.get("SANDBOX_EVENTS_URL") or DEFAULT_EVENTS_URL)
     app = PseSandbox(**options)
-    server = make_server("127.0.0.1", port, app, threaded=True,
-                         request_handler=WSGIRequestHandler if log_requests else _QuietHandler)
-    app.base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name=f"pse-sandbox-{server.server_port}", daemon=True)
-    thread.start()
+    server, thread = serve_in_thread(
+        app, port, name="pse-sandbox", poll_interval=0.05,
+        request_handler=WSGIRequestHandler if log_requests else QuietHandler)
+    app.base_url = f"http://127.0.0.1:{server.server_port}"  # nobody knows the port before this
     return SandboxHandle(app, server, thread)

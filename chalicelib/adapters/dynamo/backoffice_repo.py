@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Member, Payment
-from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate
+from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, aws_error_code
 
 T = TypeVar("T")
 ResumeKey = dict[str, dict[str, Any]]
@@ -80,7 +80,7 @@ def claim_for_export(payment_id: str, *, export_id: str, now: datetime) -> Payme
                                 Payment.export_id.set(export_id)],
                        condition=Payment.export_pending.exists() & (Payment.status == "APPROVED"))
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return None
         raise
     return payment
@@ -101,7 +101,7 @@ def mark_applied_in_core(payment_id: str, *, cutoff: datetime, now: datetime) ->
             condition=(Payment.exported_at.exists() & (Payment.exported_at <= cutoff)
                        & Payment.core_applied_at.does_not_exist()))
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -127,7 +127,7 @@ def create_export(export: Export) -> None:
     try:
         export.save(condition=Export.export_id.does_not_exist())
     except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             raise ConcurrentUpdate(f"export {export.export_id} exists") from exc
         raise
 
@@ -150,7 +150,7 @@ def take_lease(export: Export, *, now: datetime, until: datetime) -> bool:
         export.update(actions=[Export.lease_until.set(until)],
                       condition=(Export.status == OPEN) & (Export.lease_until < now))
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -166,7 +166,7 @@ def complete_export(export: Export, *, key: str, rows: int, payments: int, total
                                Export.completed_at.set(now), Export.lease_until.remove()],
                       condition=Export.status == OPEN)
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True

@@ -25,7 +25,7 @@ from chalicelib.adapters.dynamo.models import (
     Obligation,
     Payment,
 )
-from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, connection
+from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, aws_error_code, connection
 
 
 class Cancelled(ConcurrentUpdate):
@@ -62,7 +62,7 @@ class Tx:
                 for _, item, actions, condition in self.updates:
                     tx.update(item, actions=actions, condition=condition)
         except TransactWriteError as exc:
-            if exc.cause_response_code != "TransactionCanceledException":
+            if aws_error_code(exc) != "TransactionCanceledException":
                 raise
             # One reason per item, in order (a mismatch would blame the wrong item: fail loudly).
             failed = {label for label, reason in zip(labels, exc.cancellation_reasons, strict=True)

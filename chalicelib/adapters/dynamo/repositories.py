@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from botocore.exceptions import ConnectionError as NetworkError
+from botocore.exceptions import HTTPClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -22,23 +24,34 @@ class ConcurrentUpdate(Exception):
     """A conditional write lost a race; re-read and decide again."""
 
 
+#: botocore's "no answer": read and connect timeouts, refused or dropped connections.
+_NO_ANSWER = (HTTPClientError, NetworkError)
 _TRANSIENT_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
     "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
 })
 
 
+def aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore or PynamoDB error (PynamoDB's ``cause_response_code``),
+    None when no answer came: PynamoDB's own property raises AttributeError on a timeout."""
+    cause = getattr(exc, "cause", None) or exc
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
-    """DynamoDB (or another AWS service) was busy after botocore's retries: worth trying later."""
+    """DynamoDB (or another AWS service) was busy or did not answer after botocore's retries
+    (throttled, a timeout, a lost connection): worth trying later. An unanswered write may have
+    been applied; every write that matters is conditional or idempotent, so a retry is safe."""
     seen: BaseException | None = exc
     while seen is not None:
-        code = getattr(seen, "cause_response_code", None)  # PynamoDB's errors
-        response = getattr(seen, "response", None)  # botocore's ClientError
-        if code is None and isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-        if code in _TRANSIENT_CODES:
+        if aws_error_code(seen) in _TRANSIENT_CODES or isinstance(seen, _NO_ANSWER):
             return True
-        seen = seen.__cause__
+        seen = seen.__cause__ or getattr(seen, "cause", None)
     return False
 
 
@@ -68,7 +81,7 @@ def transact(*, updates: Iterable[tuple] = (), saves: Iterable[object] = (),
             for item in deletes:
                 tx.delete(item)  # type: ignore[arg-type]
     except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
+        if aws_error_code(exc) == "TransactionCanceledException":
             raise ConcurrentUpdate(str(exc)) from exc
         raise
 
@@ -93,7 +106,7 @@ def hit_counter(key: str, *, limit: int, expires_at: datetime) -> bool:
             condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < limit),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -147,7 +160,7 @@ def count_recovery_attempt(recovery: Recovery, max_attempts: int) -> int:
             condition=Recovery.attempts < max_attempts,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return 0
         raise
     return max(0, max_attempts - recovery.attempts)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pynamodb.exceptions import TableError
 
 from chalicelib.adapters.dynamo.models import ALL_MODELS
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 
 
 def _already_exists(exc: TableError) -> bool:
-    return exc.cause_response_code == "ResourceInUseException"
+    return aws_error_code(exc) == "ResourceInUseException"
 
 
 def create_all_tables() -> list[str]:

@@ -9,6 +9,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import payments_repo as store
 from chalicelib.adapters.dynamo.models import GatewayEvent, Payment
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.gateways.base import GatewayError, GatewayTransaction, InvalidEvent, VerifiedEvent
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
@@ -102,7 +103,7 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
         try:
             record.save(condition=GatewayEvent.event_id.does_not_exist())
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if aws_error_code(exc) == "ConditionalCheckFailedException":
                 return "duplicate"
             raise
         log_event("payment_event_unknown_reference", level=30, reference=transaction.reference[:64])

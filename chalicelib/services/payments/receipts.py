@@ -11,6 +11,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import payments_repo as store
 from chalicelib.adapters.dynamo.models import Payment, PaymentItem
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context
 from chalicelib.domain import allocation
@@ -228,7 +229,7 @@ def _receipt_failed(ctx: Context, payment: Payment) -> None:
     try:
         payment.update(actions=actions, condition=Payment.status == payment.status)
     except UpdateError as exc:  # a newer transition owns the receipt now
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
             raise
 
 
@@ -239,7 +240,7 @@ def _retry_receipt(ctx: Context, payment: Payment) -> bool:
                                 Payment.next_poll_at.remove()],
                        condition=(Payment.status == payment.status) & (Payment.receipt_emailed == False))  # noqa: E712
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if aws_error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return _send_receipt(ctx, payment)

@@ -12,6 +12,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamo import payments_repo as store
 from chalicelib.adapters.dynamo.models import Payment
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.gateways.base import GatewayError
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
@@ -61,7 +62,7 @@ def _reschedule(payment: Payment, at: datetime, extra: Mapping[str, Any] | None 
     try:
         payment.update(actions=change.actions(), condition=Payment.status == payment.status)
     except UpdateError as exc:  # it moved meanwhile: the next run sees the new state
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if aws_error_code(exc) != "ConditionalCheckFailedException":
             raise
 
 
