@@ -72,6 +72,18 @@ def test_app_outbox_and_sandbox_answer(stack: StackHandle) -> None:
     assert {m["status"] for m in stack.members} >= {"ACTIVO", "INACTIVO", "BLOQUEADO"}
 
 
+def test_an_unknown_path_answers_as_the_deployed_api(stack: StackHandle) -> None:
+    """chalice local's English 403 "Missing Authentication Token" becomes the gateway response."""
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        _OPENER.open(f"{stack.app_url}/no/existe", timeout=10)
+    assert answer.value.code == 404
+    assert json.loads(answer.value.read())["error"] == {"code": "not_found",
+                                                        "message": "La dirección solicitada no existe."}
+    headers = answer.value.headers
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Request-Id"]
+    assert headers["Content-Type"].startswith("application/json")
+
+
 def test_recovery_email_reaches_the_outbox(stack: StackHandle) -> None:
     member = next(m for m in stack.members if m["status"] == "ACTIVO")
     assert _post_json(f"{stack.app_url}/api/v1/recovery",
