@@ -17,7 +17,7 @@ from tests.browser.test_payment_journey import choose_and_pay
 from tests.staff_support import totp_code
 
 STAFF_PASSWORD = "frase larga del personal de tesoreria"
-PEDRO, PEDRO_EMAIL = "1122334455", "pedro.ruiz@correo.example"
+ROSA, ROSA_EMAIL = "1144668800", "rosa.pardo@correo.example"  # hers alone: other journeys pay too
 
 
 def console_sign_in(page, username: str, audit: Audit | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -54,15 +54,15 @@ def console_sign_in(page, username: str, audit: Audit | None = None) -> None:  #
 
 
 def member_pays(browser, stack) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """Pedro pays his dental plan (the bank approves) and his aportes (the bank leaves it pending):
+    """Rosa pays her dental plan (the bank approves) and her aportes (the bank leaves it pending):
     the approved payment's reference and the pending payment's id."""
     from tests.browser.test_login_journey import NEW_PASSWORD
 
     context = browser.new_context(base_url=stack.app_url, locale="es-CO")
     member = context.new_page()
     member.set_default_timeout(15_000)
-    first_access(member, stack, PEDRO, PEDRO_EMAIL)
-    sign_in(member, PEDRO, NEW_PASSWORD)
+    first_access(member, stack, ROSA, ROSA_EMAIL)
+    sign_in(member, ROSA, NEW_PASSWORD)
     choose_and_pay(member, {"Plan odontológico familiar": None})
     member.get_by_role("button", name="Aprobar").click()
     expect(member.get_by_role("heading", name="Comprobante de pago")).to_be_visible()
@@ -93,7 +93,7 @@ def test_tesoreria_finds_the_payment_exports_it_and_uploads_a_bad_file(page, bro
     assert re.fullmatch(r"SV[A-Z0-9]{12}", reference), reference
 
     page.get_by_role("link", name="Pagos", exact=True).click()
-    page.get_by_label("Documento del asociado").fill(PEDRO)
+    page.get_by_label("Documento del asociado").fill(ROSA)
     page.get_by_role("button", name="Buscar").click()
     page.get_by_role("link", name=reference).click()
     expect(page.get_by_role("heading", name=f"Pago {reference}")).to_be_visible()
@@ -136,7 +136,7 @@ def test_tesoreria_finds_the_payment_exports_it_and_uploads_a_bad_file(page, bro
     ARTIFACTS.mkdir(exist_ok=True)
     bad.write_text("document_number,obligation_id,type,product_number,description,due_date,amount_due,"
                    "minimum_amount,maximum_amount,cutoff\n"
-                   f"{PEDRO},CON-ODO-02,CONVENIO,77001,Plan odontológico familiar,2026-12-30,cuarenta,"
+                   f"{ROSA},CON-ODO-03,CONVENIO,77001,Plan odontológico familiar,2026-12-30,cuarenta,"
                    "45000,45000,2026-11-22T23:00:00-05:00\n", "utf-8")
     page.get_by_role("link", name="Cargas", exact=True).click()
     partial = page.locator("form", has=page.get_by_role("heading", name=re.compile("parcial")))
@@ -176,15 +176,15 @@ def test_every_console_page_has_no_axe_violations(sized_page, browser, stack, re
                        ("/backoffice/pagos?status=APPROVED", "pagos: resultados"),
                        ("/backoffice/revision", "revisión"), ("/backoffice/cargas", "cargas"),
                        ("/backoffice/exportaciones", "exportaciones"), ("/backoffice/asociados", "asociados"),
-                       (f"/backoffice/asociados?documento={PEDRO}", "asociado"),
+                       (f"/backoffice/asociados?documento={ROSA}", "asociado"),
                        ("/backoffice/personal", "personal"),
                        ("/backoffice/pagos/no-existe", "página de error")):
         page.goto(path)
         audit.check(f"consola: {name}")
-    page.goto(f"/backoffice/pagos?document={PEDRO}")
+    page.goto(f"/backoffice/pagos?document={ROSA}")
     if not page.locator("table.payments a").count():  # the journey above did not run first
         member_pays(browser, stack)
-        page.goto(f"/backoffice/pagos?document={PEDRO}")
+        page.goto(f"/backoffice/pagos?document={ROSA}")
     page.locator("table.payments a").first.click()
     audit.check("consola: detalle de pago")
     flag_for_review(stack, re.search(r"/backoffice/pagos/([^/?]+)", page.url).group(1))

@@ -33,7 +33,8 @@ PAYLOADS = (
 )
 #: Every field name the handlers read (a test below checks this list against the source).
 FIELDS = ("accion", "action", "alto", "bank_code", "confirmation", "cursor", "cus", "document",
-          "document_number", "from", "idempotency_key", "item_0_amount", "item_0_id", "items", "js",
+          "current_password", "document_number", "from", "idempotency_key", "item_0_amount", "item_0_id",
+          "items", "js",
           "limit", "login_ticket", "motivo", "new_password", "nivel", "opcion_CR-0001",
           "otro_CR-0001", "password", "person_type", "reason", "reference", "status",
           "temporary_key", "to", "token", "volver",
