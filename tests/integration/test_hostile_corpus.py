@@ -12,10 +12,6 @@ never sets; no payload with markup echoed unescaped in a page; the core file's o
 imported and nothing stored with a control or direction character; the money untouched (balances
 and payment statuses as before; an amount refused leaves its obligation as it was). The figures
 (inputs x fields, requests) go to ``test-artifacts/hostile-corpus.txt``.
-
-Defects another branch fixes are listed in :data:`FIXED_ELSEWHERE`: their violations are kept
-apart and checked by ``test_defects_fixed_on_other_branches`` (xfail, not strict). Once those
-branches are merged, empty the dict: every case is then checked strictly.
 """
 
 from __future__ import annotations
@@ -45,10 +41,6 @@ PASSWORD = "caballo bateria grapa correcta corpus"
 STAFF = {"X-Api-Key": "local-staff-key", "X-Staff-User": "corpus"}
 NOW_CUTOFF = "2026-11-22T00:00:00-05:00"
 
-#: (channel, where pattern, field pattern) -> why: violations another branch fixes (see the
-#: module docstring).
-FIXED_ELSEWHERE: dict[tuple[str, str, str], str] = {
-}
 #: Every field gets these; the rest of the corpus is spread over each channel's fields (every
 #: input once per channel), unless HOSTILE_CORPUS_FULL=1 asks for every input on every field.
 CORE = ("x\r\nSet-Cookie: sv_session=attacker; Path=/", "abc; Domain=evil.example; Max-Age=99999",
@@ -69,7 +61,6 @@ def plan(names: list[str]) -> Iterator[tuple[str, str]]:
             yield name, payload
 FIGURES: dict[str, tuple[int, int, int]] = {}  # channel -> (inputs, fields, requests)
 STATUSES: dict[str, dict[int, int]] = {}  # channel -> {HTTP status: answers}
-KNOWN: list[str] = []  # violations listed in FIXED_ELSEWHERE, for the xfail test
 VIOLATIONS: list[str] = []  # every other violation, for the figures
 
 
@@ -97,12 +88,8 @@ class Tally:
 
     def report(self, where: str, name: str, problem: str) -> None:
         line = f"{self.channel} {where} [{name}] {problem}"
-        if any(channel == self.channel and re.fullmatch(place, where) and re.fullmatch(pattern, name)
-               for channel, place, pattern in FIXED_ELSEWHERE):
-            KNOWN.append(line)
-        else:
-            self.violations.append(line)
-            VIOLATIONS.append(line)
+        self.violations.append(line)
+        VIOLATIONS.append(line)
 
     def done(self) -> None:
         FIGURES[self.channel] = (self.inputs, len(self.fields), self.requests)
@@ -118,10 +105,9 @@ def _write_figures() -> None:
              for channel, (i, f, r) in sorted(FIGURES.items())]
     summary = (f"hostile corpus: {inputs} inputs against {sum(f for _, f, _ in FIGURES.values())} "
                f"fields ({sum(r for _, _, r in FIGURES.values())} requests or CSV rows); "
-               f"{len(VIOLATIONS)} violations, {len(KNOWN)} set aside for other branches")
+               f"{len(VIOLATIONS)} violations")
     ARTIFACTS.mkdir(exist_ok=True)
-    aside = [f"  set aside: {line}" for line in KNOWN[:100]]
-    (ARTIFACTS / "hostile-corpus.txt").write_text("\n".join([summary, *lines, *aside]) + "\n", "utf-8")
+    (ARTIFACTS / "hostile-corpus.txt").write_text("\n".join([summary, *lines]) + "\n", "utf-8")
     print("\n" + summary, file=sys.stderr)
 
 
@@ -524,10 +510,3 @@ def stage_now():  # type: ignore[no-untyped-def]
 
     return Runtime.clock()
 
-
-# --- the defects other branches fix ----------------------------------------------------------------
-
-@pytest.mark.xfail(strict=False, reason="fixed on other branches (FIXED_ELSEWHERE); empty it once merged")
-def test_defects_fixed_on_other_branches() -> None:
-    """Runs last in this module: the violations the other tests set aside."""
-    assert not KNOWN, "\n".join(KNOWN[:40])
