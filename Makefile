@@ -27,8 +27,10 @@ pytest: $(STAMP)
 # The date-sensitive slice again on other days (README "Tests on other dates"): a year ahead, the
 # last half hour of 31 December in Colombia, 29 February. TEST_CLOCK moves the tests' clock and
 # their local stack's (devtools/clock.py).
-DATE_SLICE := tests/browser/test_payment_journey.py tests/browser/test_login_journey.py \
-  tests/browser/test_phone.py tests/integration/test_run_local.py tests/unit/test_demo_dates.py \
+# In the full suite's order: the journeys share one stack, and the login journey is a member's first.
+DATE_SLICE := tests/browser/test_login_journey.py tests/browser/test_member_journey.py \
+  tests/browser/test_payment_journey.py tests/browser/test_phone.py \
+  tests/integration/test_run_local.py tests/unit/test_demo_dates.py \
   tests/integration/test_reminders.py tests/integration/test_exports.py \
   tests/integration/test_reconcile.py tests/integration/test_payment_pages.py
 DATES := 2027-12-10T10:00:00-05:00 2027-12-31T23:31:00-05:00 2028-02-29T12:00:00-05:00
