@@ -24,7 +24,7 @@ test: check pytest
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The date-sensitive slice again on other days (README "Tests on other dates"): a year ahead, the
+# The date-sensitive slice again on other days (README "Running it locally"): a year ahead, the
 # last half hour of 31 December in Colombia, 29 February. TEST_CLOCK moves the tests' clock and
 # their local stack's (devtools/clock.py).
 # In the full suite's order: the journeys share one stack, and the login journey is a member's first.
