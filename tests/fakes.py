@@ -9,15 +9,36 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.backoffice import (
+    OPEN,
+    Export,
+    GatewayNotice,
+    MemberSession,
+    PaymentFigures,
+    ReminderClaim,
+)
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.payments import APPROVED, PENDING, Payment
+from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
+from chalicelib.services.repositories import (
+    AuditLog,
+    BackOffice,
+    ExportRepository,
+    MemberRepository,
+    Page,
+    PaymentFilter,
+    ReminderRepository,
+    ResumeKey,
+)
 from chalicelib.services.unit_of_work import UnitOfWork
 
 ABSENT = "absent"  # the expectation of an add: no value under the key yet
@@ -69,6 +90,10 @@ class FakeUnitOfWork(UnitOfWork):
         self.staged: list[Staged] = []
         self.members = FakeMembers(self)
         self.audit = FakeAuditLog(self)
+        # back office
+        self.backoffice = FakeBackOffice(self)
+        self.exports = FakeExports(self)
+        self.reminders = FakeReminders(self)
 
     def stage(self, label: str, table: str, key: Hashable, value: Any, expect: Expectation) -> None:
         self.staged.append(Staged(label, table, key, value, expect))
@@ -122,3 +147,173 @@ class FakeAuditLog(AuditLog):
         entries = sorted((e for (s, _), e in self.uow.store.tables["audit"].items() if s == subject),
                          key=lambda e: e.key, reverse=newest_first)
         return copy.deepcopy(entries[:limit])
+
+
+# --- back office ---------------------------------------------------------------------------------
+#
+# Tables: "payments" (Payment by id), "obligations" (Obligation by (document, id)), "exports",
+# "reminders" (ReminderClaim by key), "gateway_events" (GatewayNotice lists by reference),
+# "sessions" (MemberSession lists by document), "staff_sessions" (counts by username).
+
+def fake_page(items: list[Any], *, limit: int, start: ResumeKey | None) -> Page[Any]:
+    """A page over an ordered list; the resume key is the position after the page."""
+    offset = int(start["offset"]) if start else 0
+    chunk = items[offset:offset + limit]
+    more = offset + limit < len(items)
+    return Page(copy.deepcopy(chunk), {"offset": offset + limit} if more else None)
+
+
+class FakeBackOffice(BackOffice):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def payments(self) -> list[Payment]:
+        return list(self.uow.store.tables["payments"].values())
+
+    def payment_page(self, search: PaymentFilter, *, limit: int,
+                     start: ResumeKey | None) -> Page[Payment]:
+        def matches(p: Payment) -> bool:
+            return all(wanted is None or wanted == value for wanted, value in (
+                (search.reference, p.reference), (search.cus, p.cus),
+                (search.document, p.document_number), (search.status, p.status))) and (
+                search.created is None or search.created[0] <= p.created_at <= search.created[1])
+
+        found = sorted(filter(matches, self.payments()), key=lambda p: p.created_at, reverse=True)
+        return fake_page(found, limit=limit, start=start)
+
+    def review_page(self, *, limit: int, start: ResumeKey | None) -> Page[Payment]:
+        flagged = sorted((p for p in self.payments() if p.review_flag == REVIEW_FLAG),
+                         key=lambda p: p.created_at)
+        return fake_page(flagged, limit=limit, start=start)
+
+    def audit_page(self, subject: str, *, limit: int, start: ResumeKey | None) -> Page[AuditEntry]:
+        return fake_page(self.uow.audit.of(subject, limit=10**9), limit=limit, start=start)
+
+    def payment_figures(self, status: str, *, since: datetime) -> list[PaymentFigures]:
+        return [PaymentFigures(status=p.status, amount=p.amount, created_at=p.created_at,
+                               paid=tuple((i.type, i.amount) for i in p.items))
+                for p in self.payments() if p.status == status and p.created_at >= since]
+
+    def count_in_status(self, status: str) -> int:
+        return sum(p.status == status for p in self.payments())
+
+    def count_flagged(self) -> int:
+        return sum(p.review_flag == REVIEW_FLAG for p in self.payments())
+
+    def gateway_notices(self, reference: str) -> list[GatewayNotice]:
+        notices: list[GatewayNotice] = self.uow.store.read("gateway_events", reference) or []
+        return notices
+
+    def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
+        return [e for e in self.uow.audit.of(document_number, limit=10**9) if e.payment_id == payment_id]
+
+    def obligations_of(self, document_number: str) -> list[Obligation]:
+        return copy.deepcopy([o for (d, _), o in sorted(self.uow.store.tables["obligations"].items())
+                              if d == document_number])
+
+    def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
+        mine = [p for p in self.payments() if p.document_number == document_number]
+        return copy.deepcopy(sorted(mine, key=lambda p: p.created_at, reverse=True)[:limit])
+
+    def sessions_of(self, document_number: str) -> list[MemberSession]:
+        sessions: list[MemberSession] = self.uow.store.read("sessions", document_number) or []
+        return sessions
+
+    def end_member_sessions(self, document_number: str) -> int:
+        return len(self.uow.store.tables["sessions"].pop(document_number, []))
+
+    def end_staff_sessions(self, username: str) -> int:
+        ended: int = self.uow.store.tables["staff_sessions"].pop(username, 0)
+        return ended
+
+
+class FakeExports(ExportRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    @property
+    def payments(self) -> dict[Hashable, Payment]:
+        return self.uow.store.tables["payments"]
+
+    def add(self, export: Export) -> None:
+        self.uow.stage(f"export:{export.export_id}", "exports", export.export_id, export, ABSENT)
+
+    def complete(self, export: Export) -> None:
+        self.uow.stage(f"export:{export.export_id}", "exports", export.export_id, export,
+                       lambda stored: stored is not None and stored.status == OPEN)
+
+    def get(self, export_id: str) -> Export | None:
+        export: Export | None = self.uow.store.read("exports", export_id)
+        return export
+
+    def get_many(self, export_ids: list[str]) -> list[Export]:
+        return [e for e in map(self.get, export_ids[:100]) if e is not None]
+
+    def open_before(self, older_than: datetime) -> list[Export]:
+        return copy.deepcopy([e for e in self.uow.store.tables["exports"].values()
+                              if e.status == OPEN and e.created_at < older_than])
+
+    def take_lease(self, export: Export, *, now: datetime, until: datetime) -> bool:
+        stored = self.uow.store.tables["exports"].get(export.export_id)
+        if stored is None or stored.status != OPEN or not (stored.lease_until and stored.lease_until < now):
+            return False
+        stored.lease_until = export.lease_until = until
+        return True
+
+    def queued(self, *, page_size: int) -> Iterator[str]:
+        waiting = sorted((p for p in self.payments.values() if p.export_pending == EXPORT_READY),
+                         key=lambda p: p.approved_at or p.created_at)
+        return iter([p.payment_id for p in waiting])
+
+    def claim(self, payment_id: str, *, export_id: str, now: datetime) -> Payment | None:
+        stored = self.payments.get(payment_id)
+        if stored is None or stored.export_pending is None or stored.status != APPROVED:
+            return None
+        claimed = replace(stored, export_pending=None, exported_at=now, export_id=export_id,
+                          version=stored.version + 1)
+        self.payments[payment_id] = claimed
+        return copy.deepcopy(claimed)
+
+    def payments_of(self, export_id: str) -> list[Payment]:
+        mine = [p for p in self.payments.values() if p.export_id == export_id]
+        return copy.deepcopy(sorted(mine, key=lambda p: (p.approved_at or p.created_at, p.reference)))
+
+    def exported_before(self, payment_ids: list[str], cutoff: datetime) -> set[str]:
+        return {i for i in payment_ids if (p := self.payments.get(i)) is not None
+                and p.exported_at is not None and p.exported_at <= cutoff}
+
+    def confirm_in_core(self, payment_id: str, *, cutoff: datetime, now: datetime) -> bool:
+        stored = self.payments.get(payment_id)
+        if (stored is None or stored.exported_at is None or stored.exported_at > cutoff
+                or stored.core_applied_at is not None):
+            return False
+        self.payments[payment_id] = replace(stored, core_applied_at=now, version=stored.version + 1)
+        return True
+
+
+class FakeReminders(ReminderRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def due_on(self, due_date: str) -> list[Obligation]:
+        return copy.deepcopy([o for o in self.uow.store.tables["obligations"].values()
+                              if o.due_date == due_date and o.status == "OPEN"])
+
+    def members_of(self, document_numbers: list[str]) -> dict[str, Member]:
+        found = {d: self.uow.members.get(d) for d in document_numbers}
+        return {d: m for d, m in found.items() if m is not None}
+
+    def pending_in(self, shard: str, *, created_before: datetime) -> list[Payment]:
+        return copy.deepcopy([p for p in self.uow.store.tables["payments"].values()
+                              if p.poll_shard == shard and p.status == PENDING
+                              and p.created_at <= created_before])
+
+    def claim(self, claim: ReminderClaim) -> bool:
+        claims = self.uow.store.tables["reminders"]
+        if claim.key in claims:
+            return False
+        claims[claim.key] = claim
+        return True
+
+    def release(self, key: str) -> None:
+        self.uow.store.tables["reminders"].pop(key, None)

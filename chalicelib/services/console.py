@@ -9,34 +9,27 @@ JSON API and the console share the rest (search, review, exports, blocking) thro
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
-from chalicelib.adapters.dynamo import backoffice_repo, payments_repo, staff_repo
-from chalicelib.adapters.dynamo.models import (
-    AuditEvent,
-    Export,
-    GatewayEvent,
-    Member,
-    Obligation,
-    Payment,
-    Session,
-)
+from chalicelib.adapters import export_files
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.backoffice import Export, GatewayNotice, MemberSession, PaymentFigures
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.payments import STATUSES
+from chalicelib.domain.members import Member
+from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.payments import APPROVED, PENDING, STATUSES, Payment
 from chalicelib.observability import log_event
 from chalicelib.services import exports as exports_service
-from chalicelib.services import import_jobs
+from chalicelib.services.audit import audit_entry
 from chalicelib.services.staff import MEMBER_NOT_FOUND
 from chalicelib.services.staff_auth import STAFF_SUBJECT
+from chalicelib.services.unit_of_work import UnitOfWork
 
 CHART_DAYS = 30
-_SUMMARY_FIELDS = ["payment_id", "status", "amount", "created_at", "items"]
 
 
 @dataclass
@@ -56,11 +49,11 @@ class Period:
     by_status: dict[str, Tally] = field(default_factory=lambda: {s: Tally() for s in STATUSES})
     by_type: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
 
-    def add(self, payment: Payment) -> None:
-        self.by_status[payment.status].add(int(payment.amount))
-        if payment.status == "APPROVED":
-            for item in payment.items or []:
-                self.by_type[item.type].add(int(item.amount))
+    def add(self, payment: PaymentFigures) -> None:
+        self.by_status[payment.status].add(payment.amount)
+        if payment.status == APPROVED:
+            for obligation_type, amount in payment.paid:
+                self.by_type[obligation_type].add(amount)
 
 
 @dataclass
@@ -73,7 +66,7 @@ class Summary:
     flagged: int
 
 
-def _colombian_day(value: datetime) -> date:
+def colombian_day(value: datetime) -> date:
     return value.astimezone(COLOMBIA).date()
 
 
@@ -82,26 +75,24 @@ def collections_summary(ctx: Context) -> Summary:
 
     One Query per status on ``by_status`` over the days shown (only the fields needed), plus two
     COUNT queries (pending at the bank, flagged for review)."""
-    from chalicelib.services.payments import REVIEW_FLAG
-
     now = ctx.now()
-    today = _colombian_day(now)
+    today = colombian_day(now)
     first = min(today.replace(day=1), today - timedelta(days=CHART_DAYS - 1))
     low = datetime.combine(first, time.min, tzinfo=COLOMBIA)
     day, month = Period(), Period()
     per_day = {today - timedelta(days=n): Tally() for n in range(CHART_DAYS)}
-    for status in STATUSES:
-        for payment in Payment.by_status.query(status, Payment.created_at >= low,
-                                               attributes_to_get=_SUMMARY_FIELDS):
-            created = _colombian_day(payment.created_at)
-            if created == today:
-                day.add(payment)
-            if (created.year, created.month) == (today.year, today.month):
-                month.add(payment)
-            if status == "APPROVED" and created in per_day:
-                per_day[created].add(int(payment.amount))
-    pending = Payment.by_status.count("PENDING")
-    flagged = Payment.review.count(REVIEW_FLAG)
+    with ctx.unit_of_work() as uow:
+        for status in STATUSES:
+            for payment in uow.backoffice.payment_figures(status, since=low):
+                created = colombian_day(payment.created_at)
+                if created == today:
+                    day.add(payment)
+                if (created.year, created.month) == (today.year, today.month):
+                    month.add(payment)
+                if status == APPROVED and created in per_day:
+                    per_day[created].add(payment.amount)
+        pending = uow.backoffice.count_in_status(PENDING)
+        flagged = uow.backoffice.count_flagged()
     return Summary(today=today, day=day, month=month, per_day=sorted(per_day.items()),
                    pending=pending, flagged=flagged)
 
@@ -111,8 +102,8 @@ def collections_summary(ctx: Context) -> Summary:
 @dataclass(frozen=True)
 class PaymentRecord:
     payment: Payment
-    events: list[GatewayEvent]
-    audit: list[AuditEvent]
+    events: list[GatewayNotice]
+    audit: list[AuditEntry]
 
 
 def payment_record(ctx: Context, payment_id: str, *, actor: str) -> PaymentRecord:
@@ -120,9 +111,9 @@ def payment_record(ctx: Context, payment_id: str, *, actor: str) -> PaymentRecor
     from chalicelib.services import payments as payments_service
 
     payment = payments_service.staff_payment(payment_id)
-    events = list(GatewayEvent.by_reference.query(payment.reference))
-    audit = [e for e in AuditEvent.query(payment.document_number, scan_index_forward=False,
-                                         filter_condition=AuditEvent.payment_id == payment.payment_id)]
+    with ctx.unit_of_work() as uow:
+        events = uow.backoffice.gateway_notices(payment.reference)
+        audit = uow.backoffice.payment_audit(payment.document_number, payment.payment_id)
     log_event("sensitive_read", what="payment_detail", actor=actor, payment_id=payment.payment_id,
               document_number=payment.document_number)
     return PaymentRecord(payment, events, audit)
@@ -135,18 +126,23 @@ class MemberOverview:
     member: Member
     obligations: list[Obligation]
     payments: list[Payment]
-    sessions: list[Session]
+    sessions: list[MemberSession]  # open ones, newest first
+
+
+def existing_member(uow: UnitOfWork, document_number: str) -> Member:
+    member = uow.members.get(document_number)
+    if member is None:
+        raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
+    return member
 
 
 def member_overview(ctx: Context, document_number: str, *, actor: str) -> MemberOverview:
-    member = backoffice_repo.get_member(document_number)
-    if member is None:
-        raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
-    obligations = payments_repo.obligations_of(document_number)
-    payments = payments_repo.payments_of(document_number, limit=20)
-    hashes = [s.session_hash for s in Session.by_member.query(document_number)]
     now = ctx.now()
-    sessions = [s for s in Session.batch_get(hashes)] if hashes else []
+    with ctx.unit_of_work() as uow:
+        member = existing_member(uow, document_number)
+        obligations = uow.backoffice.obligations_of(document_number)
+        payments = uow.backoffice.payments_of(document_number, limit=20)
+        sessions = uow.backoffice.sessions_of(document_number)
     sessions = sorted((s for s in sessions if s.expires_at > now), key=lambda s: s.created_at,
                       reverse=True)
     log_event("sensitive_read", what="member_overview", actor=actor, document_number=document_number)
@@ -156,14 +152,12 @@ def member_overview(ctx: Context, document_number: str, *, actor: str) -> Member
 def end_member_sessions(ctx: Context, document_number: str, *, actor: str, ip: str,
                         reason: str) -> int:
     """Sign the member out everywhere (audited in the member's trail)."""
-    from chalicelib.adapters.dynamo import repositories
-    from chalicelib.services.audit import record
-
-    if backoffice_repo.get_member(document_number) is None:
-        raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
-    ended = repositories.delete_member_sessions(document_number)
-    record(ctx, subject=document_number, event="staff_sessions_ended", actor=actor, ip=ip,
-           reason=reason, sessions=ended)
+    with ctx.unit_of_work() as uow:
+        existing_member(uow, document_number)
+        ended = uow.backoffice.end_member_sessions(document_number)
+        uow.audit.add(audit_entry(ctx, subject=document_number, event="staff_sessions_ended",
+                                  actor=actor, ip=ip, reason=reason, sessions=ended))
+        uow.commit()
     log_event("session_expired", reason="revoked", actor=actor, document_number=document_number,
               sessions=ended)
     return ended
@@ -173,12 +167,14 @@ def send_member_recovery(ctx: Context, document_number: str, *, actor: str, ip: 
                          reason: str) -> str:
     """The recovery email the member could ask for (same limits), sent at staff's request."""
     from chalicelib.services import recovery
-    from chalicelib.services.audit import record
 
-    if backoffice_repo.get_member(document_number) is None:
-        raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
+    with ctx.unit_of_work() as uow:
+        existing_member(uow, document_number)
     message = recovery.request_recovery(ctx, document_number, ip=ip)
-    record(ctx, subject=document_number, event="staff_recovery_sent", actor=actor, ip=ip, reason=reason)
+    with ctx.unit_of_work() as uow:
+        uow.audit.add(audit_entry(ctx, subject=document_number, event="staff_recovery_sent",
+                                  actor=actor, ip=ip, reason=reason))
+        uow.commit()
     return message
 
 
@@ -187,41 +183,29 @@ def send_member_recovery(ctx: Context, document_number: str, *, actor: str, ip: 
 def recent_exports(ctx: Context, *, months: int = 2) -> list[Export]:
     """The exports of this month and the previous one, newest first: their S3 keys (one prefix
     listing per month, ``exports/YYYY/MM/``) name them, then one BatchGetItem for the records."""
-    s3 = import_jobs.s3_client(ctx.settings)
     bucket = exports_service.bucket_name(ctx.settings)
-    today = _colombian_day(ctx.now())
+    today = colombian_day(ctx.now())
     ids: list[str] = []
     year, month = today.year, today.month
     for _ in range(months):
-        for key in _keys(s3, bucket, f"exports/{year:04d}/{month:02d}/"):
+        for key in export_files.keys(ctx.settings.region, bucket, f"exports/{year:04d}/{month:02d}/"):
             name = key.rsplit("/", 1)[-1]
             if name.startswith("pagos-aprobados-") and name.endswith(".csv"):
                 ids.append(name[len("pagos-aprobados-"):-len(".csv")])
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    found = list(Export.batch_get(ids[:100])) if ids else []
+    with ctx.unit_of_work() as uow:
+        found = uow.exports.get_many(ids)
     return sorted(found, key=lambda e: e.created_at, reverse=True)
-
-
-def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    from botocore.exceptions import ClientError
-
-    keys: list[str] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
-            raise
-        log_event("console_bucket_missing", level=logging.WARNING, bucket=bucket)
-    return keys
 
 
 # --- the staff partition of the audit trail ---------------------------------------------------------
 
-def staff_audit(*, limit: int = 50) -> list[AuditEvent]:
+def staff_audit(ctx: Context, *, limit: int = 50) -> list[AuditEntry]:
     """Staff sign-ins and actions not about one member, newest first (one Query)."""
-    return list(AuditEvent.query(STAFF_SUBJECT, scan_index_forward=False, limit=limit))
+    with ctx.unit_of_work() as uow:
+        return uow.audit.of(STAFF_SUBJECT, limit=limit)
 
 
-def staff_sessions_ended(username: str) -> int:
-    return staff_repo.delete_of_user(username)
+def staff_sessions_ended(ctx: Context, username: str) -> int:
+    with ctx.unit_of_work() as uow:
+        return uow.backoffice.end_staff_sessions(username)

@@ -1,4 +1,4 @@
-"""Reminder emails (issue 6): before an obligation's due date, and when a payment stays pending.
+"""Reminder emails: before an obligation's due date, and when a payment stays pending.
 
 * ``send_due_reminders`` (daily, 8:00 in Colombia): every OPEN obligation due from today to
   ``REMINDER_DAYS_BEFORE_DUE`` days ahead, with something to pay and no payment in progress, one
@@ -25,20 +25,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.adapters.dynamo.models import Member, Obligation, Payment, ReminderSent
-from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.mailer import Email
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
+from chalicelib.domain.backoffice import ReminderClaim
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.members import Member
+from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.payments import Payment
 from chalicelib.observability import log_event
 from chalicelib.security.signing import BadSignature
-from chalicelib.services.audit import audit_item
+from chalicelib.services.audit import audit_entry
+from chalicelib.services.unit_of_work import UnitOfWork
 
 CLAIM_TTL = timedelta(days=400)
 UNSUBSCRIBE_TTL = timedelta(days=400)
+#: Tries of an opt-out whose member changed meanwhile (a sign-in, an import) before giving up.
+OPT_OUT_ATTEMPTS = 3
 INVALID_LINK = ("El enlace para cancelar los recordatorios no es válido o venció. Use el enlace del "
                 "correo más reciente o comuníquese con la cooperativa.")
 
@@ -67,48 +71,62 @@ def unsubscribe_url(ctx: Context, document_number: str) -> str:
     return f"{ctx.settings.public_base_url}/avisos/cancelar?token={unsubscribe_token(ctx, document_number)}"
 
 
-def member_for_token(ctx: Context, token: object) -> Member:
-    """The member an unsubscribe link names; ``BadSignature`` for a forged or expired link."""
+def document_for_token(ctx: Context, token: object) -> str:
+    """The document number an unsubscribe link names; ``BadSignature`` for a forged or expired link."""
     payload = ctx.signer("unsubscribe").unsign(token, now=int(ctx.now().timestamp()))
     document = payload.get("d")
     if not isinstance(document, str):
         raise BadSignature("malformed payload")
-    try:
-        return Member.get(document, consistent_read=True)
-    except Member.DoesNotExist as exc:
-        raise BadSignature("unknown member") from exc
+    return document
+
+
+def linked_member(uow: UnitOfWork, document_number: str) -> Member:
+    member = uow.members.get(document_number)
+    if member is None:
+        raise BadSignature("unknown member")
+    return member
+
+
+def member_for_token(ctx: Context, token: object) -> Member:
+    """The member an unsubscribe link names; ``BadSignature`` for a forged or expired link."""
+    document = document_for_token(ctx, token)
+    with ctx.unit_of_work() as uow:
+        return linked_member(uow, document)
 
 
 def set_opt_out(ctx: Context, token: object, *, opt_out: bool, ip: str) -> Member:
-    """Record the member's choice (no session needed: the signed link is the proof)."""
-    member = member_for_token(ctx, token)
-    now = ctx.now()
-    member.update(actions=[Member.reminders_opt_out.set(opt_out),
-                           Member.reminders_opt_out_at.set(now)],
-                  condition=Member.document_number.exists())
-    audit_item(ctx, subject=member.document_number,
-               event="reminders_opt_out" if opt_out else "reminders_opt_in", ip=ip).save()
-    return member
+    """Record the member's choice with its audit entry (no session needed: the signed link is the
+    proof); a member changed meanwhile (a sign-in, an import) is read again."""
+    document = document_for_token(ctx, token)
+    attempt = 1
+    while True:
+        with ctx.unit_of_work() as uow:
+            member = linked_member(uow, document)
+            member.reminders_opt_out, member.reminders_opt_out_at = opt_out, ctx.now()
+            uow.members.update(member)
+            uow.audit.add(audit_entry(ctx, subject=document, ip=ip,
+                                      event="reminders_opt_out" if opt_out else "reminders_opt_in"))
+            try:
+                uow.commit()
+                return member
+            except Conflict:
+                if attempt == OPT_OUT_ATTEMPTS:
+                    raise
+                attempt += 1
 
 
 # --- claims ------------------------------------------------------------------------------------
 
-def _claim(ctx: Context, key: str, *, kind: str, document_number: str) -> bool:
+def _claim(ctx: Context, uow: UnitOfWork, key: str, *, kind: str, document_number: str) -> bool:
     now = ctx.now()
-    try:
-        ReminderSent(reminder_key=key, kind=kind, document_number=document_number, sent_at=now,
-                     ttl=now + CLAIM_TTL).save(condition=ReminderSent.reminder_key.does_not_exist())
-    except PutError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return uow.reminders.claim(ReminderClaim(key=key, kind=kind, document_number=document_number,
+                                             sent_at=now, expires_at=now + CLAIM_TTL))
 
 
-def _release(keys: Iterable[str]) -> None:
+def _release(uow: UnitOfWork, keys: Iterable[str]) -> None:
     for key in keys:
         try:
-            ReminderSent(reminder_key=key).delete()
+            uow.reminders.release(key)
         except Exception:
             logging.getLogger("sucursal").exception("reminder_release_failed key=%s", key)
 
@@ -145,7 +163,8 @@ class DueLine:
     amount_due: int
 
 
-def _due_obligations(ctx: Context, report: ReminderReport) -> dict[str, list[Obligation]]:
+def _due_obligations(ctx: Context, uow: UnitOfWork,
+                     report: ReminderReport) -> dict[str, list[Obligation]]:
     today = rules.colombia_today(ctx.now())
     days = ctx.settings.reminder_days_before_due
     by_member: dict[str, list[Obligation]] = defaultdict(list)
@@ -153,7 +172,7 @@ def _due_obligations(ctx: Context, report: ReminderReport) -> dict[str, list[Obl
         return by_member
     for offset in range(days + 1):
         due = (today + timedelta(days=offset)).isoformat()
-        for obligation in Obligation.by_due_date.query(due, filter_condition=Obligation.status == "OPEN"):
+        for obligation in uow.reminders.due_on(due):
             report.examined += 1
             if int(obligation.amount_due) <= 0 or obligation.pending_payment_id:
                 report.skipped += 1  # nothing left to pay, or a payment is on its way
@@ -164,8 +183,15 @@ def _due_obligations(ctx: Context, report: ReminderReport) -> dict[str, list[Obl
 
 def send_due_reminders(ctx: Context) -> ReminderReport:
     report = ReminderReport()
-    by_member = _due_obligations(ctx, report)
-    members = {m.document_number: m for m in Member.batch_get(list(by_member))} if by_member else {}
+    with ctx.unit_of_work() as uow:
+        _remind_due(ctx, uow, report)
+    log_event("reminders_due_run", **report.as_dict())
+    return report
+
+
+def _remind_due(ctx: Context, uow: UnitOfWork, report: ReminderReport) -> None:
+    by_member = _due_obligations(ctx, uow, report)
+    members = uow.reminders.members_of(list(by_member))
     today = rules.colombia_today(ctx.now())
     for document_number, obligations in sorted(by_member.items()):
         member = members.get(document_number)
@@ -175,7 +201,7 @@ def send_due_reminders(ctx: Context) -> ReminderReport:
         claimed: list[tuple[str, Obligation]] = []
         for obligation in sorted(obligations, key=lambda o: (o.due_date, o.obligation_id)):
             key = f"due#{document_number}#{obligation.obligation_id}#{obligation.due_date}"
-            if _claim(ctx, key, kind="due", document_number=document_number):
+            if _claim(ctx, uow, key, kind="due", document_number=document_number):
                 claimed.append((key, obligation))
             else:
                 report.already_sent += 1
@@ -195,13 +221,11 @@ def send_due_reminders(ctx: Context) -> ReminderReport:
             report.failed += 1
             log_event("reminder_failed", level=30, document_number=document_number, kind="due",
                       error=str(exc)[:200])
-            _release(key for key, _ in claimed)
+            _release(uow, (key for key, _ in claimed))
             continue
         report.sent += 1
         log_event("reminder_sent", document_number=document_number, kind="due",
                   obligations=len(claimed))
-    log_event("reminders_due_run", **report.as_dict())
-    return report
 
 
 def _when(days_left: int) -> str:
@@ -237,34 +261,30 @@ def send_pending_reminders(ctx: Context) -> ReminderReport:
         report.quiet_hours = True
         return report
     cutoff = now - timedelta(seconds=ctx.settings.pending_reminder_seconds)
-    for shard in range(POLL_SHARDS):
-        candidates = Payment.due_poll.query(
-            str(shard), filter_condition=(Payment.status == rules.PENDING) & (Payment.created_at <= cutoff))
-        for payment in candidates:
-            report.examined += 1
-            if _pending_since(payment) > cutoff or not payment.payer_email:
-                report.skipped += 1
-                continue
-            try:
-                _remind_pending(ctx, payment, report)
-            except Exception as exc:
-                report.failed += 1
-                log_event("reminder_failed", level=30, document_number=payment.document_number,
-                          kind="pending", payment_id=payment.payment_id, error=str(exc)[:200])
+    with ctx.unit_of_work() as uow:
+        for shard in range(POLL_SHARDS):
+            for payment in uow.reminders.pending_in(str(shard), created_before=cutoff):
+                report.examined += 1
+                if _pending_since(payment) > cutoff or not payment.payer_email:
+                    report.skipped += 1
+                    continue
+                try:
+                    _remind_pending(ctx, uow, payment, report)
+                except Exception as exc:
+                    report.failed += 1
+                    log_event("reminder_failed", level=30, document_number=payment.document_number,
+                              kind="pending", payment_id=payment.payment_id, error=str(exc)[:200])
     log_event("reminders_pending_run", **report.as_dict())
     return report
 
 
-def _remind_pending(ctx: Context, payment: Payment, report: ReminderReport) -> None:
-    try:
-        member: Member | None = Member.get(payment.document_number)
-    except Member.DoesNotExist:
-        member = None
-    if not _reachable(member):
+def _remind_pending(ctx: Context, uow: UnitOfWork, payment: Payment,
+                    report: ReminderReport) -> None:
+    if not _reachable(uow.members.get(payment.document_number)):
         report.skipped += 1
         return
     key = f"pending#{payment.payment_id}"
-    if not _claim(ctx, key, kind="pending", document_number=payment.document_number):
+    if not _claim(ctx, uow, key, kind="pending", document_number=payment.document_number):
         report.already_sent += 1
         return
     try:
@@ -275,7 +295,7 @@ def _remind_pending(ctx: Context, payment: Payment, report: ReminderReport) -> N
               pending_since=_pending_since(payment), detail=rules.status_detail(rules.PENDING),
               items=[(rules.type_label(i.type), i.description, int(i.amount)) for i in payment.items])
     except Exception:
-        _release([key])
+        _release(uow, [key])
         raise
     report.sent += 1
     log_event("reminder_sent", document_number=payment.document_number, kind="pending",

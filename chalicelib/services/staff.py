@@ -25,19 +25,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Generic, TypeVar
 
-from chalicelib.adapters.dynamo import backoffice_repo as repo
-from chalicelib.adapters.dynamo import repositories
-from chalicelib.adapters.dynamo.models import AuditEvent, Member, Payment
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
-from chalicelib.domain.members import parse_document_number
-from chalicelib.domain.payments import STATUSES, is_reference
+from chalicelib.domain.members import Member, parse_document_number
+from chalicelib.domain.payments import STATUSES, Payment, is_reference
 from chalicelib.observability import log_event
 from chalicelib.security.signing import BadSignature
-from chalicelib.services.audit import audit_item
+from chalicelib.services.audit import audit_entry
+from chalicelib.services.repositories import PaymentFilter, ResumeKey
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -48,11 +47,13 @@ SEARCH_PARAMS = ("reference", "cus", "document", "status", "from", "to", "cursor
 _CUS = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 MEMBER_NOT_FOUND = "No existe un asociado con ese número de documento."
+MEMBER_CHANGED = "El asociado cambió mientras se procesaba; intente de nuevo."
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class PageOf:
-    items: list[Any]
+class PageOf(Generic[T]):
+    items: list[T]
     next_cursor: str | None
 
 
@@ -163,14 +164,14 @@ def parse_search(params: Mapping[str, str]) -> Search:
 
 # --- cursors ---------------------------------------------------------------------------------------
 
-def _cursor_out(ctx: Context, resume: repo.ResumeKey | None, bound: str) -> str | None:
+def cursor_out(ctx: Context, resume: ResumeKey | None, bound: str) -> str | None:
     if resume is None:
         return None
     expires = int(ctx.now().timestamp()) + CURSOR_SECONDS
     return ctx.signer("staff-cursor").sign({"k": resume, "q": bound}, expires_at=expires)
 
 
-def _cursor_in(ctx: Context, cursor: str | None, bound: str) -> repo.ResumeKey | None:
+def cursor_in(ctx: Context, cursor: str | None, bound: str) -> ResumeKey | None:
     if cursor is None:
         return None
     try:
@@ -181,68 +182,45 @@ def _cursor_in(ctx: Context, cursor: str | None, bound: str) -> repo.ResumeKey |
     if payload.get("q") != bound or not isinstance(payload.get("k"), dict):
         raise InvalidInput("«cursor» pertenece a otra búsqueda; repita la búsqueda desde la primera "
                            "página.", code="invalid_cursor", field="cursor")
-    return payload["k"]
+    resume: ResumeKey = payload["k"]
+    return resume
 
 
 # --- searching payments ------------------------------------------------------------------------------
 
-def search_payments(ctx: Context, search: Search, *, actor: str) -> PageOf:
+def search_payments(ctx: Context, search: Search, *, actor: str) -> PageOf[Payment]:
     """One page of payments for staff, through the index the filters select (see module doc)."""
     bound = search.digest()
-    start = _cursor_in(ctx, search.cursor, bound)
-    created = day_range(search.start, search.end)
-    between = Payment.created_at.between(*created) if created else None
-    filters: list[Any] = []
-    range_condition = None
-    if search.reference or search.cus:
-        index = "by_reference" if search.reference else "by_cus"
-        hash_key = search.reference or search.cus
-        if search.reference and search.cus:
-            filters.append(Payment.cus == search.cus)
-        if search.document:
-            filters.append(Payment.document_number == search.document)
-        if search.status:
-            filters.append(Payment.status == search.status)
-        if between is not None:
-            filters.append(between)
-    elif search.document:
-        index, hash_key = "by_member", search.document
-        range_condition = between
-        if search.status:
-            filters.append(Payment.status == search.status)
-    else:
-        index, hash_key = "by_status", search.status
-        range_condition = between
-    condition = None
-    for f in filters:
-        condition = f if condition is None else condition & f
-    page = repo.payments_page(index, hash_key, range_condition=range_condition,  # type: ignore[arg-type]
-                              filter_condition=condition, limit=search.limit, start=start)
-    log_event("sensitive_read", what="payment_search", actor=actor, index=index,
+    start = cursor_in(ctx, search.cursor, bound)
+    wanted = PaymentFilter(reference=search.reference, cus=search.cus, document=search.document,
+                           status=search.status, created=day_range(search.start, search.end))
+    with ctx.unit_of_work() as uow:
+        page = uow.backoffice.payment_page(wanted, limit=search.limit, start=start)
+    log_event("sensitive_read", what="payment_search", actor=actor, index=wanted.index,
               results=len(page.items), document_number=search.document)
-    return PageOf(page.items, _cursor_out(ctx, page.resume_key, bound))
+    return PageOf(page.items, cursor_out(ctx, page.resume, bound))
 
 
-def review_queue(ctx: Context, *, limit: int, cursor: str | None) -> PageOf:
+def review_queue(ctx: Context, *, limit: int, cursor: str | None) -> PageOf[Payment]:
     """Payments flagged for review, oldest first (the sparse review index, one Query a page)."""
-    from chalicelib.services.payments import REVIEW_FLAG
-
-    start = _cursor_in(ctx, cursor, "review")
-    page = repo.payments_page("review", REVIEW_FLAG, newest_first=False, limit=limit, start=start)
-    return PageOf(page.items, _cursor_out(ctx, page.resume_key, "review"))
+    start = cursor_in(ctx, cursor, "review")
+    with ctx.unit_of_work() as uow:
+        page = uow.backoffice.review_page(limit=limit, start=start)
+    return PageOf(page.items, cursor_out(ctx, page.resume, "review"))
 
 
 # --- members ---------------------------------------------------------------------------------------
 
 def member_audit(ctx: Context, document_number: str, *, limit: int, cursor: str | None,
-                 actor: str) -> PageOf:
+                 actor: str) -> PageOf[AuditEntry]:
     """A member's security and payment audit trail, newest first (one Query a page)."""
     bound = f"audit:{document_number}"
-    start = _cursor_in(ctx, cursor, bound)
-    page = repo.audit_page(document_number, limit=limit, start=start)
+    start = cursor_in(ctx, cursor, bound)
+    with ctx.unit_of_work() as uow:
+        page = uow.backoffice.audit_page(document_number, limit=limit, start=start)
     log_event("sensitive_read", what="member_audit", actor=actor, document_number=document_number,
               results=len(page.items))
-    return PageOf(page.items, _cursor_out(ctx, page.resume_key, bound))
+    return PageOf(page.items, cursor_out(ctx, page.resume, bound))
 
 
 @dataclass(frozen=True)
@@ -256,36 +234,27 @@ def set_blocked(ctx: Context, document_number: str, *, blocked: bool, reason: st
                 ip: str | None) -> BlockResult:
     """Block or unblock a member in the portal (the core system's status is not touched).
 
-    The change and its audit event are one transaction; blocking then ends every session of the
-    member, so the next request of any of them is signed out, and login answers the generic
-    refusal. Round trips: GetItem, the transaction, then (block) one Query + one BatchWriteItem."""
-    member = repo.get_member(document_number)
-    if member is None:
-        raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
-    changed = bool(member.portal_blocked) != blocked
-    now = ctx.now()
-    event = "staff_member_blocked" if blocked else "staff_member_unblocked"
-    audit = audit_item(ctx, subject=document_number, event=event, actor=actor, ip=ip, reason=reason,
-                       changed=changed)
-    try:
-        repositories.transact(
-            updates=[(member, [Member.portal_blocked.set(blocked), Member.updated_at.set(now)],
-                      Member.document_number.exists())],
-            saves=[audit])
-    except repositories.ConcurrentUpdate as exc:
-        raise Conflict("El asociado cambió mientras se procesaba; intente de nuevo.",
-                       code="concurrent_change") from exc
-    member.portal_blocked = blocked
-    ended = repositories.delete_member_sessions(document_number) if blocked else 0
+    The change and its audit event are one commit, written only over the member as read (a
+    login or an import meanwhile is a Conflict: staff try again); blocking then ends every
+    session of the member, so the next request of any of them is signed out, and login answers
+    the generic refusal. Round trips: GetItem, the transaction, then (block) one Query + one
+    BatchWriteItem."""
+    with ctx.unit_of_work() as uow:
+        member = uow.members.get(document_number)
+        if member is None:
+            raise NotFound(MEMBER_NOT_FOUND, code="member_not_found")
+        changed = member.portal_blocked != blocked
+        member.portal_blocked, member.updated_at = blocked, ctx.now()
+        uow.members.update(member)
+        uow.audit.add(audit_entry(
+            ctx, subject=document_number, actor=actor, ip=ip, reason=reason, changed=changed,
+            event="staff_member_blocked" if blocked else "staff_member_unblocked"))
+        try:
+            uow.commit()
+        except Conflict as exc:
+            raise Conflict(MEMBER_CHANGED, code="concurrent_change", changed=exc.changed) from exc
+        ended = uow.backoffice.end_member_sessions(document_number) if blocked else 0
     if ended:
         log_event("session_expired", reason="revoked", actor=actor, document_number=document_number,
                   sessions=ended)
     return BlockResult(member, changed, ended)
-
-
-def audit_at(event: AuditEvent) -> datetime | None:
-    """The time an audit event was recorded (its sort key starts with it)."""
-    try:
-        return datetime.fromisoformat(event.event_key.split("#", 1)[0])
-    except ValueError:
-        return None

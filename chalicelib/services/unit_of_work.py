@@ -19,12 +19,22 @@ from types import TracebackType
 from typing import Self
 
 from chalicelib.domain.events import DomainEvent
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.services.repositories import (
+    AuditLog,
+    BackOffice,
+    ExportRepository,
+    MemberRepository,
+    ReminderRepository,
+)
 
 
 class UnitOfWork(ABC):
     members: MemberRepository
     audit: AuditLog
+    # back office
+    backoffice: BackOffice
+    exports: ExportRepository
+    reminders: ReminderRepository
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []

@@ -174,7 +174,7 @@ def payment_detail(page: StaffPage) -> Response:
     data = console.payment_record(page.ctx, _param(page, "payment_id"), actor=staff.actor)
     return page.render("staff/payment.html", section="pagos", record=data, p=data.payment,
                        notice=_notice(page), status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
-                       review_explained=REVIEW_EXPLAINED, audit_at=staff_service.audit_at)
+                       review_explained=REVIEW_EXPLAINED)
 
 
 @staff_page
@@ -280,7 +280,7 @@ def export_now(page: StaffPage) -> Response:
 @staff_page
 def export_download(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
-    export = exports_service.get_export(_param(page, "export_id"))
+    export = exports_service.get_export(page.ctx, _param(page, "export_id"))
     url = exports_service.download_url(page.settings, export.key) if export and export.key else None
     if url is None:
         raise NotFound("La exportación no existe o todavía no tiene archivo.", code="export_not_found")
@@ -308,7 +308,6 @@ def members(page: StaffPage) -> Response:
     values["overview"] = console.member_overview(page.ctx, document, actor=staff.actor)
     values["audit"] = staff_service.member_audit(page.ctx, document, limit=30, cursor=None,
                                                  actor=staff.actor).items
-    values["audit_at"] = staff_service.audit_at
     return page.render("staff/members.html", **values)
 
 
@@ -360,7 +359,7 @@ def _staff_list(page: StaffPage, *, status: int = 200, error: str | None = None,
                        users=staff_auth.directory(page.ctx).list_users(), roles=ROLES,
                        role_labels=ROLE_LABELS,
                        notice=_notice(page), error=error, created=created,
-                       activity=console.staff_audit(limit=30), audit_at=staff_service.audit_at)
+                       activity=console.staff_audit(page.ctx, limit=30))
 
 
 @staff_page
@@ -409,7 +408,7 @@ def people_role(page: StaffPage) -> Response:
         staff_auth.directory(page.ctx).set_group(username, role)
     except CognitoRefusal as exc:
         return _refused(page, exc)
-    ended = console.staff_sessions_ended(username)  # the new role applies from the next sign-in
+    ended = console.staff_sessions_ended(page.ctx, username)  # the new role applies from the next sign-in
     record(page.ctx, subject=STAFF_SUBJECT, event="staff_user_role", actor=staff.actor, ip=page.ip,
            username=username, role=role, sessions_ended=ended)
     return page.redirect("/backoffice/personal?aviso=rol")
@@ -426,7 +425,7 @@ def people_enabled(page: StaffPage) -> Response:
         staff_auth.directory(page.ctx).set_enabled(username, enable)
     except CognitoRefusal as exc:
         return _refused(page, exc)
-    ended = 0 if enable else console.staff_sessions_ended(username)
+    ended = 0 if enable else console.staff_sessions_ended(page.ctx, username)
     record(page.ctx, subject=STAFF_SUBJECT, event="staff_user_enabled" if enable else "staff_user_disabled",
            actor=staff.actor, ip=page.ip, username=username, sessions_ended=ended)
     return page.redirect(f"/backoffice/personal?aviso={'habilitado' if enable else 'inhabilitado'}")

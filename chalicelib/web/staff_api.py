@@ -23,8 +23,11 @@ from typing import Any
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
+from chalicelib.adapters.dynamo.models import Payment
+from chalicelib.config import Settings
 from chalicelib.context import Context, get_context
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.backoffice import Export
 from chalicelib.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
@@ -156,20 +159,19 @@ def payment_detail(p: Payment) -> dict[str, Any]:
     }
 
 
-def audit_json(event: AuditEvent) -> dict[str, Any]:
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
     return {
-        "at": iso(staff_service.audit_at(event)),
-        "event": event.event,
-        "actor": event.actor,
-        "ip": event.ip,
-        "reason": event.reason,
-        "payment_id": event.payment_id,
-        "details": event.details.as_dict() if event.details is not None else {},
+        "at": iso(entry.at),
+        "event": entry.event,
+        "actor": entry.actor,
+        "ip": entry.ip,
+        "reason": entry.reason,
+        "payment_id": entry.payment_id,
+        "details": dict(entry.details or {}),
     }
 
 
-def export_json(export: Export, settings: Any) -> dict[str, Any]:
-    complete = export.status == "COMPLETE"
+def export_json(export: Export, settings: Settings) -> dict[str, Any]:
     return {
         "export_id": export.export_id,
         "status": export.status,
@@ -177,11 +179,11 @@ def export_json(export: Export, settings: Any) -> dict[str, Any]:
         "completed_at": iso(export.completed_at),
         "requested_by": export.requested_by,
         "key": export.key,
-        "rows": int(export.rows or 0),
-        "payments": int(export.payments or 0),
-        "total_amount": int(export.total_amount or 0),
+        "rows": export.rows,
+        "payments": export.payments,
+        "total_amount": export.total_amount,
         "download_url": (exports_service.download_url(settings, export.key)
-                         if complete and export.key else None),
+                         if export.complete and export.key else None),
     }
 
 
@@ -308,7 +310,7 @@ def create_export(call: StaffCall) -> Response:
 
 @staff_handler
 def get_export(call: StaffCall) -> Response:
-    export = exports_service.get_export(call.param("export_id"))
+    export = exports_service.get_export(call.ctx, call.param("export_id"))
     if export is None:
         raise NotFound(EXPORT_NOT_FOUND, code="export_not_found")
     return http.json_response(export_json(export, call.settings))

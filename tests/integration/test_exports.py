@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.adapters.dynamo import backoffice_repo as repo
+from chalicelib.adapters import export_files
+from chalicelib.adapters.dynamo.backoffice_repo import DynamoExports
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
+from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 from chalicelib.services import exports, payments
 from chalicelib.services.payments.settle import _settle
 from tests.backoffice_support import (
@@ -119,8 +121,9 @@ def test_a_late_approval_of_an_expired_payment_is_exported(ctx, make_member, mak
 def test_a_payment_can_be_claimed_by_one_export_only(ctx, make_member, make_obligation, gateway, clock):  # type: ignore[no-untyped-def]
     make_member()
     payment = approved_payment(ctx, gateway, make_obligation)
-    first = repo.claim_for_export(payment.payment_id, export_id="A", now=clock.now)
-    second = repo.claim_for_export(payment.payment_id, export_id="B", now=clock.now)
+    claims = DynamoUnitOfWork().exports
+    first = claims.claim(payment.payment_id, export_id="A", now=clock.now)
+    second = claims.claim(payment.payment_id, export_id="B", now=clock.now)
     assert first is not None and first.reference == payment.reference  # the whole item came back
     assert second is None
     assert get_payment(payment.payment_id).export_id == "A"
@@ -132,31 +135,31 @@ def _alternating(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     barrier = threading.Barrier(2, timeout=10)
     turn = threading.Condition()
     state = {"turn": 0, "done": set()}
-    original_candidates = repo.export_candidates
-    original_claim = repo.claim_for_export
+    original_candidates = DynamoExports.queued
+    original_claim = DynamoExports.claim
     names: dict[int, int] = {}
 
-    def candidates(marker, *, page_size):  # type: ignore[no-untyped-def]
-        found = list(original_candidates(marker, page_size=page_size))
+    def candidates(self, *, page_size):  # type: ignore[no-untyped-def]
+        found = list(original_candidates(self, page_size=page_size))
         barrier.wait()
         with turn:
             me = names.setdefault(threading.get_ident(), len(names))
         return iter(found if me == 0 else list(reversed(found)))
 
-    def claim(payment_id, *, export_id, now):  # type: ignore[no-untyped-def]
+    def claim(self, payment_id, *, export_id, now):  # type: ignore[no-untyped-def]
         me = names[threading.get_ident()]
         with turn:
             turn.wait_for(lambda: state["turn"] == me or (1 - me) in state["done"], timeout=10)
             try:
-                return original_claim(payment_id, export_id=export_id, now=now)
+                return original_claim(self, payment_id, export_id=export_id, now=now)
             finally:
                 state["turn"] = 1 - me
                 turn.notify_all()
 
-    monkeypatch.setattr(repo, "export_candidates", candidates)
-    monkeypatch.setattr(repo, "claim_for_export", claim)
+    monkeypatch.setattr(DynamoExports, "queued", candidates)
+    monkeypatch.setattr(DynamoExports, "claim", claim)
 
-    original_finish = exports._finish
+    original_finish = exports.finish
 
     def finish(*args, **kwargs):  # type: ignore[no-untyped-def]
         with turn:
@@ -164,7 +167,7 @@ def _alternating(monkeypatch) -> None:  # type: ignore[no-untyped-def]
             turn.notify_all()
         return original_finish(*args, **kwargs)
 
-    monkeypatch.setattr(exports, "_finish", finish)
+    monkeypatch.setattr(exports, "finish", finish)
 
 
 def _run_concurrently(ctx, count: int, now) -> list[exports.ExportResult]:  # type: ignore[no-untyped-def]
@@ -208,15 +211,15 @@ def test_an_export_that_crashed_after_claiming_is_finished_by_a_later_run(  # ty
         ctx, make_member, make_obligation, gateway, clock, monkeypatch):
     documents = _members(make_member, 2)
     first = [approved_payment(ctx, gateway, make_obligation, document_number=d) for d in documents]
-    real_put = exports._put
+    real_put = export_files.put
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("S3 unavailable")
 
-    monkeypatch.setattr(exports, "_put", broken)
+    monkeypatch.setattr(export_files, "put", broken)
     with pytest.raises(RuntimeError):
         exports.export_approved(ctx, now=clock.now, requested_by="system:schedule")
-    monkeypatch.setattr(exports, "_put", real_put)
+    monkeypatch.setattr(export_files, "put", real_put)
     (crashed,) = [e for e in Export.scan() if e.status == "OPEN"]
     assert {get_payment(p.payment_id).export_id for p in first} == {crashed.export_id}
 
@@ -280,12 +283,13 @@ def test_the_import_hook_confirms_exported_payments_only(ctx, make_member, make_
                          for d in documents)
     # Only the first is exported (claimed by hand, as an export would).
     export_time = clock.now + timedelta(hours=1)
-    assert repo.claim_for_export(exported.payment_id, export_id="E1", now=export_time) is not None
+    assert DynamoUnitOfWork().exports.claim(exported.payment_id, export_id="E1",
+                                            now=export_time) is not None
     ids = [exported.payment_id, not_yet.payment_id]
 
     before_export = export_time - timedelta(minutes=1)
-    assert exports.known_to_core(ids, cutoff=before_export) == set()  # approved, but not sent yet
-    assert exports.known_to_core(ids, cutoff=export_time) == {exported.payment_id}
+    assert exports.known_to_core(ctx, ids, cutoff=before_export) == set()  # approved, but not sent yet
+    assert exports.known_to_core(ctx, ids, cutoff=export_time) == {exported.payment_id}
 
     assert exports.confirm_applied_in_core(ctx, ids, cutoff=before_export) == 0
     assert exports.confirm_applied_in_core(ctx, ids, cutoff=export_time + timedelta(hours=2)) == 1

@@ -66,7 +66,7 @@ def test_an_optional_reason_may_be_absent() -> None:
 
 
 def test_payment_rows_skip_items_of_zero_pesos() -> None:
-    from chalicelib.adapters.dynamo.models import Payment, PaymentItem
+    from chalicelib.domain.payments import Payment, PaymentItem
 
     approved = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     payment = Payment(payment_id="p" * 22, reference="SVABCDEFGH2345", document_number="1020304050",

@@ -1,35 +1,60 @@
-"""DynamoDB reads and writes of the back office (issue 4): staff searches, exports, members.
+"""The back office's repositories on DynamoDB: staff reads, exports, reminder claims.
 
 Every search is a ``Query`` on the table or one of its indexes, never a ``Scan``. Pages are cut
 at ``limit`` items: the query asks for ``limit + 1`` so that the page knows whether more follow
 without an extra (often empty) round trip, and the resume key is the key of the page's last item.
+Claims are single conditional writes made at once (see ``services/repositories.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
-from chalicelib.adapters.dynamo.models import AuditEvent, Export, Member, Payment
-from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, aws_error_code
+from chalicelib.adapters.dynamo import models, payments_repo, staff_repo
+from chalicelib.adapters.dynamo.audit import entry_from_item
+from chalicelib.adapters.dynamo.mapping import (
+    absent,
+    entity_from_item,
+    obligation_from_item,
+    payment_from_item,
+)
+from chalicelib.adapters.dynamo.members import member_from_item
+from chalicelib.adapters.dynamo.repositories import aws_error_code, delete_member_sessions
+from chalicelib.adapters.dynamo.transaction import Tx
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.backoffice import (
+    OPEN,
+    Export,
+    GatewayNotice,
+    MemberSession,
+    PaymentFigures,
+    ReminderClaim,
+)
+from chalicelib.domain.members import Member
+from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.payments import APPROVED, PENDING, Payment
+from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
+from chalicelib.services.repositories import (
+    BackOffice,
+    ExportRepository,
+    Page,
+    PaymentFilter,
+    ReminderRepository,
+    ResumeKey,
+)
 
 T = TypeVar("T")
-ResumeKey = dict[str, dict[str, Any]]
+I = TypeVar("I", bound=Model)
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    resume_key: ResumeKey | None  # None: this was the last page
-
-
-def _page(query: Callable[..., Iterator[T]], *, limit: int, start: ResumeKey | None,
-          **kwargs: Any) -> Page[T]:
+def page_of(query: Callable[..., Iterator[I]], convert: Callable[[I], T], *, limit: int,
+            start: ResumeKey | None, **kwargs: Any) -> Page[T]:
     """One page of a PynamoDB query: ``limit`` items and the key to resume after them."""
     iterator: Any = query(limit=limit + 1, page_size=limit + 1, last_evaluated_key=start, **kwargs)
     items: list[T] = []
@@ -37,152 +62,242 @@ def _page(query: Callable[..., Iterator[T]], *, limit: int, start: ResumeKey | N
     for item in iterator:
         if len(items) == limit:  # one more exists: the page is full and not the last one
             return Page(items, resume)
-        items.append(item)
+        items.append(convert(item))
         if len(items) == limit:
             resume = iterator.last_evaluated_key
     return Page(items, None)
 
 
-# --- payments --------------------------------------------------------------------------------
-
-#: index name → the PynamoDB query method, for :func:`payments_page`.
-PAYMENT_INDEXES = {
-    "by_reference": Payment.by_reference,
-    "by_cus": Payment.by_cus,
-    "by_member": Payment.by_member,
-    "by_status": Payment.by_status,
-    "review": Payment.review,
-}
+def conditional_failed(exc: Exception) -> bool:
+    return aws_error_code(exc) == "ConditionalCheckFailedException"
 
 
-def payments_page(index: str, hash_key: str, *, range_condition: Condition | None = None,
-                  filter_condition: Condition | None = None, newest_first: bool = True,
-                  limit: int, start: ResumeKey | None) -> Page[Payment]:
-    """One page from a payment index: one Query (more only when a filter drops items)."""
-    return _page(PAYMENT_INDEXES[index].query, limit=limit, start=start, hash_key=hash_key,
-                 range_key_condition=range_condition, filter_condition=filter_condition,
-                 scan_index_forward=not newest_first)
+def all_of(conditions: Iterable[Condition]) -> Condition | None:
+    combined: Condition | None = None
+    for condition in conditions:
+        combined = condition if combined is None else combined & condition
+    return combined
 
 
-def export_candidates(marker: str, *, page_size: int) -> Iterator[Payment]:
-    """Approved payments no export has claimed yet (``export_pending == marker``), oldest approval
-    first: the sparse export_queue index, keys only, one Query per page."""
-    return iter(Payment.export_queue.query(marker, page_size=page_size))
-
-
-def claim_for_export(payment_id: str, *, export_id: str, now: datetime) -> Payment | None:
-    """Take one approved payment for ``export_id``: a conditional write that only one export can
-    win (``export_pending`` is removed by the winner). Returns the whole item (ALL_NEW), or None
-    when another export claimed it first."""
-    payment = Payment(payment_id=payment_id)
-    try:
-        payment.update(actions=[Payment.export_pending.remove(), Payment.exported_at.set(now),
-                                Payment.export_id.set(export_id)],
-                       condition=Payment.export_pending.exists() & (Payment.status == "APPROVED"))
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise
-    return payment
-
-
-def payments_of_export(export_id: str) -> list[Payment]:
-    """Every payment an export claimed (index by_export, then one consistent BatchGetItem per 100)."""
-    ids = [p.payment_id for p in Payment.by_export.query(export_id)]
-    found = list(Payment.batch_get(ids, consistent_read=True)) if ids else []
-    return sorted(found, key=lambda p: (p.approved_at or p.created_at, p.reference))
-
-
-def mark_applied_in_core(payment_id: str, *, cutoff: datetime, now: datetime) -> bool:
-    """The core system confirmed an exported payment (its file was cut after the export)."""
-    try:
-        Payment(payment_id=payment_id).update(
-            actions=[Payment.core_applied_at.set(now)],
-            condition=(Payment.exported_at.exists() & (Payment.exported_at <= cutoff)
-                       & Payment.core_applied_at.does_not_exist()))
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def exported_before(payment_ids: Sequence[str], cutoff: datetime) -> set[str]:
-    """Of these payments, those an export had claimed at or before ``cutoff``."""
-    ids = list(dict.fromkeys(payment_ids))
-    if not ids:
-        return set()
-    return {p.payment_id for p in Payment.batch_get(ids, consistent_read=True,
-                                                    attributes_to_get=["payment_id", "exported_at"])
-            if p.exported_at is not None and p.exported_at <= cutoff}
-
-
-# --- exports ---------------------------------------------------------------------------------
-
-OPEN = "OPEN"
-COMPLETE = "COMPLETE"
-
-
-def create_export(export: Export) -> None:
-    try:
-        export.save(condition=Export.export_id.does_not_exist())
-    except PutError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            raise ConcurrentUpdate(f"export {export.export_id} exists") from exc
-        raise
-
-
-def get_export(export_id: str) -> Export | None:
-    try:
-        return Export.get(export_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def open_exports(*, older_than: datetime) -> list[Export]:
-    """Exports still OPEN created before ``older_than`` (sparse index; normally none)."""
-    return list(Export.open_exports.query(OPEN, Export.created_at < older_than))
-
-
-def take_lease(export: Export, *, now: datetime, until: datetime) -> bool:
-    """Become the one process finishing an OPEN export whose lease ran out."""
-    try:
-        export.update(actions=[Export.lease_until.set(until)],
-                      condition=(Export.status == OPEN) & (Export.lease_until < now))
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def complete_export(export: Export, *, key: str, rows: int, payments: int, total_amount: int,
-                    now: datetime) -> bool:
-    """OPEN → COMPLETE with what the file holds; False if someone else completed it first."""
-    try:
-        export.update(actions=[Export.status.set(COMPLETE), Export.open_flag.remove(),
-                               Export.key.set(key), Export.rows.set(rows),
-                               Export.payments.set(payments), Export.total_amount.set(total_amount),
-                               Export.completed_at.set(now), Export.lease_until.remove()],
-                      condition=Export.status == OPEN)
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-# --- members and their audit trail -----------------------------------------------------------
-
-def get_member(document_number: str) -> Member | None:
-    try:
-        return Member.get(document_number, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def audit_page(subject: str, *, limit: int, start: ResumeKey | None) -> Page[AuditEvent]:
-    """A member's audit trail, newest first (one Query per page). Read only: the trail is
+def audit_page(subject: str, *, limit: int, start: ResumeKey | None) -> Page[AuditEntry]:
+    """A subject's audit trail, newest first (one Query per page). Read only: the trail is
     append-only, and this module, like every other, has no code that updates or deletes it."""
-    return _page(AuditEvent.query, limit=limit, start=start, hash_key=subject,
-                 scan_index_forward=False)
+    return page_of(models.AuditEvent.query, entry_from_item, limit=limit, start=start,
+                   hash_key=subject, scan_index_forward=False)
+
+
+# --- staff reads ------------------------------------------------------------------------------
+
+P = models.Payment
+#: PaymentFilter.index → the index queried.
+PAYMENT_INDEXES = {"by_reference": P.by_reference, "by_cus": P.by_cus, "by_member": P.by_member,
+                   "by_status": P.by_status}
+SUMMARY_FIELDS = ["payment_id", "status", "amount", "created_at", "items"]
+
+
+def payment_conditions(search: PaymentFilter) -> tuple[str, Condition | None, Condition | None]:
+    """The hash key, range key condition and filter of a search on ``search.index``."""
+    between = P.created_at.between(*search.created) if search.created else None
+    if search.reference or search.cus:
+        filters = [P.cus == search.cus] if search.reference and search.cus else []
+        filters += [P.document_number == search.document] if search.document else []
+        filters += [P.status == search.status] if search.status else []
+        filters += [between] if between is not None else []
+        return search.reference or search.cus or "", None, all_of(filters)
+    if search.document:
+        return search.document, between, P.status == search.status if search.status else None
+    return search.status or "", between, None
+
+
+def figures_from_item(item: models.Payment) -> PaymentFigures:
+    return PaymentFigures(status=item.status, amount=int(item.amount), created_at=item.created_at,
+                          paid=tuple((line.type, int(line.amount)) for line in item.items or []))
+
+
+class DynamoBackOffice(BackOffice):
+    def payment_page(self, search: PaymentFilter, *, limit: int,
+                     start: ResumeKey | None) -> Page[Payment]:
+        hash_key, range_condition, filter_condition = payment_conditions(search)
+        return page_of(PAYMENT_INDEXES[search.index].query, payment_from_item, limit=limit,
+                       start=start, hash_key=hash_key, range_key_condition=range_condition,
+                       filter_condition=filter_condition, scan_index_forward=False)
+
+    def review_page(self, *, limit: int, start: ResumeKey | None) -> Page[Payment]:
+        return page_of(P.review.query, payment_from_item, limit=limit, start=start,
+                       hash_key=REVIEW_FLAG, scan_index_forward=True)
+
+    def audit_page(self, subject: str, *, limit: int, start: ResumeKey | None) -> Page[AuditEntry]:
+        return audit_page(subject, limit=limit, start=start)
+
+    def payment_figures(self, status: str, *, since: datetime) -> Iterator[PaymentFigures]:
+        for item in P.by_status.query(status, P.created_at >= since, attributes_to_get=SUMMARY_FIELDS):
+            yield figures_from_item(item)
+
+    def count_in_status(self, status: str) -> int:
+        return P.by_status.count(status)
+
+    def count_flagged(self) -> int:
+        return P.review.count(REVIEW_FLAG)
+
+    def gateway_notices(self, reference: str) -> list[GatewayNotice]:
+        return [GatewayNotice(received_at=e.received_at, outcome=e.outcome, body=e.body)
+                for e in models.GatewayEvent.by_reference.query(reference)]
+
+    def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
+        return [entry_from_item(e) for e in models.AuditEvent.query(
+            document_number, scan_index_forward=False,
+            filter_condition=models.AuditEvent.payment_id == payment_id)]
+
+    def obligations_of(self, document_number: str) -> list[Obligation]:
+        return [obligation_from_item(o) for o in payments_repo.obligations_of(document_number)]
+
+    def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
+        return [payment_from_item(p) for p in payments_repo.payments_of(document_number, limit=limit)]
+
+    def sessions_of(self, document_number: str) -> list[MemberSession]:
+        hashes = [s.session_hash for s in models.Session.by_member.query(document_number)]
+        found = models.Session.batch_get(hashes) if hashes else []
+        return [MemberSession(created_at=s.created_at, expires_at=s.expires_at, ip=s.ip) for s in found]
+
+    def end_member_sessions(self, document_number: str) -> int:
+        return delete_member_sessions(document_number)
+
+    def end_staff_sessions(self, username: str) -> int:
+        return staff_repo.delete_of_user(username)
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+def export_label(export_id: str) -> str:
+    return f"export:{export_id}"
+
+
+def export_from_item(item: models.Export) -> Export:
+    return entity_from_item(Export, item)
+
+
+def export_to_item(export: Export) -> models.Export:
+    """The item of an OPEN export (its ``open_flag`` puts it in the open-exports index)."""
+    return models.Export(export_id=export.export_id, status=export.status, created_at=export.created_at,
+                         requested_by=export.requested_by, key=export.key, rows=export.rows,
+                         payments=export.payments, total_amount=export.total_amount,
+                         completed_at=export.completed_at, lease_until=export.lease_until,
+                         open_flag=OPEN if export.status == OPEN else None)
+
+
+class DynamoExports(ExportRepository):
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+
+    def add(self, export: Export) -> None:
+        self.tx.put(export_label(export.export_id), export_to_item(export), absent(models.Export))
+
+    def complete(self, export: Export) -> None:
+        E = models.Export
+        self.tx.update(export_label(export.export_id), E(export_id=export.export_id),
+                       [E.status.set(export.status), E.open_flag.remove(), E.key.set(export.key),
+                        E.rows.set(export.rows), E.payments.set(export.payments),
+                        E.total_amount.set(export.total_amount),
+                        E.completed_at.set(export.completed_at), E.lease_until.remove()],
+                       E.status == OPEN)
+
+    def get(self, export_id: str) -> Export | None:
+        try:
+            return export_from_item(models.Export.get(export_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def get_many(self, export_ids: list[str]) -> list[Export]:
+        return [export_from_item(e) for e in models.Export.batch_get(export_ids[:100])] if export_ids else []
+
+    def open_before(self, older_than: datetime) -> list[Export]:
+        return [export_from_item(e) for e in
+                models.Export.open_exports.query(OPEN, models.Export.created_at < older_than)]
+
+    def take_lease(self, export: Export, *, now: datetime, until: datetime) -> bool:
+        E = models.Export
+        try:
+            E(export_id=export.export_id).update(actions=[E.lease_until.set(until)],
+                                                 condition=(E.status == OPEN) & (E.lease_until < now))
+        except UpdateError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        export.lease_until = until
+        return True
+
+    def queued(self, *, page_size: int) -> Iterator[str]:
+        """The sparse export_queue index (keys only), one Query per page."""
+        return (p.payment_id for p in P.export_queue.query(EXPORT_READY, page_size=page_size))
+
+    def claim(self, payment_id: str, *, export_id: str, now: datetime) -> Payment | None:
+        """``export_pending`` is removed by the winner: one conditional UpdateItem (ALL_NEW)."""
+        item = P(payment_id=payment_id)
+        try:
+            item.update(actions=[P.export_pending.remove(), P.exported_at.set(now),
+                                 P.export_id.set(export_id)],
+                        condition=P.export_pending.exists() & (P.status == APPROVED))
+        except UpdateError as exc:
+            if conditional_failed(exc):
+                return None
+            raise
+        return payment_from_item(item)
+
+    def payments_of(self, export_id: str) -> list[Payment]:
+        """Index by_export, then one consistent BatchGetItem per 100."""
+        ids = [p.payment_id for p in P.by_export.query(export_id)]
+        found = [payment_from_item(p) for p in P.batch_get(ids, consistent_read=True)] if ids else []
+        return sorted(found, key=lambda p: (p.approved_at or p.created_at, p.reference))
+
+    def exported_before(self, payment_ids: list[str], cutoff: datetime) -> set[str]:
+        ids = list(dict.fromkeys(payment_ids))
+        if not ids:
+            return set()
+        return {p.payment_id for p in P.batch_get(ids, consistent_read=True,
+                                                  attributes_to_get=["payment_id", "exported_at"])
+                if p.exported_at is not None and p.exported_at <= cutoff}
+
+    def confirm_in_core(self, payment_id: str, *, cutoff: datetime, now: datetime) -> bool:
+        try:
+            P(payment_id=payment_id).update(
+                actions=[P.core_applied_at.set(now)],
+                condition=(P.exported_at.exists() & (P.exported_at <= cutoff)
+                           & P.core_applied_at.does_not_exist()))
+        except UpdateError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+class DynamoReminders(ReminderRepository):
+    def due_on(self, due_date: str) -> list[Obligation]:
+        O = models.Obligation
+        return [obligation_from_item(o) for o in O.by_due_date.query(due_date,
+                                                                     filter_condition=O.status == "OPEN")]
+
+    def members_of(self, document_numbers: list[str]) -> dict[str, Member]:
+        if not document_numbers:
+            return {}
+        return {m.document_number: member_from_item(m)
+                for m in models.Member.batch_get(document_numbers)}
+
+    def pending_in(self, shard: str, *, created_before: datetime) -> list[Payment]:
+        return [payment_from_item(p) for p in P.due_poll.query(
+            shard, filter_condition=(P.status == PENDING) & (P.created_at <= created_before))]
+
+    def claim(self, claim: ReminderClaim) -> bool:
+        R = models.ReminderSent
+        try:
+            R(reminder_key=claim.key, kind=claim.kind, document_number=claim.document_number,
+              sent_at=claim.sent_at, ttl=claim.expires_at).save(condition=absent(R))
+        except PutError as exc:
+            if conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, key: str) -> None:
+        models.ReminderSent(reminder_key=key).delete()

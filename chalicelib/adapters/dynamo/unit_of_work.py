@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
+from chalicelib.adapters.dynamo.backoffice_repo import DynamoBackOffice, DynamoExports, DynamoReminders
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
 from chalicelib.adapters.dynamo.transaction import Tx
@@ -16,6 +17,10 @@ class DynamoUnitOfWork(UnitOfWork):
         self.tx = Tx()
         self.members = DynamoMembers(self.tx)
         self.audit = DynamoAuditLog(self.tx)
+        # back office
+        self.backoffice = DynamoBackOffice()
+        self.exports = DynamoExports(self.tx)
+        self.reminders = DynamoReminders()
 
     def commit(self) -> None:
         for event in self.events:
