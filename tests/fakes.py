@@ -261,9 +261,9 @@ class FakeExports(ExportRepository):
         return True
 
     def queued(self, *, page_size: int) -> Iterator[str]:
-        waiting = sorted((p for p in self.payments.values() if p.export_pending == EXPORT_READY),
-                         key=lambda p: p.approved_at or p.created_at)
-        return iter([p.payment_id for p in waiting])
+        waiting = [p for p in self.payments.values()
+                   if p.export_pending == EXPORT_READY and p.approved_at is not None]
+        return iter([p.payment_id for p in sorted(waiting, key=lambda p: p.approved_at or p.created_at)])
 
     def claim(self, payment_id: str, *, export_id: str, now: datetime) -> Payment | None:
         stored = self.payments.get(payment_id)

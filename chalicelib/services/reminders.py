@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.adapters.mailer import Email
 from chalicelib.config import COLOMBIA
@@ -56,7 +57,7 @@ class ReminderReport:
     failed: int = 0
     quiet_hours: bool = False
 
-    def as_dict(self) -> dict[str, int | bool]:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 

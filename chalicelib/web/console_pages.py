@@ -282,7 +282,7 @@ def export_download(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
     export = exports_service.get_export(page.ctx, _param(page, "export_id"))
     url = exports_service.download_url(page.settings, export.key) if export and export.key else None
-    if url is None:
+    if export is None or url is None:
         raise NotFound("La exportación no existe o todavía no tiene archivo.", code="export_not_found")
     record(page.ctx, subject=STAFF_SUBJECT, event="sensitive_read", actor=staff.actor, ip=page.ip,
            what="export_download", export_id=export.export_id)

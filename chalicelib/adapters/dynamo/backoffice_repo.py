@@ -50,10 +50,10 @@ from chalicelib.services.repositories import (
 )
 
 T = TypeVar("T")
-I = TypeVar("I", bound=Model)
+ItemT = TypeVar("ItemT", bound=Model)
 
 
-def page_of(query: Callable[..., Iterator[I]], convert: Callable[[I], T], *, limit: int,
+def page_of(query: Callable[..., Iterator[ItemT]], convert: Callable[[ItemT], T], *, limit: int,
             start: ResumeKey | None, **kwargs: Any) -> Page[T]:
     """One page of a PynamoDB query: ``limit`` items and the key to resume after them."""
     iterator: Any = query(limit=limit + 1, page_size=limit + 1, last_evaluated_key=start, **kwargs)
@@ -99,7 +99,7 @@ def payment_conditions(search: PaymentFilter) -> tuple[str, Condition | None, Co
     """The hash key, range key condition and filter of a search on ``search.index``."""
     between = P.created_at.between(*search.created) if search.created else None
     if search.reference or search.cus:
-        filters = [P.cus == search.cus] if search.reference and search.cus else []
+        filters: list[Condition] = [P.cus == search.cus] if search.reference and search.cus else []
         filters += [P.document_number == search.document] if search.document else []
         filters += [P.status == search.status] if search.status else []
         filters += [between] if between is not None else []
@@ -194,6 +194,8 @@ class DynamoExports(ExportRepository):
 
     def complete(self, export: Export) -> None:
         E = models.Export
+        if export.key is None or export.completed_at is None:
+            raise ValueError(f"export {export.export_id} completes with its file")
         self.tx.update(export_label(export.export_id), E(export_id=export.export_id),
                        [E.status.set(export.status), E.open_flag.remove(), E.key.set(export.key),
                         E.rows.set(export.rows), E.payments.set(export.payments),
@@ -274,9 +276,9 @@ class DynamoExports(ExportRepository):
 
 class DynamoReminders(ReminderRepository):
     def due_on(self, due_date: str) -> list[Obligation]:
-        O = models.Obligation
-        return [obligation_from_item(o) for o in O.by_due_date.query(due_date,
-                                                                     filter_condition=O.status == "OPEN")]
+        due = models.Obligation.by_due_date.query(due_date,
+                                                  filter_condition=models.Obligation.status == "OPEN")
+        return [obligation_from_item(o) for o in due]
 
     def members_of(self, document_numbers: list[str]) -> dict[str, Member]:
         if not document_numbers:
