@@ -1,6 +1,7 @@
-"""The staff side of the back office (issue 4): payment search, a member's audit trail, blocking.
+"""The staff side of the back office: payment search, a member's audit trail, blocking.
 
-Searches go through an index chosen by the filters (never a scan):
+Searches go through an index chosen by the filters (``PaymentFilter.index``; the repository builds
+the query), never a scan:
 
 =====================  ==================================  =================================
 filters given           index (key condition)               other filters

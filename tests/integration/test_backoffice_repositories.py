@@ -149,20 +149,22 @@ def test_a_reminder_is_claimed_once_until_released(backend: Backend) -> None:
 def test_staff_pages_resume_where_they_ended(backend: Backend) -> None:
     for n in range(5):
         backend.store_payment(payment(n, queued=False, review=n in (1, 3)))
+    def last_digits(items: list[Payment]) -> list[str]:
+        return [p.reference[-1] for p in items]
+
     with backend.units() as uow:
         first = uow.backoffice.payment_page(PaymentFilter(document=ANA), limit=2, start=None)
-        assert [p.reference[-1] for p in first.items] == ["4", "3"] and first.resume is not None
+        assert last_digits(first.items) == ["4", "3"] and first.resume is not None
         rest = uow.backoffice.payment_page(PaymentFilter(document=ANA), limit=3, start=first.resume)
-        assert [p.reference[-1] for p in rest.items] == ["2", "1", "0"] and rest.resume is None
+        assert last_digits(rest.items) == ["2", "1", "0"] and rest.resume is None
         narrowed = PaymentFilter(status="APPROVED", created=(AT + timedelta(minutes=1),
                                                              AT + timedelta(minutes=2)))
-        assert [p.reference[-1] for p in uow.backoffice.payment_page(narrowed, limit=5, start=None).items] == [
-            "2", "1"]
+        assert last_digits(uow.backoffice.payment_page(narrowed, limit=5, start=None).items) == ["2", "1"]
         by_reference = PaymentFilter(reference="SVABCDEFGH0002", status="PENDING")
         assert uow.backoffice.payment_page(by_reference, limit=5, start=None).items == []
         review = uow.backoffice.review_page(limit=1, start=None)
-        assert [p.reference[-1] for p in review.items] == ["1"] and review.resume is not None
-        assert [p.reference[-1] for p in uow.backoffice.review_page(limit=1, start=review.resume).items] == ["3"]
+        assert last_digits(review.items) == ["1"] and review.resume is not None
+        assert last_digits(uow.backoffice.review_page(limit=1, start=review.resume).items) == ["3"]
         assert uow.backoffice.count_flagged() == 2 and uow.backoffice.count_in_status("APPROVED") == 5
 
 

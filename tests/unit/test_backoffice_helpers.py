@@ -1,4 +1,4 @@
-"""Pure helpers of the back office (issue 4): allocation, search parameters, CSV rows, metrics."""
+"""Pure helpers of the back office: allocation, search parameters, CSV rows, metrics."""
 
 from __future__ import annotations
 
