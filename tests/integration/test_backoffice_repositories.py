@@ -80,6 +80,8 @@ def test_an_export_id_is_taken_once_and_completed_once(backend: Backend) -> None
         done.completed(key="exports/k.csv", rows=2, payments=1, total_amount=5, now=AT)
         with backend.units() as uow:
             uow.exports.complete(done)
+            uow.audit.add(AuditEntry(subject="system", event="payments_exported", actor="t", at=AT,
+                                     suffix=f"s{attempt}"))
             if attempt:
                 with pytest.raises(Conflict) as again:
                     uow.commit()
@@ -87,6 +89,7 @@ def test_an_export_id_is_taken_once_and_completed_once(backend: Backend) -> None
             else:
                 uow.commit()
     with backend.units() as uow:
+        assert [e.suffix for e in uow.audit.of("system")] == ["s0"]  # the audit fell with it
         stored = uow.exports.get(export.export_id)
         assert stored is not None and stored.complete and stored.lease_until is None
         assert (stored.key, stored.rows, stored.payments, stored.requested_by) == ("exports/k.csv", 2, 1, "t")
