@@ -55,7 +55,7 @@ MAX_PAYMENTS = 20_000
 SCHEDULE_CLAIM_SECONDS = 40.0
 API_CLAIM_SECONDS = 20.0
 QUEUE_PAGE = 100
-SUFFIX_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_SUFFIX_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
 @dataclass(frozen=True)
@@ -114,22 +114,22 @@ class CsvBuilder:
     rows: int = 0
     payments: int = 0
     total_amount: int = 0
-    buffer: io.StringIO = field(default_factory=io.StringIO)
-    writer: Any = None
+    _buffer: io.StringIO = field(default_factory=io.StringIO)
+    _writer: Any = None
 
     def __post_init__(self) -> None:
-        self.writer = CsvWriter(self.buffer, delimiter=DELIMITER, line_end=LINE_END)
-        self.writer.writerow(COLUMNS)
+        self._writer = CsvWriter(self._buffer, delimiter=DELIMITER, line_end=LINE_END)
+        self._writer.writerow(COLUMNS)
 
     def add(self, payment: Payment) -> None:
         rows = payment_rows(self.export_id, payment)
-        self.writer.writerows(rows)
+        self._writer.writerows(rows)
         self.rows += len(rows)
         self.payments += 1
         self.total_amount += int(payment.amount)
 
     def text(self) -> str:
-        return self.buffer.getvalue()
+        return self._buffer.getvalue()
 
 
 def render_csv(export_id: str, payments: Iterable[Payment]) -> str:
@@ -165,7 +165,7 @@ def export_approved(ctx: Context, *, now: datetime, requested_by: str,
     write (the export, OPEN), one Query per 100 queued payments and one conditional UpdateItem
     per payment (the claim), the S3 PutObject, one write (COMPLETE, with its audit entry)."""
     finish_stale_exports(ctx, now=now)
-    export_id = new_export_id(now, ctx.random_code(6, SUFFIX_ALPHABET))
+    export_id = new_export_id(now, ctx.random_code(6, _SUFFIX_ALPHABET))
     record = Export(export_id=export_id, status=OPEN, created_at=now, requested_by=requested_by,
                     lease_until=now + LEASE)
     builder = CsvBuilder(export_id)
@@ -204,7 +204,7 @@ def finish_stale_exports(ctx: Context, *, now: datetime) -> list[ExportResult]:
     return finished
 
 
-def put_file(settings: Settings, key: str, body: bytes, metadata: dict[str, str]) -> str:
+def _put(settings: Settings, key: str, body: bytes, metadata: dict[str, str]) -> str:
     """Store an export's file; returns the bucket."""
     bucket = bucket_name(settings)
     export_files.put(settings.region, bucket, key, body, content_type=CONTENT_TYPE,
@@ -217,7 +217,7 @@ def finish(ctx: Context, record: Export, builder: CsvBuilder, *, requested_by: s
     """Write the file, then mark the export COMPLETE together with its audit entry."""
     key = export_key(record.export_id, record.created_at)
     text = builder.text()
-    bucket = put_file(ctx.settings, key, text.encode("utf-8"), {
+    bucket = _put(ctx.settings, key, text.encode("utf-8"), {
         "export-id": record.export_id, "rows": str(builder.rows), "payments": str(builder.payments),
         "total-amount": str(builder.total_amount)})
     record.completed(key=key, rows=builder.rows, payments=builder.payments,
@@ -240,15 +240,15 @@ def finish(ctx: Context, record: Export, builder: CsvBuilder, *, requested_by: s
 
 
 def get_export(ctx: Context, export_id: str) -> Export | None:
-    if not looks_like_id(export_id):
+    if not _looks_like_id(export_id):
         return None
     with ctx.unit_of_work() as uow:
         return uow.exports.get(export_id)
 
 
-def looks_like_id(value: object) -> bool:
+def _looks_like_id(value: object) -> bool:
     return isinstance(value, str) and 8 <= len(value) <= 40 and all(
-        c in "0123456789-" or c in SUFFIX_ALPHABET for c in value)
+        c in "0123456789-" or c in _SUFFIX_ALPHABET for c in value)
 
 
 # --- the hook for the core system's import ("aplicado en la cooperativa") -------------------------

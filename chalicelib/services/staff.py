@@ -165,14 +165,14 @@ def parse_search(params: Mapping[str, str]) -> Search:
 
 # --- cursors ---------------------------------------------------------------------------------------
 
-def cursor_out(ctx: Context, resume: ResumeKey | None, bound: str) -> str | None:
+def _cursor_out(ctx: Context, resume: ResumeKey | None, bound: str) -> str | None:
     if resume is None:
         return None
     expires = int(ctx.now().timestamp()) + CURSOR_SECONDS
     return ctx.signer("staff-cursor").sign({"k": resume, "q": bound}, expires_at=expires)
 
 
-def cursor_in(ctx: Context, cursor: str | None, bound: str) -> ResumeKey | None:
+def _cursor_in(ctx: Context, cursor: str | None, bound: str) -> ResumeKey | None:
     if cursor is None:
         return None
     try:
@@ -192,22 +192,22 @@ def cursor_in(ctx: Context, cursor: str | None, bound: str) -> ResumeKey | None:
 def search_payments(ctx: Context, search: Search, *, actor: str) -> PageOf[Payment]:
     """One page of payments for staff, through the index the filters select (see module doc)."""
     bound = search.digest()
-    start = cursor_in(ctx, search.cursor, bound)
+    start = _cursor_in(ctx, search.cursor, bound)
     wanted = PaymentFilter(reference=search.reference, cus=search.cus, document=search.document,
                            status=search.status, created=day_range(search.start, search.end))
     with ctx.unit_of_work() as uow:
         page = uow.backoffice.payment_page(wanted, limit=search.limit, start=start)
     log_event("sensitive_read", what="payment_search", actor=actor, index=wanted.index,
               results=len(page.items), document_number=search.document)
-    return PageOf(page.items, cursor_out(ctx, page.resume, bound))
+    return PageOf(page.items, _cursor_out(ctx, page.resume, bound))
 
 
 def review_queue(ctx: Context, *, limit: int, cursor: str | None) -> PageOf[Payment]:
     """Payments flagged for review, oldest first (the sparse review index, one Query a page)."""
-    start = cursor_in(ctx, cursor, "review")
+    start = _cursor_in(ctx, cursor, "review")
     with ctx.unit_of_work() as uow:
         page = uow.backoffice.review_page(limit=limit, start=start)
-    return PageOf(page.items, cursor_out(ctx, page.resume, "review"))
+    return PageOf(page.items, _cursor_out(ctx, page.resume, "review"))
 
 
 # --- members ---------------------------------------------------------------------------------------
@@ -216,12 +216,12 @@ def member_audit(ctx: Context, document_number: str, *, limit: int, cursor: str 
                  actor: str) -> PageOf[AuditEntry]:
     """A member's security and payment audit trail, newest first (one Query a page)."""
     bound = f"audit:{document_number}"
-    start = cursor_in(ctx, cursor, bound)
+    start = _cursor_in(ctx, cursor, bound)
     with ctx.unit_of_work() as uow:
         page = uow.backoffice.audit_page(document_number, limit=limit, start=start)
     log_event("sensitive_read", what="member_audit", actor=actor, document_number=document_number,
               results=len(page.items))
-    return PageOf(page.items, cursor_out(ctx, page.resume, bound))
+    return PageOf(page.items, _cursor_out(ctx, page.resume, bound))
 
 
 @dataclass(frozen=True)
