@@ -29,7 +29,7 @@ class Export:
     lease_until: datetime | None = None
 
     @property
-    def complete(self) -> bool:
+    def is_complete(self) -> bool:
         return self.status == COMPLETE
 
     def completed(self, *, key: str, rows: int, payments: int, total_amount: int,

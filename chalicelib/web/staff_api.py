@@ -183,7 +183,7 @@ def export_json(export: Export, settings: Settings) -> dict[str, Any]:
         "payments": export.payments,
         "total_amount": export.total_amount,
         "download_url": (exports_service.download_url(settings, export.key)
-                         if export.complete and export.key else None),
+                         if export.is_complete and export.key else None),
     }
 
 

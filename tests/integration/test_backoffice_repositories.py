@@ -91,7 +91,7 @@ def test_an_export_id_is_taken_once_and_completed_once(backend: Backend) -> None
     with backend.units() as uow:
         assert [e.suffix for e in uow.audit.of("system")] == ["s0"]  # the audit fell with it
         stored = uow.exports.get(export.export_id)
-        assert stored is not None and stored.complete and stored.lease_until is None
+        assert stored is not None and stored.is_complete and stored.lease_until is None
         assert (stored.key, stored.rows, stored.payments, stored.requested_by) == ("exports/k.csv", 2, 1, "t")
         assert uow.exports.open_before(AT + timedelta(days=1)) == []
         assert [e.export_id for e in uow.exports.get_many([export.export_id, "nope-00000000"])] == [
