@@ -48,16 +48,13 @@ DEFAULT_EVENTS_SECRET = "test_events_local"  # noqa: S105  # nosec B105
 DEFAULT_INTEGRITY_SECRET = "test_integrity_local"  # noqa: S105  # nosec B105
 
 FILLER = ("0", "A continuación seleccione su banco")
+#: Wompi's sandbox banks: "1" approves, "2" declines (the bank page offers every outcome anyway,
+#: with the bank's own first).
 BANKS: tuple[tuple[str, str], ...] = (
-    ("1007", "BANCOLOMBIA"),
-    ("1051", "DAVIVIENDA"),
-    ("1001", "BANCO DE BOGOTA"),
-    ("1023", "BANCO DE OCCIDENTE"),
-    ("1052", "BANCO AV VILLAS"),
-    ("1032", "BANCO CAJA SOCIAL"),
-    ("1013", "BBVA COLOMBIA"),
-    ("1507", "NEQUI"),
+    ("1", "Banco que aprueba"),
+    ("2", "Banco que rechaza"),
 )
+BANK_OUTCOMES = {"1": "APPROVED", "2": "DECLINED"}
 OUTCOMES = ("APPROVED", "DECLINED", "ERROR", "PENDING")
 NOTIFY = ("once", "twice", "none")
 LEGAL_ID_TYPES = ("CC", "CE", "NIT", "PP", "TI", "DNI", "RG", "OTHER")
@@ -383,18 +380,21 @@ class PseSandbox:
             txn.data["status"] = status
             txn.data["status_message"] = STATUS_MESSAGES.get(status)
             txn.data["finalized_at"] = None if status == "PENDING" else _iso(now)
-            event = self.build_event(txn.data, now)
+            event = self.build_event(self._public(txn, count_read=False), now)
             txn.events.append(event)
         log.info("sandbox: %s -> %s", txn.data["id"], status)
         return event
 
     def build_event(self, data: dict[str, Any], now: float) -> dict[str, Any]:
-        """Wompi's event envelope; the checksum is computed here, independently of the adapter."""
+        """Wompi's event envelope, the whole transaction in it (``payment_method.extra`` with the
+        bank URL and the CUS too, as Wompi sends them, unsigned); the checksum is computed here,
+        independently of the adapter."""
         timestamp = int(now)
         transaction = {key: data.get(key) for key in (
-            "id", "amount_in_cents", "reference", "customer_email", "currency",
-            "payment_method_type", "redirect_url", "status", "shipping_address",
-            "payment_link_id", "payment_source_id")}
+            "id", "created_at", "finalized_at", "amount_in_cents", "reference", "customer_email",
+            "currency", "payment_method_type", "payment_method", "redirect_url", "status",
+            "status_message", "shipping_address", "payment_link_id", "payment_source_id",
+            "customer_data", "bill_id")}
         raw = (f"{transaction['id']}{transaction['status']}{transaction['amount_in_cents']}"
                f"{timestamp}{self.events_secret}")
         return {
@@ -458,7 +458,9 @@ class PseSandbox:
                 bank_name=bank, reference=data["reference"], status=data["status"],
                 return_url=_return_url(data)))
         return _html(200, templates.bank_page(
-            transaction_id=tid, bank_name=bank, merchant=self.merchant_name,
+            action=f"/banco/{tid}", bank_name=bank,
+            first=BANK_OUTCOMES.get(str(data["payment_method"].get("financial_institution_code")),
+                                    "APPROVED"), merchant=self.merchant_name,
             merchant_nit=self.merchant_nit, reference=data["reference"],
             description=data["payment_method"].get("payment_description", ""),
             amount=data["amount_in_cents"] // 100, cus=txn.cus,
