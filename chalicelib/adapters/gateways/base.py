@@ -25,6 +25,23 @@ PSE_DOCUMENT_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
+# ACH's literal texts where they fit (reference/pse.md §2.2 and §1.2).
+MSG_CREATE = ("No se pudo crear la transacción, por favor intente más tarde o comuníquese con "
+              "la empresa")
+MSG_BANKS = "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
+MSG_QUERY = ("No se pudo consultar el estado de la transacción, por favor intente más tarde o "
+             "comuníquese con la empresa")
+MSG_TIMEOUT = ("La entidad financiera no respondió a tiempo. Estamos verificando el estado de su "
+               "pago; por favor no intente pagar de nuevo hasta conocer el resultado")
+
+
+def clean_text(text: str, limit: int) -> str:
+    """ACH refuses ``|`` and ``"`` in descriptions and references; no control characters."""
+    cleaned = "".join(" " if (ch.isspace() or not ch.isprintable()) else ch
+                      for ch in text if ch not in '|"')
+    return " ".join(cleaned.split())[:limit].strip()
+
+
 @dataclass(frozen=True)
 class Bank:
     code: str

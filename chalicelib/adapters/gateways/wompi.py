@@ -29,6 +29,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from chalicelib.adapters.gateways.base import (
+    MSG_BANKS,
+    MSG_CREATE,
+    MSG_QUERY,
+    MSG_TIMEOUT,
     Bank,
     ConsentDocument,
     GatewayError,
@@ -41,7 +45,9 @@ from chalicelib.adapters.gateways.base import (
     PaymentRequest,
     VerifiedEvent,
     check_payer,
+    clean_text,
 )
+from chalicelib.adapters.gateways.http import JsonHttp
 from chalicelib.security import bounded_json
 
 if TYPE_CHECKING:
@@ -64,7 +70,6 @@ DOCUMENTS = (
 )
 MAX_FUTURE_SKEW_SECONDS = 300
 MAX_EVENT_BYTES = 64 * 1024
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: What an event's signature must cover before anything in it is believed (reference/pse.md §3.1).
 REQUIRED_PROPERTIES = ("transaction.id", "transaction.status", "transaction.amount_in_cents")
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -80,14 +85,6 @@ STATUS_MAP: dict[str, GatewayStatus] = {
     "ERROR": "FAILED",
 }
 
-# ACH's literal texts where they fit (reference/pse.md §2.2 and §1.2).
-MSG_CREATE = ("No se pudo crear la transacción, por favor intente más tarde o comuníquese con "
-              "la empresa")
-MSG_BANKS = "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
-MSG_QUERY = ("No se pudo consultar el estado de la transacción, por favor intente más tarde o "
-             "comuníquese con la empresa")
-MSG_TIMEOUT = ("La entidad financiera no respondió a tiempo. Estamos verificando el estado de su "
-               "pago; por favor no intente pagar de nuevo hasta conocer el resultado")
 MSG_TERMS = ("Para pagar debe aceptar el reglamento de uso y la autorización de tratamiento de datos "
              "personales de Wompi.")
 
@@ -105,13 +102,6 @@ def integrity_signature(reference: str, amount_in_cents: int, currency: str, sec
     """``sha256(reference + amount_in_cents + currency [+ expiration_time] + secret)``, hex."""
     raw = f"{reference}{amount_in_cents}{currency}{expiration_time or ''}{secret}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-def clean_text(text: str, limit: int) -> str:
-    """ACH refuses ``|`` and ``"`` in descriptions and references; no control characters."""
-    cleaned = "".join(" " if (ch.isspace() or not ch.isprintable()) else ch
-                      for ch in text if ch not in '|"')
-    return " ".join(cleaned.split())[:limit].strip()
 
 
 def clean_description(text: str, fallback: str) -> str:
@@ -141,6 +131,11 @@ def event_checksum(data: Mapping[str, Any], properties: list[str], timestamp: in
     """Wompi's event checksum: plain SHA-256 (not HMAC) of the values, the timestamp, the secret."""
     raw = "".join(_signed_value(data, path) for path in properties) + str(timestamp) + secret
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _error_detail(decoded: Any) -> str:
+    error = decoded.get("error") if isinstance(decoded, dict) else None
+    return json.dumps(error, ensure_ascii=False) if error else ""
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -181,8 +176,8 @@ class WompiGateway:
         self._environment = environment or environment_of(public_key)
         if self._environment not in ENVIRONMENTS:
             raise ValueError(f"Wompi environment must be one of {ENVIRONMENTS}")
-        self._timeout_seconds = timeout_seconds
-        self._http = http
+        self._json = JsonHttp("wompi", http=http, timeout_seconds=timeout_seconds,
+                              detail=_error_detail)
         self._max_event_age = max_event_age_seconds
         self._acceptance_ttl = acceptance_ttl_seconds
         self._bank_names_ttl = bank_names_ttl_seconds
@@ -202,79 +197,16 @@ class WompiGateway:
 
     # --- HTTP -------------------------------------------------------------------------------
 
-    def _pool(self) -> Any:
-        if self._http is None:
-            import urllib3  # lazy: off the cold-start path
-
-            with self._lock:
-                if self._http is None:
-                    self._http = urllib3.PoolManager(num_pools=2, maxsize=4)
-        return self._http
-
     def _call(self, method: str, path: str, *, key: str | None, failure: str,
               payload: Mapping[str, Any] | None = None,
               query: Mapping[str, str] | None = None) -> dict[str, Any]:
         """One request; returns the decoded JSON object or raises GatewayError/GatewayTimeout."""
-        import urllib3  # lazy; already imported by then when the default pool is used
-        from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
-        from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
+        url = self._base_url + path + (f"?{urlencode(query)}" if query else "")
         # Only a late creation leaves a payment in doubt; other late answers are plain failures.
         late = MSG_TIMEOUT if failure == MSG_CREATE else failure
-        url = self._base_url + path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Accept": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        body = None
-        if payload is not None:
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        timeout = urllib3.Timeout(connect=self._timeout_seconds, read=self._timeout_seconds)
-        started = time.monotonic()
-        try:
-            response = self._pool().request(method, url, body=body, headers=headers,
-                                            timeout=timeout, retries=False, redirect=False)
-        except NewConnectionError as exc:  # refused / DNS: the request never left
-            # (before TimeoutError: urllib3 makes NewConnectionError a ConnectTimeoutError)
-            log.error("wompi %s %s: cannot connect (%s)", method, path, type(exc).__name__)
-            raise GatewayError(failure, code="gateway_unavailable") from exc
-        except Urllib3Timeout as exc:
-            log.warning("wompi %s %s timed out after %.1fs", method, path,
-                        time.monotonic() - started)
-            raise GatewayTimeout(late, code="gateway_timeout") from exc
-        except ProtocolError as exc:  # dropped mid-way: the outcome is unknown
-            log.warning("wompi %s %s: connection dropped (%s)", method, path, exc)
-            raise GatewayTimeout(late, code="gateway_timeout") from exc
-        except HTTPError as exc:
-            log.error("wompi %s %s failed: %s", method, path, type(exc).__name__)
-            raise GatewayError(failure, code="gateway_unavailable") from exc
-        status = int(response.status)
-        log.info("wompi %s %s -> %s in %.0f ms", method, path, status,
-                 (time.monotonic() - started) * 1000)
-        decoded: Any = None
-        try:
-            decoded = (bounded_json.loads(response.data, max_bytes=MAX_ANSWER_BYTES)
-                       if response.data else None)
-        except ValueError:  # not JSON, not UTF-8, too large or too deep
-            decoded = None
-        if 200 <= status < 300:
-            if not isinstance(decoded, dict):
-                log.error("wompi %s %s: answer is not a JSON object", method, path)
-                raise GatewayError(failure, code="gateway_malformed")
-            return decoded
-        error = decoded.get("error") if isinstance(decoded, dict) else None
-        detail = json.dumps(error, ensure_ascii=False)[:500] if error else "(no error body)"
-        if status == 404:
-            log.warning("wompi %s %s: not found %s", method, path, detail)
-            raise GatewayError(failure, code="not_found")
-        if status in (401, 403):
-            log.error("wompi %s %s: credentials refused (check the keys) %s", method, path, detail)
-            raise GatewayError(failure, code="gateway_auth")
-        if 400 <= status < 500:
-            log.error("wompi %s %s: request refused %s %s", method, path, status, detail)
-            raise GatewayError(failure, code="invalid_request")
-        log.error("wompi %s %s: gateway error %s %s", method, path, status, detail)
-        raise GatewayError(failure, code="gateway_server_error")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return self._json.call(method, url, path, failure=failure, late=late, headers=headers,
+                               payload=payload)
 
     # --- acceptance tokens and banks --------------------------------------------------------
 
