@@ -86,6 +86,34 @@ def bank_page(*, action: str, bank_name: str, merchant: str, merchant_nit: str,
     return _page(f"{bank_name} – Autorización de pago PSE", bank_name, body)
 
 
+def checkout_page(*, action: str, merchant: str, merchant_nit: str, reference: str,
+                  description: str, amount: int, banks: tuple[tuple[str, str], ...]) -> str:
+    """PlacetoPay's checkout: the payer picks the bank here (the portal never asks)."""
+    rows = [
+        ("Comercio", f"{escape(merchant)}<br><small>NIT {escape(merchant_nit)}</small>"),
+        ("Referencia", escape(reference)),
+        ("Descripción", escape(description)),
+        ("Valor a pagar", f'<span class="valor">{escape(format_cop(amount))}</span>'),
+    ]
+    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    options = "".join(f'<option value="{escape(code)}">{escape(name)}</option>'
+                      for code, name in banks)
+    buttons = "".join(f'<button type="submit" name="decision" value="{outcome}"{css}>{label}'
+                      "</button>\n" for outcome, (label, css) in _BUTTONS.items())
+    body = (
+        '<p class="aviso">Simulador local de PlacetoPay: no se realiza ningún débito real.</p>\n'
+        "<h2>Pague con PSE</h2>\n"
+        f"<table>{table}</table>\n"
+        f'<form method="post" action="{escape(action)}">\n'
+        '<p><label for="bank">Banco</label><br>\n'
+        '<select id="bank" name="bank" required>\n'
+        '<option value="" disabled selected>A continuación seleccione su banco</option>\n'
+        f"{options}</select></p>\n"
+        f'<div class="acciones">\n{buttons}</div>\n</form>'
+    )
+    return _page("PlacetoPay – Pago PSE", "PlacetoPay", body)
+
+
 def processed_page(*, bank_name: str, reference: str, status: str, return_url: str) -> str:
     body = (
         "<h2>Esta transacción ya fue procesada</h2>\n"
