@@ -599,3 +599,16 @@ def test_the_financial_services_references_reach_the_gateway(gateway: WompiGatew
     method = created.raw["payment_method"]
     assert (method["reference_one"], method["reference_two"], method["reference_three"]) == (
         "190.24.10.5", "20190307", "1020304050")
+
+
+def test_documents_that_cannot_be_read_say_so(sandbox: SandboxHandle) -> None:
+    from chalicelib.adapters.gateways.wompi import MSG_DOCUMENTS
+
+    wrong_public = WompiGateway(sandbox.api_url, "pub_test_wrong", PRIVATE, EVENTS_SECRET,
+                                INTEGRITY)
+    with pytest.raises(GatewayError) as unreadable:
+        wrong_public.documents()
+    assert unreadable.value.message == MSG_DOCUMENTS
+    with pytest.raises(GatewayError) as create:  # a caller that predates consent
+        wrong_public.create_transaction(payment())
+    assert (create.value.message, create.value.code) == (MSG_CREATE, "not_found")

@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURRENCY = "COP"
-SECRET_NAME = "PLACETOPAY_SECRET_KEY"  # noqa: S105  # nosec B105  (a name, not a secret)
+#: The name of the secret that holds the site's secret key (not a secret itself).
+SECRET_NAME = "PLACETOPAY_SECRET_KEY"  # noqa: S105  # nosec B105
 NONCE_BYTES = 16
 MAX_DESCRIPTION = 250
 MAX_REFERENCE = 32

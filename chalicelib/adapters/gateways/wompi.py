@@ -85,6 +85,8 @@ STATUS_MAP: dict[str, GatewayStatus] = {
     "ERROR": "FAILED",
 }
 
+MSG_DOCUMENTS = ("No se pudieron obtener los términos de uso de Wompi, por favor intente más "
+                 "tarde")
 MSG_TERMS = ("Para pagar debe aceptar el reglamento de uso y la autorización de tratamiento de datos "
              "personales de Wompi.")
 
@@ -216,9 +218,9 @@ class WompiGateway:
         with self._lock:
             cached = self._documents
             if cached and self._monotonic() - self._acceptance_at < self._acceptance_ttl:
-                return cached
+                return list(cached)
         answer = self._call("GET", f"/merchants/{quote(self._public_key, safe='')}", key=None,
-                            failure=MSG_CREATE)
+                            failure=MSG_DOCUMENTS)
         data = answer.get("data")
         documents = []
         for doc_id, wompi_field, title in DOCUMENTS:
@@ -228,12 +230,12 @@ class WompiGateway:
             if not (isinstance(token, str) and token and isinstance(url, str)
                     and _HTTP_URL.fullmatch(url)):
                 log.error("wompi merchant answer without a usable %s", wompi_field)
-                raise GatewayError(MSG_CREATE, code="gateway_malformed")
+                raise GatewayError(MSG_DOCUMENTS, code="gateway_malformed")
             documents.append(ConsentDocument(id=doc_id, title=title, url=url, version=token))
         with self._lock:
             self._documents = documents
             self._acceptance_at = self._monotonic()
-        return documents
+        return list(documents)
 
     def list_banks(self) -> list[Bank]:
         answer = self._call("GET", "/pse/financial_institutions", key=self._public_key,
@@ -336,8 +338,9 @@ class WompiGateway:
         if accepted is None:
             try:
                 accepted = tuple(self.documents())
-            except GatewayTimeout as exc:  # nothing was created yet: a plain, safe failure
-                raise GatewayError(MSG_CREATE, code="gateway_unavailable") from exc
+            except GatewayError as exc:  # nothing was created yet: a plain, safe failure
+                code = "gateway_unavailable" if isinstance(exc, GatewayTimeout) else exc.code
+                raise GatewayError(MSG_CREATE, code=code) from exc
         tokens = {document.id: document.version for document in accepted}
         payload = self.build_transaction_payload(request, tokens["end_user_policy"],
                                                  tokens["personal_data_auth"])
