@@ -50,7 +50,8 @@ class Stage:
 
 
 def load_config() -> dict[str, Any]:
-    return json.loads(CONFIG_PATH.read_text("utf-8"))
+    config: dict[str, Any] = json.loads(CONFIG_PATH.read_text("utf-8"))
+    return config
 
 
 def stage(name: str, config: dict[str, Any] | None = None) -> Stage:
