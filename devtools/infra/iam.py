@@ -42,7 +42,7 @@ DYNAMODB_ACTIONS = [
 
 #: SES: ``SesMailer.send`` calls ``send_email`` (SES v1, simple message) and, for a message with
 #: an attachment (the PDF receipt) or extra headers (List-Unsubscribe on reminders),
-#: ``send_raw_email`` with the MIME it builds (issue 6).
+#: ``send_raw_email`` with the MIME it builds.
 SES_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
 
 #: SSM: ``adapters/secrets.get_secret`` calls ``get_parameter(Name=..., WithDecryption=True)``
