@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.domain.errors import InvalidInput
 
@@ -47,3 +49,43 @@ def mask_email(email: str | None) -> str:
         return ""
     local, domain = email.split("@", 1)
     return f"{local[:2]}{'*' * max(1, len(local) - 2)}@{domain}"
+
+
+@dataclass
+class Member:
+    """A member of the cooperative as the core system loads them; the password is the member's own.
+
+    ``version`` counts the member's stored writes: a write is accepted only over the version it
+    was read at (the unit of work checks it), so two logins or a login and an import never lose
+    each other's changes.
+    """
+
+    document_number: str
+    full_name: str
+    document_type: str = "CC"
+    email: str | None = None
+    phone: str | None = None
+    status: str = "ACTIVO"  # ACTIVO | INACTIVO | BLOQUEADO (core system)
+    portal_blocked: bool = False  # blocked by staff in the portal
+    password_hash: str | None = None
+    password_history: list[str] | None = None  # previous hashes, newest first
+    password_changed_at: datetime | None = None
+    failed_consecutive: int = 0
+    locked_until: datetime | None = None
+    failure_window_start: datetime | None = None
+    failure_window_count: int = 0
+    last_login_at: datetime | None = None
+    last_login_ip: str | None = None
+    previous_login_at: datetime | None = None
+    previous_login_ip: str | None = None
+    terms_version: str | None = None
+    terms_accepted_at: datetime | None = None
+    terms_accepted_ip: str | None = None
+    active_recovery: str | None = None  # hash of the newest recovery token
+    imported_at: datetime | None = None
+    updated_at: datetime | None = None
+    preferred_bank_code: str | None = None  # the last bank and person type paid with
+    preferred_person_type: str | None = None
+    reminders_opt_out: bool = False
+    reminders_opt_out_at: datetime | None = None
+    version: int = 0
