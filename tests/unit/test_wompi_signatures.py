@@ -505,3 +505,21 @@ def test_valid_requests_pass_validation() -> None:
     for kind in ("CC", "CE", "TI", "PP"):
         gateway().validate_request(payment(payer_document_type=kind))
     assert missing_documents(docs, ["end_user_policy"]) == [docs[1]]
+
+
+def test_the_stage_configures_the_environment_its_events_must_carry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.adapters.gateways import wompi
+    from chalicelib.config import ConfigError, Settings
+
+    monkeypatch.setenv("GATEWAY_PRIVATE_KEY", "prv_test_unit")
+    monkeypatch.setenv("GATEWAY_EVENTS_SECRET", EVENTS_SECRET)
+    monkeypatch.setenv("GATEWAY_INTEGRITY_SECRET", "test_integrity_unit")
+    env = {"GATEWAY_PUBLIC_KEY": "pub_test_unit", "WEBHOOK_MAX_AGE_SECONDS": "60"}
+    production = wompi.from_settings(Settings.from_env({**env, "WOMPI_ENVIRONMENT": "prod"}))
+    with pytest.raises(InvalidEvent, match="environment 'test' is not this stage's 'prod'"):
+        production.verify_event({}, body(make_event()), now=TS)
+    by_key = wompi.from_settings(Settings.from_env(env))  # unset: the key's own environment
+    assert by_key.verify_event({}, body(make_event()), now=TS).status == "APPROVED"
+    with pytest.raises(ConfigError, match="WOMPI_ENVIRONMENT"):
+        Settings.from_env({"WOMPI_ENVIRONMENT": "staging"})
