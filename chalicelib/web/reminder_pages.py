@@ -8,7 +8,7 @@ the RFC 8058 one-click ``POST`` that mail providers send (``List-Unsubscribe=One
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain.payments import mask_document
 from chalicelib.security.signing import BadSignature
@@ -19,7 +19,7 @@ from chalicelib.web.pages import Page, page_handler
 
 @page_handler
 def unsubscribe_form(page: Page) -> Response:
-    token = (page.request.query_params or {}).get("token", "")
+    token = page.query().get("token", "")
     try:
         member = reminders.member_for_token(page.ctx, token)
     except BadSignature:
@@ -32,7 +32,7 @@ def unsubscribe_form(page: Page) -> Response:
 @page_handler
 def unsubscribe_submit(page: Page) -> Response:
     fields = http.form_fields(page.request)
-    token = fields.get("token") or (page.request.query_params or {}).get("token", "")
+    token = fields.get("token") or page.query().get("token", "")
     opt_out = fields.get("accion", "cancelar") != "activar"  # one-click posts carry no accion
     try:
         reminders.set_opt_out(page.ctx, token, opt_out=opt_out, ip=page.ip)
