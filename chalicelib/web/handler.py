@@ -47,8 +47,9 @@ class Exchange:
         """The answer to a refusal or a failure."""
         return http.json_error(error)
 
-    def forget_session(self) -> None:
-        """After an unexpected failure: answering must not touch the store that just failed."""
+    def skip_session_lookup(self) -> None:
+        """After a failure: answer without reading a session not read yet (the store may be what
+        failed); one already read stays. Nothing to skip by default."""
 
 
 E = TypeVar("E", bound=Exchange)
@@ -79,8 +80,8 @@ def answer(request: Request, kind: type[E], func: Callable[[E], Response]) -> Re
         return func(exchange)
     except Exception as exc:
         error = failure(request, exc)
-        if not isinstance(exc, DomainError):
-            exchange.forget_session()
+        if error.status >= 500:
+            exchange.skip_session_lookup()
         return exchange.refuse(error)
 
 

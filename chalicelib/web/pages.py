@@ -87,8 +87,9 @@ class Page(Exchange):
         return token_ok and origin_ok
 
     # -- session ------------------------------------------------------------------------------
-    def forget_session(self) -> None:
-        self._session = None
+    def skip_session_lookup(self) -> None:
+        if self._session is False:
+            self._session = None
 
     def session(self) -> SessionView | None:
         if self._session is False:

@@ -51,8 +51,11 @@ class StaffPage(Page):
     def session(self) -> None:
         return None  # the member's session is not this page's business
 
-    def forget_session(self) -> None:
-        self._staff = None
+    def skip_session_lookup(self) -> None:
+        if self._staff is False:
+            self._staff = None
+        if self._pending is False:
+            self._pending = None
 
     @property
     def staff_cookie(self) -> str | None:
