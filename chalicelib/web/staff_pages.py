@@ -286,6 +286,5 @@ def keepalive(page: StaffPage) -> Response:
     """The idle warning's "Continuar": reading the session slides it; its new idle end."""
     staff = page.staff()
     if staff is None:
-        return http.json_response({"error": {"code": "unauthenticated", "message": SESSION_ENDED}},
-                                  status=401)
+        return http.json_error(Unauthenticated(SESSION_ENDED))
     return http.json_response({"session_expires_at": iso(staff.idle_expires_at)})
