@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.mailer import Mailer
     from chalicelib.security.passwords import PasswordHasher
     from chalicelib.security.signing import Signer
+    from chalicelib.services.unit_of_work import UnitOfWork
 
 
 class Runtime:
@@ -36,7 +37,17 @@ class Runtime:
 @dataclass
 class Context:
     settings: Settings
+    #: Where units of work come from: DynamoDB unless a test gives its fake.
+    units_of_work: Callable[[], UnitOfWork] | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work, for one use case (or one attempt of it)."""
+        if self.units_of_work is not None:
+            return self.units_of_work()
+        from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
+
+        return DynamoUnitOfWork()
 
     def now(self) -> datetime:
         return Runtime.clock()
@@ -74,9 +85,19 @@ class Context:
 
     @cached_property
     def gateway(self) -> PaymentGateway:
+        """The configured gateway: new payments start there."""
         from chalicelib.adapters.gateways.registry import gateway_for
 
         return gateway_for(self)
+
+    def gateway_for(self, name: str | None) -> PaymentGateway:
+        """The gateway a payment was started with (``payment.gateway``): it is reconciled there,
+        even after the stage switched to another one."""
+        if name is None or name.strip().lower() == self.settings.gateway.strip().lower():
+            return self.gateway
+        from chalicelib.config import ConfigError
+
+        raise ConfigError(f"no adapter configured for gateway {name!r}")
 
 
 _contexts: dict[Settings, Context] = {}

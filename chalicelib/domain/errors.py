@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DomainError(Exception):
     """A refusal the member must read: ``code`` is the API error code, ``message`` is Spanish."""
@@ -45,8 +47,17 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
+    """What a use case read changed before its write: ``changed`` names what (the unit of work's
+    labels, e.g. ``payment`` or ``obligation:APORTES``); re-read and decide again, or tell the user."""
+
     status = 409
     code = "conflict"
+
+    def __init__(self, message: str = "Los datos cambiaron mientras se procesaba; intente de nuevo.",
+                 *, changed: Iterable[str] = (), code: str | None = None, field: str | None = None,
+                 extra: dict | None = None) -> None:
+        super().__init__(message, code=code, field=field, extra=extra)
+        self.changed = frozenset(changed)
 
 
 class Throttled(DomainError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.domain.errors import InvalidInput
 
@@ -25,11 +27,20 @@ def parse_document_number(raw: object) -> str:
     return cleaned
 
 
-def mask_document(document_number: str) -> str:
-    """For logs: only the last 3 digits survive (``*******123``)."""
-    if len(document_number) <= 3:
-        return "*" * len(document_number)
-    return "*" * (len(document_number) - 3) + document_number[-3:]
+def mask_document(document_number: str, *, for_people: bool = False) -> str:
+    """A document number with all but its last digits hidden: the one rule, for logs and pages.
+
+    In logs (the default) the last 3 digits survive and the length shows (``*******050``), enough to
+    tell two members' lines apart. Where a person reads it (a receipt seen without a session, the
+    reminders' unsubscribe page) the last 4 follow a fixed mark, as product numbers are masked
+    (``•••• 4050``), and a number of 4 digits or fewer is hidden whole (``••••``).
+    """
+    number = document_number.strip()
+    if for_people:
+        return f"•••• {number[-4:]}" if len(number) > 4 else "••••"
+    if len(number) <= 3:
+        return "*" * len(number)
+    return "*" * (len(number) - 3) + number[-3:]
 
 
 def mask_email(email: str | None) -> str:
@@ -38,3 +49,43 @@ def mask_email(email: str | None) -> str:
         return ""
     local, domain = email.split("@", 1)
     return f"{local[:2]}{'*' * max(1, len(local) - 2)}@{domain}"
+
+
+@dataclass
+class Member:
+    """A member of the cooperative as the core system loads them; the password is the member's own.
+
+    ``version`` counts the member's stored writes: a write is accepted only over the version it
+    was read at (the unit of work checks it), so two logins or a login and an import never lose
+    each other's changes.
+    """
+
+    document_number: str
+    full_name: str
+    document_type: str = "CC"
+    email: str | None = None
+    phone: str | None = None
+    status: str = "ACTIVO"  # ACTIVO | INACTIVO | BLOQUEADO (core system)
+    portal_blocked: bool = False  # blocked by staff in the portal
+    password_hash: str | None = None
+    password_history: list[str] | None = None  # previous hashes, newest first
+    password_changed_at: datetime | None = None
+    failed_consecutive: int = 0
+    locked_until: datetime | None = None
+    failure_window_start: datetime | None = None
+    failure_window_count: int = 0
+    last_login_at: datetime | None = None
+    last_login_ip: str | None = None
+    previous_login_at: datetime | None = None
+    previous_login_ip: str | None = None
+    terms_version: str | None = None
+    terms_accepted_at: datetime | None = None
+    terms_accepted_ip: str | None = None
+    active_recovery: str | None = None  # hash of the newest recovery token
+    imported_at: datetime | None = None
+    updated_at: datetime | None = None
+    preferred_bank_code: str | None = None  # the last bank and person type paid with
+    preferred_person_type: str | None = None
+    reminders_opt_out: bool = False
+    reminders_opt_out_at: datetime | None = None
+    version: int = 0

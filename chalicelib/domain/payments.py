@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from chalicelib.config import COLOMBIA
 from chalicelib.domain.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -199,11 +200,6 @@ def distinct_masks(numbers: Iterable[str]) -> dict[str, str]:
             twins = [o for o in twins if o[:lead] == value[:lead]]
         masks[value] = f"{value[:lead]}{masked}" if lead else masked
     return masks
-
-
-def mask_document(document_number: str) -> str:
-    """A payer's document on a receipt seen without a session: always masked, last 4 shown."""
-    return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK
 
 
 def colombia_today(now: datetime) -> date:
@@ -448,3 +444,78 @@ def payment_description(lines: Sequence[tuple[str, str]]) -> str:
 def decrement(value: int, paid: int) -> int:
     """A balance after a payment, never below zero (paying a loan off beyond the instalment)."""
     return max(0, int(value) - int(paid))
+
+
+# --- entities ---------------------------------------------------------------------------------
+
+@dataclass
+class PaymentItem:
+    """One obligation paid, as it was when the payment locked it: ``*_before`` are the balances
+    an approval is applied over; ``parts`` the instalment's parts left then, in the order of
+    application (``[[part, pesos], ...]``), so a later import never changes a past receipt."""
+
+    obligation_id: str
+    type: str
+    product_number: str  # as the core system wrote it; masked when shown
+    description: str
+    amount: int
+    due_before: int | None = None
+    minimum_before: int | None = None
+    maximum_before: int | None = None
+    parts: list[list[Any]] | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: str
+    at: datetime
+
+
+@dataclass
+class Payment:
+    """One PSE payment attempt of a member; stored CREATED before the gateway is called.
+
+    ``version`` counts its stored writes: each transition is written only over the version it was
+    decided from, so a repeated or concurrent notification never applies it twice."""
+
+    payment_id: str  # 128-bit random, URL-safe: the receipt's key
+    reference: str  # ours, sent to the gateway, never reused
+    document_number: str
+    payer_name: str
+    status: str
+    amount: int  # COP, integer pesos
+    items: list[PaymentItem]
+    bank_code: str
+    person_type: str  # natural | juridica
+    description: str
+    ip: str
+    gateway: str  # the gateway it was started with: it is reconciled there
+    created_at: datetime
+    updated_at: datetime
+    status_history: list[StatusChange]
+    document_type: str = "CC"
+    payer_email: str | None = None
+    bank_name: str | None = None
+    gateway_id: str | None = None
+    cus: str | None = None  # PSE's Código Único de Seguimiento
+    bank_url: str | None = None
+    status_message: str | None = None
+    approved_at: datetime | None = None
+    idempotency_key: str | None = None
+    next_poll_at: datetime | None = None
+    poll_shard: str | None = None
+    review_reason: str | None = None
+    review_flag: str | None = None
+    receipt_emailed: bool = False
+    receipt_attempts: int = 0
+    exported_at: datetime | None = None
+    export_pending: str | None = None  # "READY" from approval until an export claims it
+    export_id: str | None = None
+    core_applied_at: datetime | None = None  # confirmed by the core system's import
+    original_amount: int | None = None  # before staff applied the gateway's amount
+    poll_horizon_at: datetime | None = None  # staff kept it pending: the new horizon
+    review_resolution: str | None = None  # apply | reject | keep_pending (the last one)
+    review_resolved_by: str | None = None  # staff:<identity>
+    review_resolved_at: datetime | None = None
+    review_note: str | None = None
+    version: int = 0

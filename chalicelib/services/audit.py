@@ -7,13 +7,25 @@ from typing import Any
 from chalicelib.adapters.dynamo import repositories as repo
 from chalicelib.adapters.dynamo.models import AuditEvent
 from chalicelib.context import Context
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.observability import log_event
+
+
+def audit_entry(ctx: Context, *, subject: str, event: str, actor: str = "member",
+                ip: str | None = None, reason: str | None = None, payment_id: str | None = None,
+                **details: Any) -> AuditEntry:
+    """Log the event now and return its entry, for ``uow.audit.add`` with the change it records."""
+    log_event(event, document_number=subject, actor=actor, ip=ip, reason=reason,
+              payment_id=payment_id, **details)
+    return AuditEntry(subject=subject, event=event, actor=actor, at=ctx.now(), suffix=ctx.token(6),
+                      ip=ip, reason=reason, payment_id=payment_id,
+                      details={k: str(v) for k, v in details.items()} or None)
 
 
 def audit_item(ctx: Context, *, subject: str, event: str, actor: str = "member",
                ip: str | None = None, reason: str | None = None, payment_id: str | None = None,
                **details: Any) -> AuditEvent:
-    """Log the event now and return its audit item, to be written with the change it records."""
+    """Until every use case writes through a unit of work: the entry as a PynamoDB item."""
     log_event(event, document_number=subject, actor=actor, ip=ip, reason=reason,
               payment_id=payment_id, **details)
     return repo.audit_event(subject=subject, event=event, actor=actor, at=ctx.now(),
@@ -23,4 +35,6 @@ def audit_item(ctx: Context, *, subject: str, event: str, actor: str = "member",
 
 def record(ctx: Context, **fields: Any) -> None:
     """Log and write an audit event on its own."""
-    audit_item(ctx, **fields).save()
+    with ctx.unit_of_work() as uow:
+        uow.audit.add(audit_entry(ctx, **fields))
+        uow.commit()

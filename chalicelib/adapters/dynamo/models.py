@@ -64,11 +64,12 @@ class Member(Model):
     active_recovery = UnicodeAttribute(null=True)  # hash of the newest recovery token
     imported_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
-    # Reminder emails (issue 6): set by the unsubscribe link; the core system's import keeps it.
+    # Reminder emails : set by the unsubscribe link; the core system's import keeps it.
     preferred_bank_code = UnicodeAttribute(null=True)  # the last bank and person type paid with
     preferred_person_type = UnicodeAttribute(null=True)
     reminders_opt_out = BooleanAttribute(default=False)
     reminders_opt_out_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(null=True)  # the unit of work's optimistic lock (absent = 0)
 
 
 class SessionsByMember(GlobalSecondaryIndex["Session"]):
@@ -140,7 +141,7 @@ class AuditEvent(Model):
 
 
 class ObligationsByDueDate(GlobalSecondaryIndex["Obligation"]):
-    """Obligations due on one day (issue 6: the daily reminders query a few days, never scan).
+    """Obligations due on one day (the daily reminders query a few days, never scan).
 
     Partitioned by the due date itself: a day's partition holds that day's instalments, so the
     importer's writes spread over many partitions and a query reads only the day asked for.
@@ -155,7 +156,7 @@ class ObligationsByDueDate(GlobalSecondaryIndex["Obligation"]):
 
 
 class ObligationsOpenByImport(GlobalSecondaryIndex["Obligation"]):
-    """Sparse, back office (issue 4): OPEN obligations by the last import that listed them.
+    """Sparse, back office: OPEN obligations by the last import that listed them.
 
     ``open_shard`` exists only while the obligation is OPEN (a hash of its key, "0".."15", so an
     import's 100,000 writes spread over 16 index partitions instead of one hot key). After a full
@@ -193,23 +194,21 @@ class Obligation(Model):
     # Payments applied in the portal, not yet known to the core: payment id -> {amount, at}.
     portal_payments = MapAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
-    # --- back office (issue 4): closing obligations absent from a full file (services/imports) ---
+    # --- back office: closing obligations absent from a full file (services/imports) ---
     import_batch = UnicodeAttribute(null=True)  # the last import that listed it (a batch id)
     import_line = NumberAttribute(null=True)  # its line in that file (to name repeated rows)
     open_shard = UnicodeAttribute(null=True)  # "0".."15" while OPEN: the open_by_import index
     closed_at = UTCDateTimeAttribute(null=True)  # when a full file without it closed it
-    # The instalment's parts at the cut-off when the file gives them (issue 6; domain/allocation):
+    # The instalment's parts at the cut-off when the file gives them (domain/allocation):
     # {"late_interest"|"fees"|"insurance"|"interest"|"capital": pesos}, adding up to the file's amount_due.
     instalment_parts = JSONAttribute(null=True)
+    version = NumberAttribute(null=True)  # the unit of work's optimistic lock (absent = 0)
 
     by_due_date = ObligationsByDueDate()
-    open_by_import = ObligationsOpenByImport()  # back office (issue 4)
+    open_by_import = ObligationsOpenByImport()  # back office
 
 
-ALL_MODELS: tuple[type[Model], ...] = (Member, Session, Recovery, RateCounter, AuditEvent, Obligation)
-
-
-# --- payments (issue 3): payments, gateway events, idempotency claims, bank list cache ----------
+# --- payments: payments, gateway events, idempotency claims, bank list cache ----------
 
 class PaymentItem(MapAttribute):
     """One obligation paid, as it was when the payment locked it."""
@@ -225,7 +224,7 @@ class PaymentItem(MapAttribute):
     minimum_before = NumberAttribute(null=True)
     maximum_before = NumberAttribute(null=True)
     # What was left of each part of the instalment, in the cooperative's order of application, when
-    # the payment started: [[part, pesos], ...] (issue 6). The receipt's allocation comes from it,
+    # the payment started: [[part, pesos], ...] . The receipt's allocation comes from it,
     # so a later import or a new ALLOCATION_ORDER never changes a past receipt.
     parts = JSONAttribute(null=True)
 
@@ -282,7 +281,7 @@ class PaymentsForReview(GlobalSecondaryIndex["Payment"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-# --- back office (issue 4): export queue, staff search --------------------------------------------
+# --- back office: export queue, staff search --------------------------------------------
 
 class PaymentsToExport(GlobalSecondaryIndex["Payment"]):
     """Sparse: APPROVED payments no export has claimed yet. ``export_pending`` is set in the
@@ -355,7 +354,7 @@ class Payment(Model):
     receipt_emailed = BooleanAttribute(default=False)
     receipt_attempts = NumberAttribute(default=0)
     exported_at = UTCDateTimeAttribute(null=True)  # when an export claimed it (back office)
-    # --- back office (issue 4) ---
+    # --- back office ---
     export_pending = UnicodeAttribute(null=True)  # "READY" from approval until an export claims it
     export_id = UnicodeAttribute(null=True)  # the one export that carries it
     core_applied_at = UTCDateTimeAttribute(null=True)  # confirmed by the core system's import
@@ -365,15 +364,16 @@ class Payment(Model):
     review_resolved_by = UnicodeAttribute(null=True)  # staff:<identity>
     review_resolved_at = UTCDateTimeAttribute(null=True)
     review_note = UnicodeAttribute(null=True)  # the staff member's reason
+    version = NumberAttribute(null=True)  # the unit of work's optimistic lock (absent = 0)
 
     by_member = PaymentsByMember()
     by_reference = PaymentsByReference()
     by_cus = PaymentsByCus()
     due_poll = PaymentsDuePoll()
     review = PaymentsForReview()
-    export_queue = PaymentsToExport()  # back office (issue 4)
-    by_export = PaymentsByExport()  # back office (issue 4)
-    by_status = PaymentsByStatus()  # back office (issue 4)
+    export_queue = PaymentsToExport()  # back office
+    by_export = PaymentsByExport()  # back office
+    by_status = PaymentsByStatus()  # back office
 
 
 class GatewayEventsByReference(GlobalSecondaryIndex["GatewayEvent"]):
@@ -433,10 +433,9 @@ class BankListCache(Model):
     expires_at = UTCDateTimeAttribute()
 
 
-ALL_MODELS = (*ALL_MODELS, Payment, GatewayEvent, IdempotencyRecord, BankListCache)
 
 
-# --- back office (issue 4): exports of approved payments for the core system ---------------------
+# --- back office: exports of approved payments for the core system ---------------------
 
 class OpenExports(GlobalSecondaryIndex["Export"]):
     """Sparse: exports not finished yet (a crash between claiming and writing the file)."""
@@ -470,10 +469,9 @@ class Export(Model):
     open_exports = OpenExports()
 
 
-ALL_MODELS = (*ALL_MODELS, Export)
 
 
-# --- member reminders (issue 6) -----------------------------------------------------------------
+# --- member reminders -----------------------------------------------------------------
 
 class ReminderSent(Model):
     """One reminder email, claimed with a conditional put before it is sent (at most once).
@@ -492,10 +490,9 @@ class ReminderSent(Model):
     ttl = TTLAttribute(null=True)
 
 
-ALL_MODELS = (*ALL_MODELS, ReminderSent)
 
 
-# --- back office (issue 4): runs of the core system's imports, and their lock --------------------
+# --- back office: runs of the core system's imports, and their lock --------------------
 
 class ImportRun(Model):
     """One import of a core-system file (what it did), or the lock ``lock#obligations`` that keeps
@@ -515,7 +512,6 @@ class ImportRun(Model):
     summary = UnicodeAttribute(null=True)  # the report's counts, JSON
 
 
-ALL_MODELS = (*ALL_MODELS, ImportRun)
 
 
 # --- staff console: server-side staff sessions (the identity itself lives in Cognito) -----------
@@ -554,4 +550,27 @@ class StaffSession(Model):
     by_username = StaffSessionsByUser()
 
 
-ALL_MODELS = (*ALL_MODELS, StaffSession)
+# --- domain events (the outbox): written with the change, handled from the table's stream ------
+
+class OutboxEvent(Model):
+    """A domain event (``chalicelib.domain.events``), put in the same transaction as the change it
+    records; its table's stream (new images) feeds the handlers that act after the commit."""
+
+    class Meta(_Meta):
+        table_name = table_name("events")
+        stream_view_type = "NEW_IMAGE"
+
+    event_id = UnicodeAttribute(hash_key=True)  # {payment_id}#{type}#{at}: a replay is one item
+    kind = UnicodeAttribute()  # the event's class name
+    payment_id = UnicodeAttribute()
+    document_number = UnicodeAttribute()
+    reference = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    data = JSONAttribute(null=True)  # the event's other fields (status, reason)
+    ttl = TTLAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    Member, Session, Recovery, RateCounter, AuditEvent, Obligation, Payment, GatewayEvent,
+    IdempotencyRecord, BankListCache, Export, ReminderSent, ImportRun, StaffSession, OutboxEvent,
+)

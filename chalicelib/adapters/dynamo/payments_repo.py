@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
-from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo.models import (
     BankListCache,
@@ -25,50 +21,11 @@ from chalicelib.adapters.dynamo.models import (
     Obligation,
     Payment,
 )
-from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, aws_error_code, connection
+from chalicelib.adapters.dynamo.repositories import connection
 
-
-class Cancelled(ConcurrentUpdate):
-    """A transaction was cancelled; ``failed`` names the labels whose condition did not hold."""
-
-    def __init__(self, message: str, failed: set[str]) -> None:
-        super().__init__(message)
-        self.failed = failed
-
-
-@dataclass
-class Tx:
-    """One atomic write in the making: puts and updates, each with an optional condition."""
-
-    puts: list[tuple[str, Model, Condition | None]] = field(default_factory=list)
-    updates: list[tuple[str, Model, list[Action], Condition | None]] = field(default_factory=list)
-
-    def put(self, label: str, item: Model, condition: Condition | None = None) -> Tx:
-        self.puts.append((label, item, condition))
-        return self
-
-    def update(self, label: str, item: Model, actions: list[Action],
-               condition: Condition | None = None) -> Tx:
-        self.updates.append((label, item, actions, condition))
-        return self
-
-    def commit(self) -> None:
-        # PynamoDB sends puts before updates: the cancellation reasons come in that order.
-        labels = [label for label, _, _ in self.puts] + [label for label, *_ in self.updates]
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                for _, item, condition in self.puts:
-                    tx.save(item, condition=condition)
-                for _, item, actions, condition in self.updates:
-                    tx.update(item, actions=actions, condition=condition)
-        except TransactWriteError as exc:
-            if aws_error_code(exc) != "TransactionCanceledException":
-                raise
-            # One reason per item, in order (a mismatch would blame the wrong item: fail loudly).
-            failed = {label for label, reason in zip(labels, exc.cancellation_reasons, strict=True)
-                      if reason is not None and reason.code not in (None, "None")}
-            raise Cancelled(str(exc), failed) from exc
-
+# Until the engine uses the unit of work:
+from chalicelib.adapters.dynamo.transaction import Cancelled as Cancelled
+from chalicelib.adapters.dynamo.transaction import Tx as Tx
 
 # --- payments --------------------------------------------------------------------------------
 

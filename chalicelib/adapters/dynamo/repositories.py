@@ -18,9 +18,10 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Member, RateCounter, Recovery, Session
 from chalicelib.config import get_settings
+from chalicelib.domain.errors import Conflict
 
 
-class ConcurrentUpdate(Exception):
+class ConcurrentUpdate(Conflict):
     """A conditional write lost a race; re-read and decide again."""
 
 
