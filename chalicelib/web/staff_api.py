@@ -140,8 +140,7 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
         "ip": event.ip,
         "reason": event.reason,
         "payment_id": event.payment_id,
-        # PynamoDB's MapAttribute.as_dict has no annotations.
-        "details": event.details.as_dict() if event.details is not None else {},  # type: ignore[no-untyped-call]
+        "details": event.details.as_dict() if event.details is not None else {},
     }
 
 
