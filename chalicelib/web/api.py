@@ -6,7 +6,7 @@ import hmac
 import logging
 from typing import Any
 
-from chalice.app import Response
+from chalice import Response
 
 from chalicelib.domain.errors import Forbidden, Unauthenticated
 from chalicelib.formatting import iso

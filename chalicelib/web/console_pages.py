@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from chalice.app import Response
+from chalice import Response
 
 from chalicelib.adapters.cognito import ROLES, CognitoRefusal
 from chalicelib.domain.errors import InvalidInput, NotFound

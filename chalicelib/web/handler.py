@@ -13,7 +13,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.context import Context, get_context
 from chalicelib.domain.errors import DomainError, InvalidInput

@@ -11,7 +11,8 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import DomainError, InvalidInput

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.config import Settings
 from chalicelib.domain.errors import DomainError, InvalidCredentials, Unauthenticated

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from chalice.app import Response
+from chalice import Response
 
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import DomainError, InvalidInput

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.adapters.gateways.base import InvalidEvent
 from chalicelib.context import Context, get_context

@@ -8,7 +8,7 @@ the RFC 8058 one-click ``POST`` that mail providers send (``List-Unsubscribe=One
 
 from __future__ import annotations
 
-from chalice.app import Response
+from chalice import Response
 
 from chalicelib.domain.members import mask_document
 from chalicelib.security.signing import BadSignature

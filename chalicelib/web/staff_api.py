@@ -18,7 +18,8 @@ import hmac
 import logging
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
 from chalicelib.config import Settings

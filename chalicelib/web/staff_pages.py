@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from chalice.app import Request, Response
+from chalice import Response
+from chalice.app import Request
 
 from chalicelib.adapters.dynamo.models import StaffSession
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidCredentials, Unauthenticated
