@@ -72,19 +72,16 @@ def _next_version(model: type[Model]) -> Action:
     return _attribute(model, "version").add(1)
 
 
-def _raw_item(model: type[Model], names: dict[str, str], entity: object,
-              fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """The entity's non-null ``fields`` as DynamoDB JSON, at its next version."""
-    item = {names[name]: _serialized(model, name, value) for name in fields
-            if (value := getattr(entity, name)) is not None}
-    item[names["version"]] = {"N": str(int(getattr(entity, "version")) + 1)}
+def _member_json(member: Member) -> dict[str, dict[str, Any]]:
+    """A new member's core-system fields as DynamoDB JSON, at its next version."""
+    item = {_MEMBER[name]: _serialized(models.Member, name, value) for name in _MEMBER_FIELDS
+            if (value := getattr(member, name)) is not None}
+    item[_MEMBER["version"]] = {"N": str(member.version + 1)}
     return item
 
 
 _MEMBER_FIELDS = ("document_number", "document_type", "full_name", "email", "phone", "status",
                   "imported_at", "updated_at")
-_STRINGS = ("document_number", "obligation_id", "type", "product_number", "description",
-            "due_date", "status", "import_batch", "open_shard")
 
 
 class DynamoImportStorage(ImportStorage):
@@ -133,7 +130,8 @@ class DynamoImportStorage(ImportStorage):
         """``UpdateItem`` without returning the item (``Model.update`` asks for ALL_NEW), the
         version incremented; False when the condition failed."""
         try:
-            model._get_connection().update_item(*key, actions=[*actions, _next_version(model)],
+            model._get_connection().update_item(key[0], key[1] if len(key) > 1 else None,
+                                                actions=[*actions, _next_version(model)],
                                                 condition=condition)
         except UpdateError as exc:
             if not _is_condition_failure(exc):
@@ -155,7 +153,7 @@ class DynamoImportStorage(ImportStorage):
 
     def add_members(self, members: list[Member]) -> None:
         self._batch_put(models.Member.Meta.table_name,
-                        [_raw_item(models.Member, _MEMBER, m, _MEMBER_FIELDS) for m in members])
+                        [_member_json(m) for m in members])
 
     def update_member_core_fields(self, member: Member, now: datetime) -> bool:
         m = models.Member
@@ -276,14 +274,26 @@ class DynamoImportStorage(ImportStorage):
 
 
 def _obligation_json(obligation: Obligation) -> dict[str, dict[str, Any]]:
-    """A new obligation as DynamoDB JSON, at version 1, built by hand (see the module)."""
+    """A new obligation as DynamoDB JSON, at its next version, built by hand (see the module):
+    the attributes :func:`~chalicelib.domain.imports.new_obligation` sets."""
     names, o = _OBLIGATION, obligation
-    item: dict[str, dict[str, Any]] = {names[name]: {"S": value} for name in _STRINGS
-                                       if (value := getattr(o, name)) is not None}
-    item[names["amount_due"]] = {"N": str(o.amount_due)}
-    item[names["minimum_amount"]] = {"N": str(o.minimum_amount)}
-    item[names["maximum_amount"]] = {"N": str(o.maximum_amount)}
-    item[names["cutoff"]] = {"S": models.Obligation.cutoff.serialize(o.cutoff)}
+    item: dict[str, dict[str, Any]] = {
+        names["document_number"]: {"S": o.document_number},
+        names["obligation_id"]: {"S": o.obligation_id},
+        names["type"]: {"S": o.type},
+        names["product_number"]: {"S": o.product_number},
+        names["description"]: {"S": o.description},
+        names["due_date"]: {"S": o.due_date},
+        names["amount_due"]: {"N": str(o.amount_due)},
+        names["minimum_amount"]: {"N": str(o.minimum_amount)},
+        names["maximum_amount"]: {"N": str(o.maximum_amount)},
+        names["cutoff"]: {"S": _utc_text(o.cutoff)},
+        names["status"]: {"S": o.status},
+        names["version"]: {"N": str(o.version + 1)},
+    }
+    for name in ("import_batch", "open_shard"):
+        if (text := getattr(o, name)) is not None:
+            item[names[name]] = {"S": text}
     if o.updated_at is not None:
         item[names["updated_at"]] = {"S": _utc_text(o.updated_at)}
     if o.import_line is not None:
@@ -291,7 +301,6 @@ def _obligation_json(obligation: Obligation) -> dict[str, dict[str, Any]]:
     if o.instalment_parts is not None:
         item[names["instalment_parts"]] = {
             "S": models.Obligation.instalment_parts.serialize(o.instalment_parts)}
-    item[names["version"]] = {"N": str(o.version + 1)}
     return item
 
 
@@ -299,25 +308,29 @@ _UTC_TEXTS: dict[datetime, str] = {}
 
 
 def _utc_text(moment: datetime) -> str:
-    """``UTCDateTimeAttribute``'s text, remembered for the import's one ``now`` (every new row)."""
+    """``UTCDateTimeAttribute``'s text, remembered: a file has one ``now`` and a few cut-offs."""
     text = _UTC_TEXTS.get(moment)
     if text is None:
-        if len(_UTC_TEXTS) > 64:
+        if len(_UTC_TEXTS) > 1024:
             _UTC_TEXTS.clear()
-        text = _UTC_TEXTS[moment] = models.Obligation.updated_at.serialize(moment)
+        text = _UTC_TEXTS[moment] = models.Obligation.updated_at.serialize(  # type: ignore[no-untyped-call]
+            moment)
     return text
 
 
 def _same_payments(payments: dict[str, Any]) -> Condition:
     """The item exists and still has exactly the portal payments that were read (by id)."""
     o = models.Obligation
-    condition = o.document_number.exists()
+    condition: Condition = o.document_number.exists()
+    stored_size = size(o.portal_payments)  # type: ignore[no-untyped-call]
     if not payments:
-        return condition & (o.portal_payments.does_not_exist() | (size(o.portal_payments) == 0))
+        empty: Condition = stored_size == 0
+        return condition & (o.portal_payments.does_not_exist() | empty)
     # exists() first: moto cannot take size() of a missing attribute (DynamoDB says false).
-    condition = condition & o.portal_payments.exists()
-    condition = condition & (size(o.portal_payments) == len(payments))
+    as_read: Condition = stored_size == len(payments)
+    condition = condition & o.portal_payments.exists() & as_read
     for payment_id in payments:
-        condition = condition & o.portal_payments[payment_id].exists()
+        listed: Condition = o.portal_payments[payment_id].exists()
+        condition = condition & listed
     return condition
 

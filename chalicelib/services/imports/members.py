@@ -18,9 +18,8 @@ from chalicelib.context import Context, get_context
 from chalicelib.domain import text
 from chalicelib.domain.imports import key_digest
 from chalicelib.domain.members import DOCUMENT_TYPES, MEMBER_STATUSES, Member
-from chalicelib.observability import log_event
 from chalicelib.services.imports import limits
-from chalicelib.services.imports.report import ImportReport, new_batch_id, record_run
+from chalicelib.services.imports.report import ImportReport, log_finished, new_batch_id, record_run
 from chalicelib.services.imports.rows import (
     FileError,
     Progress,
@@ -63,7 +62,7 @@ class MemberRow:
 
 
 def parse_member(row: Row, report: ImportReport) -> MemberRow | None:
-    values, problems = row.values, []
+    values, problems = row.values, list[str]()
     document_type = one_of(values, "document_type", DOCUMENT_TYPES, problems)
     number = document_number(values, problems)
     full_name = free_text(values, "full_name", 200, problems, required=True)
@@ -117,8 +116,7 @@ def import_members(stream: BinaryIO, *, now: datetime, progress: Progress | None
             read_members(uow.imports, stream, report, now, progress)
         finally:
             record_run(uow.imports, report, now, started)
-    log_event("import_finished", kind="members", batch_id=report.batch_id, source=source,
-              **report.counts())
+    log_finished(report)
     return report.finish()
 
 

@@ -55,7 +55,13 @@ from chalicelib.domain.obligations import Obligation
 from chalicelib.observability import log_event
 from chalicelib.services.imports import limits
 from chalicelib.services.imports.lock import ImportLock
-from chalicelib.services.imports.report import IMPORT_ACTOR, ImportReport, new_batch_id, record_run
+from chalicelib.services.imports.report import (
+    IMPORT_ACTOR,
+    ImportReport,
+    log_finished,
+    new_batch_id,
+    record_run,
+)
 from chalicelib.services.imports.rows import (
     FileError,
     Progress,
@@ -129,7 +135,7 @@ def parse_cutoff(raw: str, problems: list[str]) -> datetime | None:
 
 
 def parse_obligation(row: Row, report: ImportReport, now: datetime) -> ObligationRow | None:
-    values, problems = row.values, []
+    values, problems = row.values, list[str]()
     number = document_number(values, problems)
     obligation_id = identifier(values, "obligation_id", 64, problems)
     kind = one_of(values, "type", OBLIGATION_TYPES, problems)
@@ -425,8 +431,7 @@ def import_obligations(stream: BinaryIO, *, now: datetime, progress: Progress | 
             importer.close()
             lock.release()
             record_run(storage, report, now, started)
-    log_event("import_finished", kind="obligations", batch_id=report.batch_id,
-              source=source, **report.counts())
+    log_finished(report)
     return report.finish()
 
 

@@ -186,6 +186,12 @@ class ImportReport:
         }
 
 
+def log_finished(report: ImportReport) -> None:
+    counts: dict[str, Any] = report.counts()
+    log_event("import_finished", kind=report.kind, batch_id=report.batch_id, source=report.source,
+              **counts)
+
+
 def record_run(storage: ImportStorage, report: ImportReport, now: datetime, started: float) -> None:
     """What the import did, in the imports table (best effort: the import itself is done)."""
     try:
