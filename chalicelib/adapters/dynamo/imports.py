@@ -80,6 +80,8 @@ def _member_json(member: Member) -> dict[str, dict[str, Any]]:
     return item
 
 
+_RARELY_NEW = ("instalment_parts", "pending_payment_id", "pending_reference", "portal_payments",
+               "closed_at")
 _MEMBER_FIELDS = ("document_number", "document_type", "full_name", "email", "phone", "status",
                   "imported_at", "updated_at")
 
@@ -274,8 +276,7 @@ class DynamoImportStorage(ImportStorage):
 
 
 def _obligation_json(obligation: Obligation) -> dict[str, dict[str, Any]]:
-    """A new obligation as DynamoDB JSON, at its next version, built by hand (see the module):
-    the attributes :func:`~chalicelib.domain.imports.new_obligation` sets."""
+    """A new obligation as DynamoDB JSON, at its next version, built by hand (see the module)."""
     names, o = _OBLIGATION, obligation
     item: dict[str, dict[str, Any]] = {
         names["document_number"]: {"S": o.document_number},
@@ -298,9 +299,9 @@ def _obligation_json(obligation: Obligation) -> dict[str, dict[str, Any]]:
         item[names["updated_at"]] = {"S": _utc_text(o.updated_at)}
     if o.import_line is not None:
         item[names["import_line"]] = {"N": str(o.import_line)}
-    if o.instalment_parts is not None:
-        item[names["instalment_parts"]] = {
-            "S": models.Obligation.instalment_parts.serialize(o.instalment_parts)}
+    for name in _RARELY_NEW:  # a new row has none of them
+        if (value := getattr(o, name)) is not None:
+            item[names[name]] = _serialized(models.Obligation, name, value)
     return item
 
 
