@@ -33,7 +33,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
-from chalicelib.adapters.s3 import get_object, s3_client
+from chalicelib.adapters.s3 import get_object
+from chalicelib.adapters.s3 import s3_client as s3_client  # re-exported: the console's client
 from chalicelib.config import Settings
 from chalicelib.context import Runtime
 from chalicelib.formatting import iso

@@ -325,8 +325,9 @@ def _same_payments(payments: dict[str, Any]) -> Condition:
     condition: Condition = o.document_number.exists()
     stored_size = size(o.portal_payments)  # type: ignore[no-untyped-call]
     if not payments:
-        empty: Condition = stored_size == 0
-        return condition & (o.portal_payments.does_not_exist() | empty)
+        empty: Condition = o.portal_payments.does_not_exist() | (stored_size == 0)
+        condition = condition & empty
+        return condition
     # exists() first: moto cannot take size() of a missing attribute (DynamoDB says false).
     as_read: Condition = stored_size == len(payments)
     condition = condition & o.portal_payments.exists() & as_read
