@@ -51,9 +51,8 @@ def obligation_row(document: str = "52345678", obligation_id: str = "CRE-1", *,
                      due_date, due, minimum, maximum, cutoff])
 
 
-#: Bookkeeping of the closing of absent obligations: every import stamps the obligations it lists.
-#: The import's bookkeeping: its stamp, and the version every write of it stores (a re-sent file
-#: still stamps each obligation, and a payment that read it before must re-read).
+#: Bookkeeping of the closing of absent obligations: every import stamps the obligations it lists,
+#: and each such write stores the next version (a payment that read the obligation must re-read).
 STAMP = ("import_batch", "import_line", "version")
 
 
