@@ -4,6 +4,7 @@ read it before fails), and the conditions the importer relies on."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
+from chalicelib.config import get_settings
+from chalicelib.context import Context
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.imports import ObligationRow, new_obligation
 from chalicelib.domain.members import Member
+from chalicelib.domain.obligations import Obligation
 from chalicelib.services.imports import import_obligations
 from chalicelib.services.repositories import ImportStorage
 from chalicelib.services.unit_of_work import UnitOfWork
@@ -142,8 +146,6 @@ def test_an_import_makes_a_payments_version_checked_write_fail(
            "minimum_amount;maximum_amount;cutoff\n"
            f"52345678;CRE-1;CREDITO;0302024001876;Crédito;2026-12-15;170000;100000;500000;"
            f"{newer.isoformat()}\n")
-    import io
-
     report = import_obligations(io.BytesIO(csv.encode()), now=NOW, full=False,
                                 ctx=_context(units))
     assert report.updated == 1
@@ -156,6 +158,27 @@ def test_an_import_makes_a_payments_version_checked_write_fail(
     assert raised.value.changed == {f"obligation:{KEY[1]}"}
     current = storage.obligation(*KEY)
     assert current is not None and current.amount_due == 170_000 and current.version == 2
+
+
+def test_an_import_makes_a_members_version_checked_write_fail(
+        units: Callable[[], UnitOfWork]) -> None:
+    """A login read the member, an import changed the core fields meanwhile: the login's write is
+    a Conflict (it re-reads), the import's change stays."""
+    storage = units().imports
+    storage.add_members([Member("52345678", full_name="María")])
+    with units() as login:
+        read = login.members.get("52345678")
+        assert read is not None and read.version == 1
+        assert storage.update_member_core_fields(
+            Member("52345678", full_name="María José", status="INACTIVO"), NOW)
+        read.failed_consecutive = 1
+        login.members.update(read)
+        with pytest.raises(Conflict) as raised:
+            login.commit()
+    assert raised.value.changed == {"member:52345678"}
+    stored_member = storage.members(["52345678"])["52345678"]
+    assert (stored_member.full_name, stored_member.status, stored_member.failed_consecutive,
+            stored_member.version) == ("María José", "INACTIVO", 0, 2)
 
 
 def test_confirming_a_payment_applied_in_core_happens_once(units: Callable[[], UnitOfWork]) -> None:
@@ -181,14 +204,11 @@ def test_confirming_a_payment_applied_in_core_happens_once(units: Callable[[], U
 
 # --- helpers: what belongs to other areas' repositories, done here the plain way ---------------
 
-def _context(units: Callable[[], UnitOfWork]):  # type: ignore[no-untyped-def]
-    from chalicelib.config import get_settings
-    from chalicelib.context import Context
-
+def _context(units: Callable[[], UnitOfWork]) -> Context:
     return Context(get_settings(), units_of_work=units)
 
 
-def _stage_obligation(uow: UnitOfWork, obligation) -> None:  # type: ignore[no-untyped-def]
+def _stage_obligation(uow: UnitOfWork, obligation: Obligation) -> None:
     """The payment engine's write of an obligation: a put over the version it was read at."""
     label = f"obligation:{obligation.obligation_id}"
     if isinstance(uow, DynamoUnitOfWork):
