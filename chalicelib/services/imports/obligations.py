@@ -322,7 +322,7 @@ class ObligationImporter:
                                        "más reciente")
         warning = (f"el pago del portal {decision.undated[-1]} no tiene una hora válida; se sigue "
                    "descontando") if decision.undated else ""
-        if decision.outcome == "unchanged" and not decision.changes:
+        if not decision.changes and not decision.payments_dropped:  # only the stamp
             if not self.storage.stamp(row.key, batch_id=self.batch_id, line=row.line):
                 return None  # deleted meanwhile
             return Outcome("unchanged", warning=warning)
