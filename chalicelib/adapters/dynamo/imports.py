@@ -314,8 +314,7 @@ def _utc_text(moment: datetime) -> str:
     if text is None:
         if len(_UTC_TEXTS) > 1024:
             _UTC_TEXTS.clear()
-        text = _UTC_TEXTS[moment] = models.Obligation.updated_at.serialize(  # type: ignore[no-untyped-call]
-            moment)
+        text = _UTC_TEXTS[moment] = models.Obligation.updated_at.serialize(moment)
     return text
 
 
@@ -323,7 +322,7 @@ def _same_payments(payments: dict[str, Any]) -> Condition:
     """The item exists and still has exactly the portal payments that were read (by id)."""
     o = models.Obligation
     condition: Condition = o.document_number.exists()
-    stored_size = size(o.portal_payments)  # type: ignore[no-untyped-call]
+    stored_size = size(o.portal_payments)
     if not payments:
         empty: Condition = o.portal_payments.does_not_exist() | (stored_size == 0)
         condition = condition & empty
