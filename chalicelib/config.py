@@ -123,6 +123,9 @@ class Settings:
     staff_session_absolute_seconds: int = 8 * 3600
     staff_signin_seconds: int = 5 * 60  # between the password and the code (or the set-up)
     rate_staff_login: int = 20
+    # Side effects after the commit: the events table's DynamoDB Stream (its ARN exists only once
+    # the table does; without it app.py registers a placeholder the merge template replaces).
+    events_stream_arn: str = ""
 
     @property
     def base_path(self) -> str:
@@ -211,6 +214,7 @@ class Settings:
             staff_session_absolute_seconds=_int(env, "STAFF_SESSION_ABSOLUTE_SECONDS", 8 * 3600),
             staff_signin_seconds=_int(env, "STAFF_SIGNIN_SECONDS", 5 * 60),
             rate_staff_login=_int(env, "RATE_STAFF_LOGIN", 20),
+            events_stream_arn=env.get("EVENTS_STREAM_ARN", ""),
         )
 
 

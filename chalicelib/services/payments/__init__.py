@@ -38,9 +38,11 @@ from chalicelib.services.payments.receipts import (
     RECEIPT_MAX_ATTEMPTS,
     PaymentItemView,
     ReceiptView,
+    handle_payment_events,
     list_payments,
     receipt,
     receipt_pdf,
+    send_receipt,
 )
 from chalicelib.services.payments.reconcile import POLL_PAGE_SIZE, ReconcileReport, reconcile_pending
 from chalicelib.services.payments.review import (
@@ -93,4 +95,5 @@ __all__ = [  # callers import the public names from the package, not from its mo
     "list_payments", "preview_payment", "receipt", "receipt_pdf", "reconcile_pending",
     "refresh_payment", "resend_receipt", "resolve_review", "staff_payment", "staff_requery",
     "start_payment",
+    "handle_payment_events", "send_receipt",  # TEMPORARY (effects helper): pay's replace them
 ]
