@@ -383,6 +383,68 @@ def import_drop_rules(stage_name: str) -> list[tuple[str, str]]:
     return rules
 
 
+# --- side effects after the commit: the events table's stream feeds its function -------------
+
+#: Lambda's event source mapping reads the stream with the function's role (the four actions AWS
+#: documents for a stream trigger; ListStreams names the stream too).
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                  "dynamodb:ListStreams"]
+#: ... and sends a batch's description to the failure queue once its retries are spent.
+FAILED_EVENTS_ACTIONS = ["sqs:SendMessage"]
+FAILED_EVENTS_QUEUE = "FailedEventsQueue"
+
+
+def stream_sources(stage_name: str) -> list[tuple[str, str]]:
+    """``(function logical id, event logical id)`` of each ``@app.on_dynamodb_record`` handler, as
+    ``chalice package`` names them."""
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy import models as chalice_models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+    from chalice.utils import to_cfn_resource_name
+
+    factory = CLIFactory(str(ROOT), environ=dict(os.environ))
+    config = factory.create_config_obj(chalice_stage_name=stage_name)
+    resources = DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, stage_name))
+    return [(to_cfn_resource_name(r.lambda_function.resource_name), to_cfn_resource_name(r.resource_name))
+            for r in resources if isinstance(r, chalice_models.DynamoDBEventSource)]
+
+
+def events_table(tables_: list[Table]) -> Table:
+    """The table the unit of work puts domain events in (the one with a stream)."""
+    from chalicelib.adapters.dynamo.models import OutboxEvent
+
+    return next(t for t in tables_ if t.model is OutboxEvent)
+
+
+def stream_mapping(table: Table) -> dict[str, Any]:
+    """The SAM ``DynamoDB`` event's properties Chalice's decorator cannot express, deep-merged into
+    the packaged ones (batch size and starting position stay app.py's): this stack's stream,
+    partial batch answers, halving a failing batch, bounded retries, then the failure queue. The
+    poller still sends a receipt whose event ended there."""
+    from app import EVENTS_MAX_RETRIES
+
+    return {"Stream": {"Fn::GetAtt": [table.logical_id, "StreamArn"]},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": EVENTS_MAX_RETRIES,
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "Arn"]}}}}
+
+
+def failed_events_resources(stage_: Stage) -> dict[str, Any]:
+    """The failure queue (what Lambda sends there is where in the stream the batch was: kept 14
+    days, the stream's records 24 hours) and its alarm."""
+    name = f"{stage_.resource_prefix}-failed-events"
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {
+        "QueueName": name, "MessageRetentionPeriod": 14 * 24 * 3600, "SqsManagedSseEnabled": True,
+        "Tags": _tags(stage_, "failed-events")}}
+    alarm = _alarm(name, "Domain events whose handler kept failing (receipts not sent from the stream; "
+                         "the poller retries them): read the queue's messages and the function's logs.",
+                   metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                           [{"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "QueueName"]}}]),
+                   threshold=1)
+    return {FAILED_EVENTS_QUEUE: queue, f"{FAILED_EVENTS_QUEUE}Alarm": alarm}
+
+
 # --- IAM ---------------------------------------------------------------------------------------
 
 def _statement(sid: str, actions: list[str], resources: list[Any],
@@ -422,6 +484,9 @@ def policy(stage_: Stage) -> dict[str, Any]:
                        [f"arn:aws:s3:::{stage_.bucket_pattern}"]),
             # The pool's id is known only once the stack exists: the template names it exactly.
             _statement("StaffDirectory", COGNITO_ACTIONS, ["arn:aws:cognito-idp:*:*:userpool/*"]),
+            _statement("ReadEventsStream", STREAM_ACTIONS, [f"arn:aws:dynamodb:*:*:table/{prefix}-events/stream/*"]),
+            _statement("FailedEvents", FAILED_EVENTS_ACTIONS,
+                       [f"arn:aws:sqs:*:*:{stage_.resource_prefix}-failed-events"]),
         ],
     }
 
@@ -467,6 +532,9 @@ def role_policy(stage_: Stage, tables_: list[Table], functions: list[Function]) 
             _statement("ImportExportObjects", S3_OBJECT_ACTIONS, [_sub("${ImportBucket.Arn}/*")]),
             _statement("ImportExportBucket", S3_BUCKET_ACTIONS, [{"Fn::GetAtt": ["ImportBucket", "Arn"]}]),
             _statement("StaffDirectory", COGNITO_ACTIONS, [{"Fn::GetAtt": ["StaffUserPool", "Arn"]}]),
+            _statement("ReadEventsStream", STREAM_ACTIONS,
+                       [_sub(f"${{{events_table(tables_).logical_id}.Arn}}/stream/*")]),
+            _statement("FailedEvents", FAILED_EVENTS_ACTIONS, [{"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "Arn"]}]),
         ],
     }
 
@@ -725,6 +793,12 @@ def merge_template(stage_name: str) -> dict[str, Any]:
         properties = resources.setdefault(function_id, {}).setdefault("Properties", {})
         properties["Events"] = {event_id: {"Properties": {"Pattern": {"detail": {
             "bucket": {"name": [{"Ref": "ImportBucket"}]}}}}}}
+
+    # Side effects after the commit: the events table's stream feeds its function (see stream_mapping).
+    for function_id, event_id in stream_sources(stage_name):
+        properties = resources.setdefault(function_id, {}).setdefault("Properties", {})
+        properties.setdefault("Events", {})[event_id] = {"Properties": stream_mapping(events_table(tables_))}
+    resources.update(failed_events_resources(stage_))
 
     roles: dict[str, list[Function]] = {}
     for function in graph.functions:
