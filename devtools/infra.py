@@ -13,6 +13,8 @@ Everything is derived at run time, so nothing here needs editing when the app gr
 * the Lambda functions, their roles and the REST API from Chalice's own application graph (the
   same code ``chalice package`` runs), so a new ``@app.schedule`` gets its log group, its alarms
   and its least-privilege role policy;
+* the events table's stream mapping (``@app.on_dynamodb_record``): this stack's stream, partial
+  batch answers, bounded retries and a failure queue, which Chalice's decorator cannot express;
 * names and prefixes from ``.chalice/config.json`` (``app_name``, the stage's ``TABLE_PREFIX``,
   ``SSM_PREFIX`` and ``MAIL_SENDER``).
 

@@ -245,14 +245,17 @@ class StreamReader:
         # Account-based endpoints ({account}.streams-ddb...) are unknown to moto in process.
         self._streams = boto3.client("dynamodbstreams", region_name=region,
                                      config=Config(account_id_endpoint_mode="disabled"))
+        self._stream_arn: str | None = None
         self._delivered: dict[str, str] = {}  # shard id -> last sequence number done with
         self._attempts: dict[str, int] = {}  # sequence number -> failed deliveries
 
     def run_once(self) -> int:
         """Deliver every record not delivered yet; return how many are done with (handled, or
         passed after their last retry)."""
-        stream_arn = self._dynamodb.describe_table(TableName=self.table_name)["Table"].get(
-            "LatestStreamArn")
+        if self._stream_arn is None:  # the table's stream does not change while the runner runs
+            self._stream_arn = self._dynamodb.describe_table(TableName=self.table_name)["Table"].get(
+                "LatestStreamArn")
+        stream_arn = self._stream_arn
         if not stream_arn:
             return 0
         handled = 0
