@@ -266,9 +266,12 @@ def list_payments(ctx: Context, document_number: str) -> list[ReceiptView]:
 
 def send_receipt(ctx: Context, payment_id: str) -> bool:
     """Claim the payment's owed receipt and send it: True once sent; False when nothing is owed
-    (sent already, no address, not final) or the send failed (then the poller retries it)."""
+    (sent already, no address, not final, never reached a bank) or the send failed (then the
+    poller retries it)."""
     payment = store.get_payment(payment_id)
     if payment is None or not rules.is_final(payment.status) or not payment.payer_email:
+        return False
+    if payment.status != APPROVED and not payment.gateway_id:  # refused before reaching a bank
         return False
     return _retry_receipt(ctx, payment)
 
