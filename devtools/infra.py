@@ -441,8 +441,8 @@ def failed_events_resources(stage_: Stage) -> dict[str, Any]:
         "Tags": _tags(stage_, "failed-events")}}
     alarm = _alarm(name, "Domain events whose handler kept failing (receipts not sent from the stream; "
                          "the poller retries them): read the queue's messages and the function's logs.",
-                   metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                           [{"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "QueueName"]}}]),
+                   metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", [
+                       {"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "QueueName"]}}]),
                    threshold=1)
     return {FAILED_EVENTS_QUEUE: queue, f"{FAILED_EVENTS_QUEUE}Alarm": alarm}
 
@@ -486,7 +486,8 @@ def policy(stage_: Stage) -> dict[str, Any]:
                        [f"arn:aws:s3:::{stage_.bucket_pattern}"]),
             # The pool's id is known only once the stack exists: the template names it exactly.
             _statement("StaffDirectory", COGNITO_ACTIONS, ["arn:aws:cognito-idp:*:*:userpool/*"]),
-            _statement("ReadEventsStream", STREAM_ACTIONS, [f"arn:aws:dynamodb:*:*:table/{prefix}-events/stream/*"]),
+            _statement("ReadEventsStream", STREAM_ACTIONS,
+                       [f"arn:aws:dynamodb:*:*:table/{prefix}-events/stream/*"]),
             _statement("FailedEvents", FAILED_EVENTS_ACTIONS,
                        [f"arn:aws:sqs:*:*:{stage_.resource_prefix}-failed-events"]),
         ],

@@ -6,7 +6,8 @@ sender identity; the demo members and obligations (``DEMO_DATA_DIR``, default ``
 the PSE sandbox (when ``devtools.pse_sandbox`` exists); the email outbox page; ``chalice local``
 as a subprocess; every ``POLL_INTERVAL_SECONDS`` (60), the ``@app.schedule`` functions, which
 ``chalice local`` never runs; and every second, the events table's stream to the
-``@app.on_dynamodb_record`` handler (the receipts), as Lambda reads it in AWS. Ctrl+C or SIGTERM stops everything.
+``@app.on_dynamodb_record`` handler (the receipts), as Lambda reads it in AWS. Ctrl+C or SIGTERM
+stops everything.
 
 Ports: ``PORT`` (8000, the app), ``OUTBOX_PORT`` (8025), ``SANDBOX_PORT`` (8050), ``MOTO_PORT``
 (0: a free one). ``chalicelib`` is imported only once the environment is set, because table names

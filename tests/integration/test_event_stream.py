@@ -65,7 +65,10 @@ def handled(monkeypatch: pytest.MonkeyPatch) -> list[PaymentEvent]:
     return seen
 
 
-def failing_for(payment_id: str, seen: list[PaymentEvent]) -> Callable[[Context, Sequence[PaymentEvent]], None]:
+Handler = Callable[[Context, Sequence[PaymentEvent]], None]
+
+
+def failing_for(payment_id: str, seen: list[PaymentEvent]) -> Handler:
     def handler(ctx: Context, events: Sequence[PaymentEvent]) -> None:
         for event in events:
             if event.payment_id == payment_id:
@@ -102,7 +105,8 @@ def test_an_unreadable_record_is_reported_for_the_failure_destination(client, ha
     assert handled == [approved()]
 
 
-def test_duplicate_records_send_the_receipt_once_after_a_failed_first_send(client, ctx, pending, gateway, clock) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_records_send_the_receipt_once_after_a_failed_first_send(  # type: ignore[no-untyped-def]
+        client, ctx, pending, gateway, clock) -> None:
     from chalicelib.services import payments
 
     ses = boto3.client("ses", region_name="us-east-1")

@@ -320,7 +320,8 @@ def clean_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("stage_name", STAGES)
-def test_the_events_stream_feeds_its_function_with_retries_and_a_failure_queue(stage_name: str, templates) -> None:
+def test_the_events_stream_feeds_its_function_with_retries_and_a_failure_queue(
+        stage_name: str, templates) -> None:
     """The events table streams new images (and expires them by TTL); Chalice's packaged mapping
     gets this stack's stream, partial batch answers, bisection, bounded retries and the failure
     queue; every role reads that stream and sends to that queue (the static file by pattern)."""

@@ -81,7 +81,8 @@ def test_slow_chalice_package_and_cfn_lint(built: Built) -> None:
     (stream,) = resources["DeliverDomainEvents"]["Properties"]["Events"].values()
     assert stream["Type"] == "DynamoDB"
     assert stream["Properties"]["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
-    assert stream["Properties"]["BatchSize"] == 10 and stream["Properties"]["StartingPosition"] == "TRIM_HORIZON"
+    assert stream["Properties"]["BatchSize"] == 10
+    assert stream["Properties"]["StartingPosition"] == "TRIM_HORIZON"
     assert stream["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
     runtime = packaging.lambda_python(built.template)

@@ -172,7 +172,8 @@ def test_outbox_lists_simple_and_raw_emails_newest_first(in_process: bool) -> No
             assert content_type.startswith("text/html") and b'<base target="_top">' in embedded
 
 
-def test_an_approved_payments_receipt_reaches_the_outbox_through_the_events_stream(stack: StackHandle) -> None:
+def test_an_approved_payments_receipt_reaches_the_outbox_through_the_events_stream(
+        stack: StackHandle) -> None:
     """The approval's transaction put its PaymentApproved in the events table (written here into
     the stack's moto as the unit of work writes it); the runner reads the table's stream, the app's
     stream handler sends the receipt, once."""

@@ -48,5 +48,5 @@ def test_each_event_goes_to_its_handler_and_a_failure_is_returned_not_raised(
 def test_approvals_and_rejections_send_the_payments_receipt() -> None:
     from chalicelib.services.payments import handle_payment_events
 
-    assert notifications.HANDLERS == {PaymentApproved: handle_payment_events,
-                                      PaymentRejected: handle_payment_events}
+    handlers = notifications.HANDLERS
+    assert handlers == {PaymentApproved: handle_payment_events, PaymentRejected: handle_payment_events}

@@ -91,9 +91,9 @@ __all__ = [  # callers import the public names from the package, not from its mo
     "STALE_BANKS_RETRY", "STATUS_QUERY_NOTES", "PaymentItemView", "PaymentPreview", "ReceiptView",
     "ReconcileReport",
     "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event", "check_status",
+    "handle_payment_events",  # TEMPORARY (effects helper), with send_receipt: pay's replace them
     "list_banks",
     "list_payments", "preview_payment", "receipt", "receipt_pdf", "reconcile_pending",
-    "refresh_payment", "resend_receipt", "resolve_review", "staff_payment", "staff_requery",
-    "start_payment",
-    "handle_payment_events", "send_receipt",  # TEMPORARY (effects helper): pay's replace them
+    "refresh_payment", "resend_receipt", "resolve_review", "send_receipt", "staff_payment",
+    "staff_requery", "start_payment",
 ]

@@ -17,8 +17,8 @@ from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
-from chalicelib.domain.members import mask_email
 from chalicelib.domain.events import PaymentEvent
+from chalicelib.domain.members import mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES
 from chalicelib.observability import log_event
 from chalicelib.services.payments.core import _load, _shard
