@@ -365,19 +365,24 @@ def app_graph(stage_name: str) -> AppGraph:
     return AppGraph(functions=functions, has_rest_api=api_handler is not None)
 
 
-def import_drop_rules(stage_name: str) -> list[tuple[str, str]]:
-    """Back office (issue 4): ``(function logical id, event logical id)`` of each ``@app.on_cw_event``
-    rule on S3 events (the import drop folder), as ``chalice package`` names them."""
+def _chalice_resources(stage_name: str) -> list[Any]:
+    """The resources of the app's deployment graph as ``chalice package`` builds it (imports app.py)."""
     from chalice.cli.factory import CLIFactory
-    from chalice.deploy import models as chalice_models
     from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
-    from chalice.utils import to_cfn_resource_name
 
     factory = CLIFactory(str(ROOT), environ=dict(os.environ))
     config = factory.create_config_obj(chalice_stage_name=stage_name)
-    resources = DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, stage_name))
+    return list(DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, stage_name)))
+
+
+def import_drop_rules(stage_name: str) -> list[tuple[str, str]]:
+    """Back office (issue 4): ``(function logical id, event logical id)`` of each ``@app.on_cw_event``
+    rule on S3 events (the import drop folder), as ``chalice package`` names them."""
+    from chalice.deploy import models as chalice_models
+    from chalice.utils import to_cfn_resource_name
+
     rules = []
-    for resource in resources:
+    for resource in _chalice_resources(stage_name):
         if isinstance(resource, chalice_models.CloudWatchEvent) and "aws.s3" in json.loads(
                 resource.event_pattern).get("source", []):
             rules.append((to_cfn_resource_name(resource.lambda_function.resource_name),
@@ -399,16 +404,11 @@ FAILED_EVENTS_QUEUE = "FailedEventsQueue"
 def stream_sources(stage_name: str) -> list[tuple[str, str]]:
     """``(function logical id, event logical id)`` of each ``@app.on_dynamodb_record`` handler, as
     ``chalice package`` names them."""
-    from chalice.cli.factory import CLIFactory
     from chalice.deploy import models as chalice_models
-    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
     from chalice.utils import to_cfn_resource_name
 
-    factory = CLIFactory(str(ROOT), environ=dict(os.environ))
-    config = factory.create_config_obj(chalice_stage_name=stage_name)
-    resources = DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, stage_name))
     return [(to_cfn_resource_name(r.lambda_function.resource_name), to_cfn_resource_name(r.resource_name))
-            for r in resources if isinstance(r, chalice_models.DynamoDBEventSource)]
+            for r in _chalice_resources(stage_name) if isinstance(r, chalice_models.DynamoDBEventSource)]
 
 
 def events_table(tables_: list[Table]) -> Table:
