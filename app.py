@@ -359,8 +359,8 @@ def import_from_s3(event):  # type: ignore[no-untyped-def]
 # --- side effects after the commit: the events table's DynamoDB Stream --------------------------
 
 #: The stream's ARN exists only once the stack made the events table: ``chalice package`` writes
-#: this placeholder unless EVENTS_STREAM_ARN is set, and devtools/infra.py's merge template puts
-#: the table's ``StreamArn`` in its place (with the retries, the failure destination and the
+#: this placeholder unless EVENTS_STREAM_ARN is set, and devtools/infra/events.py's merge template
+#: puts the table's ``StreamArn`` in its place (with the retries, the failure destination and the
 #: partial batch answers that Chalice's decorator cannot express).
 EVENTS_STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/events/stream/merge-template"
 EVENTS_BATCH_SIZE = 10  # each event may render a PDF and call SES: a batch stays within seconds
