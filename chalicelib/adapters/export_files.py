@@ -1,13 +1,12 @@
-"""Export files in S3: written once, listed by month for the console, downloaded by presigned URL."""
+"""Export files in S3: written once, listed by month for the console, downloaded by presigned URL
+(botocore's error codes stay here and in :mod:`chalicelib.adapters.s3`)."""
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from chalicelib.adapters.s3 import list_objects
 from chalicelib.observability import log_event
 
 DOWNLOAD_URL_SECONDS = 900
@@ -20,21 +19,19 @@ def client(region: str) -> Any:
     return boto3.client("s3", region_name=region)
 
 
-def missing_bucket(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "NoSuchBucket")
-
-
 def put(region: str, bucket: str, key: str, body: bytes, *, content_type: str,
         metadata: dict[str, str], create_bucket: bool = False) -> None:
     """Store the file; ``create_bucket`` (the local stage only: in AWS the stack creates it, and
     the Lambda role may not) makes a missing bucket first."""
+    from botocore.exceptions import ClientError  # lazy, like boto3
+
     s3 = client(region)
     request = {"Bucket": bucket, "Key": key, "Body": body, "ContentType": content_type,
                "Metadata": metadata}
     try:
         s3.put_object(**request)
     except ClientError as exc:
-        if not (create_bucket and missing_bucket(exc)):
+        if not (create_bucket and exc.response.get("Error", {}).get("Code") == "NoSuchBucket"):
             raise
         options = {} if region == "us-east-1" else {
             "CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -45,16 +42,7 @@ def put(region: str, bucket: str, key: str, body: bytes, *, content_type: str,
 
 def keys(region: str, bucket: str, prefix: str) -> list[str]:
     """Every key under ``prefix`` (none when the bucket does not exist yet)."""
-    found: list[str] = []
-    try:
-        for page in client(region).get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                              Prefix=prefix):
-            found.extend(obj["Key"] for obj in page.get("Contents", []))
-    except ClientError as exc:
-        if not missing_bucket(exc):
-            raise
-        log_event("console_bucket_missing", level=logging.WARNING, bucket=bucket)
-    return found
+    return [key for _, key in list_objects(client(region), bucket, prefix)]
 
 
 def download_url(region: str, bucket: str, key: str) -> str | None:

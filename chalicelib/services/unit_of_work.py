@@ -23,6 +23,7 @@ from chalicelib.services.repositories import (
     AuditLog,
     BackOffice,
     ExportRepository,
+    ImportStorage,
     MemberRepository,
     ReminderRepository,
 )
@@ -35,6 +36,8 @@ class UnitOfWork(ABC):
     backoffice: BackOffice
     exports: ExportRepository
     reminders: ReminderRepository
+    # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
+    imports: ImportStorage
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
 from chalicelib.adapters.dynamo.backoffice_repo import DynamoBackOffice, DynamoExports, DynamoReminders
+from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
 from chalicelib.adapters.dynamo.transaction import Tx
@@ -21,6 +22,8 @@ class DynamoUnitOfWork(UnitOfWork):
         self.backoffice = DynamoBackOffice()
         self.exports = DynamoExports(self.tx)
         self.reminders = DynamoReminders()
+        # --- imports ---
+        self.imports = DynamoImportStorage()
 
     def commit(self) -> None:
         for event in self.events:
