@@ -6,6 +6,8 @@ from __future__ import annotations
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
+from chalicelib.adapters.dynamo.sessions import DynamoRateCounters, DynamoRecoveries, DynamoSessions
+from chalicelib.adapters.dynamo.staff_repo import DynamoStaffSessions
 from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -16,6 +18,11 @@ class DynamoUnitOfWork(UnitOfWork):
         self.tx = Tx()
         self.members = DynamoMembers(self.tx)
         self.audit = DynamoAuditLog(self.tx)
+        # access
+        self.sessions = DynamoSessions(self.tx)
+        self.recoveries = DynamoRecoveries(self.tx)
+        self.rate_counters = DynamoRateCounters()
+        self.staff_sessions = DynamoStaffSessions(self.tx)
 
     def commit(self) -> None:
         for event in self.events:
