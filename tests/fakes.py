@@ -192,8 +192,9 @@ class FakeRecoveries(RecoveryRepository):
         if stored is None or stored.attempts >= max_attempts:
             return 0
         stored.attempts += 1
-        recovery.attempts = stored.attempts
-        return max(0, max_attempts - stored.attempts)
+        attempts: int = stored.attempts
+        recovery.attempts = attempts
+        return max(0, max_attempts - attempts)
 
 
 class FakeRateCounters(RateCounters):

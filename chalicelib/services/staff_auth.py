@@ -184,12 +184,11 @@ def pending(ctx: Context, token: str | None) -> StaffSession | None:
         return None
     with ctx.unit_of_work() as uow:
         item = uow.staff_sessions.get(hash_token(token))
-        if item is None or item.stage == ACTIVE:
-            return None
-        if ctx.now() >= item.expires_at:
-            uow.staff_sessions.delete(item.session_hash)
-            uow.commit()
-            return None
+    if item is None or item.stage == ACTIVE:
+        return None
+    if ctx.now() >= item.expires_at:
+        _end(ctx, item.session_hash)
+        return None
     return item
 
 
