@@ -339,7 +339,7 @@ def export_approved_payments(event):  # type: ignore[no-untyped-def]
 # --- back office (issue 4): the S3 drop folder of the core system's files ----------------------
 
 #: EventBridge rule: objects created under imports/ of the import bucket. The bucket's name is not
-#: known when app.py is imported: devtools/infra.py's merge template adds
+#: known when app.py is imported: devtools/infra/template.py's merge template adds
 #: ``detail.bucket.name = [Ref ImportBucket]`` to this rule, and the handler checks it again.
 IMPORT_DROP_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"],
                        "detail": {"object": {"key": [{"prefix": "imports/"}]}}}

@@ -3,7 +3,9 @@
 In order: fake AWS credentials and the local stage's environment (``.chalice/config.json``); a
 serialized moto server unless ``AWS_ENDPOINT_URL`` points at one; the DynamoDB tables; the SES
 sender identity; the demo members and obligations (``DEMO_DATA_DIR``, default ``devtools/demo``);
-the PSE sandbox (when ``devtools.pse_sandbox`` exists); the email outbox page; ``chalice local``
+the PSE sandbox (when ``devtools.pse_sandbox`` exists; it speaks Wompi's and PlacetoPay's
+protocols, and ``GATEWAY=placetopay make run`` makes the app pay through the latter, Wompi being
+the default); the email outbox page; ``chalice local``
 as a subprocess; and, every ``POLL_INTERVAL_SECONDS`` (60), the ``@app.schedule`` functions, which
 ``chalice local`` never runs. Ctrl+C or SIGTERM stops everything.
 
@@ -390,13 +392,19 @@ def _start(stack: LocalStack, port: int, outbox_port: int, sandbox_port: int, mo
         options = {key: os.environ[env] for key, env in (
             ("public_key", "GATEWAY_PUBLIC_KEY"), ("private_key", "GATEWAY_PRIVATE_KEY"),
             ("events_secret", "GATEWAY_EVENTS_SECRET"),
-            ("integrity_secret", "GATEWAY_INTEGRITY_SECRET")) if os.environ.get(env)}
+            ("integrity_secret", "GATEWAY_INTEGRITY_SECRET"),
+            ("placetopay_login", "PLACETOPAY_LOGIN"),
+            ("placetopay_secret_key", "PLACETOPAY_SECRET_KEY")) if os.environ.get(env)}
         sandbox = sandbox_module.start_sandbox(
             port=sandbox_port, events_url=f"http://127.0.0.1:{port}/webhooks/pse", **options)
         stack._stoppers.append(("sandbox", sandbox.stop))
         stack.sandbox_url = sandbox.url
-        if "GATEWAY_BASE_URL" not in overrides:
-            os.environ["GATEWAY_BASE_URL"] = f"{sandbox.url}/v1"
+        # The sandbox speaks both protocols at once: GATEWAY (wompi unless the environment says
+        # placetopay) picks the one new payments use, and the other's in-flight ones still finish.
+        for name, url in (("GATEWAY_BASE_URL", f"{sandbox.url}/v1"),
+                          ("PLACETOPAY_BASE_URL", sandbox.url)):
+            if name not in overrides:
+                os.environ[name] = url
 
     interval = poll_interval if poll_interval is not None else float(
         os.environ.get("POLL_INTERVAL_SECONDS") or 60)
@@ -438,7 +446,8 @@ def banner(stack: LocalStack) -> str:
         "=" * 78,
         f"  Aplicación:           {stack.app_url}",
         f"  Correos (bandeja):    {stack.outbox_url}",
-        f"  Sandbox PSE:          {stack.sandbox_url or 'no disponible (falta devtools.pse_sandbox)'}",
+        f"  Sandbox PSE:          {stack.sandbox_url or 'no disponible (falta devtools.pse_sandbox)'}"
+        f" (pasarela: {os.environ.get('GATEWAY') or 'wompi'})",
         f"  moto (AWS local):     {stack.moto_url}",
         f"  Funciones programadas: {schedules} ({every})",
         "",

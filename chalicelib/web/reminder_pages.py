@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.domain.payments import mask_document
+from chalicelib.domain.members import mask_document
 from chalicelib.security.signing import BadSignature
 from chalicelib.services import reminders
 from chalicelib.web import http
@@ -25,7 +25,7 @@ def unsubscribe_form(page: Page) -> Response:
     except BadSignature:
         return page.render("reminders_unsubscribe.html", status=400, error=reminders.INVALID_LINK)
     return page.render("reminders_unsubscribe.html", error=None, done=False, token=token,
-                       document=mask_document(member.document_number),
+                       document=mask_document(member.document_number, for_people=True),
                        opted_out=bool(member.reminders_opt_out))
 
 

@@ -1,5 +1,5 @@
 """Deployment infrastructure (SPEC §5): the generated merge template and the IAM policy files
-(devtools/infra.py); the package itself: tests/integration/test_packaging.py.
+(devtools/infra/); the package itself: tests/integration/test_packaging.py.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def test_every_aws_call_in_the_code_is_granted() -> None:
         for service in re.findall(r"""boto3\.(?:client|resource)\(\s*["']([\w-]+)["']""", source):
             if service not in COVERED_SERVICES:
                 missing.append(f"{path.relative_to(ROOT)}: boto3 {service} is not covered by the policy")
-    assert not missing, "grant in devtools/infra.py (and justify), then regenerate:\n" + "\n".join(missing)
+    assert not missing, "grant in devtools/infra/iam.py (and justify), regenerate:\n" + "\n".join(missing)
 
 
 @pytest.mark.parametrize("stage_name", STAGES)

@@ -16,7 +16,7 @@ from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
-from chalicelib.domain.members import mask_email
+from chalicelib.domain.members import mask_document, mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES
 from chalicelib.observability import log_event
 from chalicelib.services.payments.core import _load, _shard
@@ -152,7 +152,8 @@ def _view(payment: Payment, *, full: bool, masks: dict[str, str] | None = None) 
         approved_at=payment.approved_at,
         description=payment.description,
         ip=payment.ip,
-        payer_document=payment.document_number if full else rules.mask_document(payment.document_number),
+        payer_document=(payment.document_number if full
+                        else mask_document(payment.document_number, for_people=True)),
         payer_name=payment.payer_name if full else None,
         items=item_views(payment.items, masks),
         timeline=_timeline(payment) if full else [],  # back office (issue 4): + core applied
