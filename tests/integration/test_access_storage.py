@@ -236,3 +236,46 @@ def test_concurrent_failed_logins_each_count(ctx, make_member) -> None:  # type:
     assert models.Member.get(DOC).failed_consecutive == len(tickets)
     events = [e.event for e in models.AuditEvent.query(DOC)]
     assert events.count("authn_login_fail") == len(tickets)
+
+
+# --- members: an update writes what changed -------------------------------------------------------
+
+def test_an_update_keeps_what_an_unversioned_writer_changed_meanwhile(aws: None) -> None:
+    from chalicelib.domain.members import Member
+
+    with DynamoUnitOfWork() as uow:
+        uow.members.add(Member(document_number=DOC, full_name="María"))
+        uow.commit()
+    with DynamoUnitOfWork() as uow:
+        member = uow.members.get(DOC)
+        assert member is not None
+        models.Member(document_number=DOC).update(actions=[models.Member.portal_blocked.set(True)])
+        member.failed_consecutive, member.locked_until = 1, None
+        uow.members.update(member)
+        uow.commit()
+    assert member.version == 2
+    stored = models.Member.get(DOC)
+    assert stored.portal_blocked and stored.failed_consecutive == 1 and stored.version == 2
+
+
+def test_an_update_removes_what_became_none_and_still_checks_the_version(aws: None) -> None:
+    from chalicelib.domain.members import Member
+
+    with DynamoUnitOfWork() as uow:
+        uow.members.add(Member(document_number=DOC, full_name="María", locked_until=AT,
+                               password_history=["h1"]))
+        uow.commit()
+    with DynamoUnitOfWork() as first, DynamoUnitOfWork() as second:
+        mine, theirs = first.members.get(DOC), second.members.get(DOC)
+        assert mine is not None and theirs is not None
+        mine.locked_until, mine.password_history = None, ["h2", "h1"]
+        first.members.update(mine)
+        first.commit()
+        theirs.email = "otra@correo.example"
+        second.members.update(theirs)
+        with pytest.raises(Conflict) as raised:
+            second.commit()
+    assert raised.value.changed == {f"member:{DOC}"}
+    stored = models.Member.get(DOC)
+    assert stored.locked_until is None and stored.password_history == ["h2", "h1"]
+    assert stored.email is None and stored.version == 2
