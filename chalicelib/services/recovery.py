@@ -92,15 +92,18 @@ def request_recovery(ctx: Context, raw_document: object, *, ip: str) -> str:
                                   reason="recovery_requested"))
         return member, True
 
-    member, issued = until_committed(ctx.unit_of_work, attempt, attempts=WRITE_ATTEMPTS)
+    try:
+        member, issued = until_committed(ctx.unit_of_work, attempt, attempts=WRITE_ATTEMPTS)
+        not_sent = "unknown_document" if member is None else "not_eligible"
+    except Conflict:  # the member kept changing meanwhile: the same answer (they may ask again)
+        member, issued, not_sent = None, False, "conflict"
     if issued and member is not None:
         _email_key(ctx, member, key, token)
     elif not under_limit:
         log_event("excess_rate_limit_exceeded", level=logging.WARNING, action="recovery_document",
                   document_number=document_number, ip=ip, limit=REQUESTS_PER_DOCUMENT_PER_HOUR)
     else:
-        log_event("recovery_not_sent", document_number=document_number, ip=ip,
-                  reason="unknown_document" if member is None else "not_eligible")
+        log_event("recovery_not_sent", document_number=document_number, ip=ip, reason=not_sent)
     elapsed = Runtime.monotonic() - started
     floor = ctx.settings.recovery_response_floor_ms / 1000
     if elapsed < floor:

@@ -257,6 +257,16 @@ def test_a_recovery_that_races_a_failed_login_re_reads_and_keeps_both(store: Fak
     assert log_in(plain, NEW_PASSWORD)
 
 
+def test_a_recovery_request_that_keeps_losing_answers_alike_and_sends_nothing(
+        store: FakeStore, clock: FakeClock) -> None:
+    plain = context(store.unit_of_work)
+    add_member(plain)
+    ctx = context(racing(store, lambda: fails(plain), times=recovery.WRITE_ATTEMPTS))
+    assert recovery.request_recovery(ctx, DOC, ip=IP) == recovery.ACCEPTED_MESSAGE
+    assert isinstance(ctx.mailer, FakeMailer) and ctx.mailer.sent == []
+    assert stored(store).active_recovery is None and store.tables["recoveries"] == {}
+
+
 def test_a_password_change_needs_the_current_one_and_keeps_only_this_session(
         ctx: Context, store: FakeStore) -> None:
     add_member(ctx)
