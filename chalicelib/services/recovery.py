@@ -61,7 +61,7 @@ def password_policy(ctx: Context) -> PasswordPolicy:
     return PasswordPolicy(context_words=context_words([s.cooperative_short_name, s.cooperative_name]))
 
 
-def _eligible(member: Member | None) -> bool:
+def _eligible(member: Member | None) -> TypeGuard[Member]:
     return bool(member and member.status == "ACTIVO" and not member.portal_blocked and member.email)
 
 
@@ -80,7 +80,7 @@ def request_recovery(ctx: Context, raw_document: object, *, ip: str) -> str:
     def attempt(uow: UnitOfWork) -> tuple[Member | None, bool]:
         """The member as read, and whether a request for them is staged (the newest one wins)."""
         member = uow.members.get(document_number)
-        if not under_limit or member is None or not _eligible(member):
+        if not under_limit or not _eligible(member):
             return member, False
         now = ctx.now()
         expires = now + timedelta(seconds=ctx.settings.recovery_ttl_seconds)
