@@ -23,6 +23,7 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.services.repositories import (
     AuditLog,
+    ImportStorage,
     MemberRepository,
     RateCounters,
     RecoveryRepository,
@@ -34,6 +35,8 @@ from chalicelib.services.repositories import (
 class UnitOfWork(ABC):
     members: MemberRepository
     audit: AuditLog
+    # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
+    imports: ImportStorage
     # access
     sessions: SessionRepository
     recoveries: RecoveryRepository

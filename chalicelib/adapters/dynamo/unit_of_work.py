@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
+from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
 from chalicelib.adapters.dynamo.sessions import DynamoRateCounters, DynamoRecoveries, DynamoSessions
@@ -18,6 +19,8 @@ class DynamoUnitOfWork(UnitOfWork):
         self.tx = Tx()
         self.members = DynamoMembers(self.tx)
         self.audit = DynamoAuditLog(self.tx)
+        # --- imports ---
+        self.imports = DynamoImportStorage()
         # access
         self.sessions = DynamoSessions(self.tx)
         self.recoveries = DynamoRecoveries(self.tx)
