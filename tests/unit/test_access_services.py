@@ -161,6 +161,35 @@ def test_a_login_that_keeps_losing_gives_up_with_the_generic_answer(store: FakeS
     assert refused.value.message == auth.GENERIC_FAILURE
 
 
+def test_every_login_path_runs_bcrypt_once_even_after_a_lost_race(
+        store: FakeStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known and unknown documents, locked or not, cost the same work (no timing oracle)."""
+    plain = context(store.unit_of_work)
+    add_member(plain)
+    verified: list[str | None] = []
+    original = plain.hasher.verify
+
+    def counting(password: str, stored: str | None) -> bool:
+        verified.append(stored)
+        return original(password, stored)
+
+    ctx = context(racing(store, lambda: fails(plain), times=1))
+    monkeypatch.setattr(ctx.hasher, "verify", counting)
+    for attempt in (lambda: log_in(ctx, ip="10.0.0.9"), lambda: fails(ctx),
+                    lambda: auth.login(ctx, auth.identify(ctx, "99999999", ip=IP), PASSWORD, ip=IP)):
+        verified.clear()
+        try:
+            attempt()
+        except InvalidCredentials:
+            pass
+        assert len(verified) == 1
+    for _ in range(5):
+        fails(plain)
+    verified.clear()
+    assert fails(ctx, PASSWORD)  # locked: verified all the same, not counted
+    assert len(verified) == 1
+
+
 def test_an_unknown_document_is_refused_alike_and_audited(ctx: Context, store: FakeStore) -> None:
     with pytest.raises(InvalidCredentials) as refused:
         log_in(ctx)
