@@ -1,5 +1,5 @@
 """The back office's own records: exports of approved payments, reminder claims, and the small
-read models the staff console shows (a payment's figures, a gateway notification, a session)."""
+read models the staff console shows (a payment's figures, a gateway notification)."""
 
 from __future__ import annotations
 
@@ -70,12 +70,3 @@ class GatewayNotice:
     received_at: datetime
     outcome: str  # applied | stale | unchanged | unknown_reference | review
     body: str
-
-
-@dataclass(frozen=True)
-class MemberSession:
-    """An open session of a member, as staff see it."""
-
-    created_at: datetime
-    expires_at: datetime
-    ip: str | None = None

@@ -17,11 +17,12 @@ from chalicelib.adapters import export_files
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.backoffice import Export, GatewayNotice, MemberSession, PaymentFigures
+from chalicelib.domain.backoffice import Export, GatewayNotice, PaymentFigures
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import APPROVED, PENDING, STATUSES, Payment
+from chalicelib.domain.sessions import Session
 from chalicelib.observability import log_event
 from chalicelib.services import exports as exports_service
 from chalicelib.services.audit import audit_entry
@@ -126,7 +127,7 @@ class MemberOverview:
     member: Member
     obligations: list[Obligation]
     payments: list[Payment]
-    sessions: list[MemberSession]  # open ones, newest first
+    sessions: list[Session]  # open ones, newest first
 
 
 def existing_member(uow: UnitOfWork, document_number: str) -> Member:
@@ -154,7 +155,7 @@ def end_member_sessions(ctx: Context, document_number: str, *, actor: str, ip: s
     """Sign the member out everywhere (audited in the member's trail)."""
     with ctx.unit_of_work() as uow:
         existing_member(uow, document_number)
-        ended = uow.backoffice.end_member_sessions(document_number)
+        ended = uow.sessions.delete_of_member(document_number)
         uow.audit.add(audit_entry(ctx, subject=document_number, event="staff_sessions_ended",
                                   actor=actor, ip=ip, reason=reason, sessions=ended))
         uow.commit()
@@ -208,4 +209,4 @@ def staff_audit(ctx: Context, *, limit: int = 50) -> list[AuditEntry]:
 
 def staff_sessions_ended(ctx: Context, username: str) -> int:
     with ctx.unit_of_work() as uow:
-        return uow.backoffice.end_staff_sessions(username)
+        return uow.staff_sessions.delete_of_user(username)

@@ -254,7 +254,7 @@ def set_blocked(ctx: Context, document_number: str, *, blocked: bool, reason: st
             uow.commit()
         except Conflict as exc:
             raise Conflict(MEMBER_CHANGED, code="concurrent_change", changed=exc.changed) from exc
-        ended = uow.backoffice.end_member_sessions(document_number) if blocked else 0
+        ended = uow.sessions.delete_of_member(document_number) if blocked else 0
     if ended:
         log_event("session_expired", reason="revoked", actor=actor, document_number=document_number,
                   sessions=ended)

@@ -13,17 +13,20 @@ from chalicelib.adapters import export_files
 from chalicelib.adapters.mailer import Email
 from chalicelib.config import get_settings
 from chalicelib.context import Context, Runtime
-from chalicelib.domain.backoffice import COMPLETE, OPEN, Export, MemberSession
+from chalicelib.domain.backoffice import COMPLETE, OPEN, Export
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import Payment, PaymentItem, StatusChange
+from chalicelib.domain.sessions import Session
 from chalicelib.services import exports, reminders, staff
 from chalicelib.services.payments import EXPORT_READY
 from tests.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Colombia
 ANA = "1020304050"
+SESSION = Session(session_hash="h" * 43, document_number=ANA, csrf_token="c", created_at=NOW,
+                  last_seen_at=NOW, expires_at=NOW + timedelta(hours=1))
 
 
 class Outbox:
@@ -74,7 +77,7 @@ def payment(payment_id: str, *, status: str = "APPROVED", queued: bool = True,
 
 def test_blocking_writes_the_member_and_its_audit_entry_together_and_ends_the_sessions(
         ctx: Context, store: FakeStore) -> None:
-    store.tables["sessions"][ANA] = [MemberSession(created_at=NOW, expires_at=NOW + timedelta(hours=1))]
+    store.tables["sessions"][SESSION.session_hash] = SESSION
     result = staff.set_blocked(ctx, ANA, blocked=True, reason="Suplantación", actor="staff:ana", ip=None)
     assert (result.changed, result.sessions_ended, result.member.version) == (True, 1, 4)
     stored = store.tables["members"][ANA]
@@ -82,7 +85,7 @@ def test_blocking_writes_the_member_and_its_audit_entry_together_and_ends_the_se
     (entry,) = store.tables["audit"].values()
     assert (entry.event, entry.actor, entry.reason, entry.details) == (
         "staff_member_blocked", "staff:ana", "Suplantación", {"changed": "True"})
-    assert store.commits == 1 and ANA not in store.tables["sessions"]
+    assert store.commits == 1 and store.tables["sessions"] == {}
 
     again = staff.set_blocked(ctx, ANA, blocked=False, reason="Verificado", actor="staff:ana", ip=None)
     assert (again.changed, again.sessions_ended) == (True, 0)
@@ -96,14 +99,14 @@ def test_a_member_changed_meanwhile_is_a_conflict_and_nothing_is_written(store: 
             super().commit()
 
     ctx = Context(get_settings(), units_of_work=lambda: LoginMeanwhile(store))
-    store.tables["sessions"][ANA] = [MemberSession(created_at=NOW, expires_at=NOW + timedelta(hours=1))]
+    store.tables["sessions"][SESSION.session_hash] = SESSION
     with pytest.raises(Conflict) as raised:
         staff.set_blocked(ctx, ANA, blocked=True, reason="Suplantación", actor="staff:ana", ip=None)
     assert raised.value.code == "concurrent_change"
     assert raised.value.message == "El asociado cambió mientras se procesaba; intente de nuevo."
     assert raised.value.changed == {f"member:{ANA}"}
     assert store.tables["members"][ANA].portal_blocked is False
-    assert store.tables["audit"] == {} and len(store.tables["sessions"][ANA]) == 1
+    assert store.tables["audit"] == {} and list(store.tables["sessions"].values()) == [SESSION]
 
 
 # --- exports -----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamo import models, payments_repo, staff_repo
+from chalicelib.adapters.dynamo import models, payments_repo
 from chalicelib.adapters.dynamo.audit import entry_from_item
 from chalicelib.adapters.dynamo.mapping import (
     absent,
@@ -25,20 +25,20 @@ from chalicelib.adapters.dynamo.mapping import (
     payment_from_item,
 )
 from chalicelib.adapters.dynamo.members import member_from_item
-from chalicelib.adapters.dynamo.repositories import aws_error_code, delete_member_sessions
+from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.backoffice import (
     OPEN,
     Export,
     GatewayNotice,
-    MemberSession,
     PaymentFigures,
     ReminderClaim,
 )
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import APPROVED, PENDING, Payment
+from chalicelib.domain.sessions import Session
 from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
 from chalicelib.services.repositories import (
     BackOffice,
@@ -154,16 +154,11 @@ class DynamoBackOffice(BackOffice):
     def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
         return [payment_from_item(p) for p in payments_repo.payments_of(document_number, limit=limit)]
 
-    def sessions_of(self, document_number: str) -> list[MemberSession]:
+    def sessions_of(self, document_number: str) -> list[Session]:
+        """Index by_member (keys only), then one BatchGetItem."""
         hashes = [s.session_hash for s in models.Session.by_member.query(document_number)]
         found = models.Session.batch_get(hashes) if hashes else []
-        return [MemberSession(created_at=s.created_at, expires_at=s.expires_at, ip=s.ip) for s in found]
-
-    def end_member_sessions(self, document_number: str) -> int:
-        return delete_member_sessions(document_number)
-
-    def end_staff_sessions(self, username: str) -> int:
-        return staff_repo.delete_of_user(username)
+        return [entity_from_item(Session, s) for s in found]
 
 
 # --- exports ----------------------------------------------------------------------------------
