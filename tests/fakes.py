@@ -28,8 +28,8 @@ from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import APPROVED, PENDING, Payment
-from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
 from chalicelib.domain.sessions import Recovery, Session, StaffSession
+from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
 from chalicelib.services.repositories import (
     AuditLog,
     BackOffice,
