@@ -359,10 +359,11 @@ IMPORT_DROP_PATTERN = {"source": ["aws.s3"], "detail-type": ["Object Created"],
 @app.on_cw_event(IMPORT_DROP_PATTERN, name="import_from_s3")
 def import_from_s3(event):  # type: ignore[no-untyped-def]
     """A members/obligations CSV put under imports/: import it, write reports/<name>.report.*."""
-    from chalicelib.context import Runtime
+    from chalicelib.context import get_context
     from chalicelib.services import import_jobs
 
-    return import_jobs.handle_event(event.to_dict(), get_settings(), now=Runtime.clock())
+    ctx = get_context()
+    return import_jobs.handle_event(event.to_dict(), ctx.settings, now=ctx.now())
 
 
 # --- side effects after the commit: the events table's DynamoDB Stream --------------------------
