@@ -591,7 +591,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
 _bound: tuple[str, str] | None = None  # (table prefix, region) of the last bind_tables
 
 
-def table_meta(model: type[Model]) -> type[TableMeta]:
+def _table_meta(model: type[Model]) -> type[TableMeta]:
     meta = model.Meta
     if not (isinstance(meta, type) and issubclass(meta, TableMeta)):
         raise TypeError(f"{model.__name__}.Meta must derive from TableMeta")
@@ -600,7 +600,7 @@ def table_meta(model: type[Model]) -> type[TableMeta]:
 
 def entity(model: type[Model]) -> str:
     """What follows the prefix in the model's table name (``members``, ``rate-counters``...)."""
-    return table_meta(model).entity
+    return _table_meta(model).entity
 
 
 def bind_tables(settings: Settings) -> None:
@@ -614,7 +614,7 @@ def bind_tables(settings: Settings) -> None:
     if _bound == wanted:
         return
     for model in ALL_MODELS:
-        meta = table_meta(model)
+        meta = _table_meta(model)
         if meta.region != settings.region:
             model._connection = None
         meta.table_name = f"{settings.table_prefix}-{meta.entity}"
