@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from pynamodb.attributes import Attribute, AttributeContainer, MapAttribute, NumberAttribute
 from pynamodb.expressions.condition import And, Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo import models
@@ -46,6 +47,20 @@ def item_from_entity(model: type[M], entity: object, **overrides: Any) -> M:
     if "version" in values:
         values["version"] = int(values["version"]) + 1
     return model(**{k: v for k, v in values.items() if v is not None})
+
+
+def changed_attributes(model: type[Model], before: object, after: object) -> list[Action]:
+    """SET or REMOVE each attribute whose field differs between two states of one entity (the
+    version aside): an update that leaves what it did not change to other writers."""
+    attributes = model.get_attributes()
+    actions: list[Action] = []
+    for f in fields(after):  # type: ignore[arg-type]
+        new = getattr(after, f.name)
+        if f.name == "version" or new == getattr(before, f.name):
+            continue
+        attribute = attributes[f.name]
+        actions.append(attribute.remove() if new is None else attribute.set(new))
+    return actions
 
 
 def hash_key(model: type[Model]) -> Attribute[Any]:
