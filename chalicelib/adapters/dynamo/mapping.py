@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
-from pynamodb.attributes import Attribute, MapAttribute, NumberAttribute
-from pynamodb.expressions.condition import Condition
+from pynamodb.attributes import Attribute, AttributeContainer, MapAttribute, NumberAttribute
+from pynamodb.expressions.condition import And, Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -27,7 +27,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def entity_from_item(cls: type[E], item: Model, **overrides: Any) -> E:
+def entity_from_item(cls: type[E], item: AttributeContainer, **overrides: Any) -> E:
     """``cls`` (a dataclass) from the item's attributes of the same names; an absent version is 0."""
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
@@ -71,7 +71,7 @@ def unchanged_since_read(model: type[Model], version: int) -> Condition:
     """The stored item is still the one read at ``version`` (0: stored before versions existed)."""
     stored_version: NumberAttribute = model.get_attributes()["version"]  # type: ignore[assignment]
     if version == 0:
-        return hash_key(model).exists() & stored_version.does_not_exist()
+        return And(hash_key(model).exists(), stored_version.does_not_exist())  # `&` is untyped
     return stored_version == version
 
 
