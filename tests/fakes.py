@@ -167,7 +167,7 @@ class FakeAuditLog(AuditLog):
 # --- back office ---------------------------------------------------------------------------------
 #
 # Tables: "payments" (Payment by id), "obligations" (Obligation by (document, id)), "exports",
-# "reminders" (ReminderClaim by key), "gateway_events" (GatewayNotice lists by reference),
+# "reminders" (ReminderClaim by key), "gateway_events" (notifications by id),
 # "sessions" (Session by hash, as FakeSessions keeps them).
 
 def fake_page(items: list[Any], *, limit: int, start: ResumeKey | None) -> Page[Any]:
@@ -216,8 +216,8 @@ class FakeBackOffice(BackOffice):
         return sum(p.review_flag == REVIEW_FLAG for p in self.payments())
 
     def gateway_notices(self, reference: str) -> list[GatewayNotice]:
-        notices: list[GatewayNotice] = self.uow.store.read("gateway_events", reference) or []
-        return notices
+        notices = [e for e in self.uow.store.tables["gateway_events"].values() if e.reference == reference]
+        return copy.deepcopy(sorted(notices, key=lambda e: e.received_at))
 
     def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
         return [e for e in self.uow.audit.of(document_number, limit=10**9) if e.payment_id == payment_id]

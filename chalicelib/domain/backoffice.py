@@ -67,6 +67,7 @@ class PaymentFigures:
 class GatewayNotice:
     """A gateway notification stored for a payment, as the gateway sent it (signature verified)."""
 
+    reference: str | None
     received_at: datetime
     outcome: str  # applied | stale | unchanged | unknown_reference | review
     body: str

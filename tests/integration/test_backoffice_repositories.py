@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.adapters.dynamo import models
 from chalicelib.adapters.dynamo.mapping import payment_to_item
 from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.backoffice import OPEN, Export, ReminderClaim
+from chalicelib.domain.backoffice import OPEN, Export, GatewayNotice, ReminderClaim
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.payments import Payment, PaymentItem, StatusChange
 from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
@@ -30,20 +31,28 @@ ANA = "1020304050"
 class Backend:
     units: Callable[[], UnitOfWork]
     store_payment: Callable[[Payment], None]
+    store_notice: Callable[[str, GatewayNotice], None]
 
 
 @pytest.fixture(params=["dynamo", "fake"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "dynamo":
         request.getfixturevalue("aws")
-        yield Backend(DynamoUnitOfWork, lambda p: payment_to_item(p).save())
+        def save_notice(event_id: str, n: GatewayNotice) -> None:
+            models.GatewayEvent(event_id=event_id, gateway="fake", body=n.body, received_at=n.received_at,
+                                reference=n.reference, outcome=n.outcome).save()
+
+        yield Backend(DynamoUnitOfWork, lambda p: payment_to_item(p).save(), save_notice)
     else:
         store = FakeStore()
 
         def keep(p: Payment) -> None:
             store.tables["payments"][p.payment_id] = p
 
-        yield Backend(store.unit_of_work, keep)
+        def keep_notice(event_id: str, n: GatewayNotice) -> None:
+            store.tables["gateway_events"][event_id] = n
+
+        yield Backend(store.unit_of_work, keep, keep_notice)
 
 
 def payment(n: int, *, status: str = "APPROVED", queued: bool = True, review: bool = False) -> Payment:
@@ -169,6 +178,17 @@ def test_staff_pages_resume_where_they_ended(backend: Backend) -> None:
         assert last_digits(review.items) == ["1"] and review.resume is not None
         assert last_digits(uow.backoffice.review_page(limit=1, start=review.resume).items) == ["3"]
         assert uow.backoffice.count_flagged() == 2 and uow.backoffice.count_in_status("APPROVED") == 5
+
+
+def test_a_payment_s_gateway_notices_oldest_first(backend: Backend) -> None:
+    later = GatewayNotice(reference="SVABCDEFGH0001", received_at=AT + timedelta(minutes=5),
+                          outcome="applied", body='{"status": "APPROVED"}')
+    backend.store_notice("e2", later)
+    backend.store_notice("e1", replace(later, received_at=AT, outcome="unchanged", body="{}"))
+    backend.store_notice("e3", replace(later, reference="SVABCDEFGH0002"))
+    with backend.units() as uow:
+        assert [(n.outcome, n.body) for n in uow.backoffice.gateway_notices("SVABCDEFGH0001")] == [
+            ("unchanged", "{}"), ("applied", '{"status": "APPROVED"}')]
 
 
 def test_an_audit_page_resumes_newest_first(backend: Backend) -> None:

@@ -140,8 +140,8 @@ class DynamoBackOffice(BackOffice):
         return P.review.count(REVIEW_FLAG)
 
     def gateway_notices(self, reference: str) -> list[GatewayNotice]:
-        return [GatewayNotice(received_at=e.received_at, outcome=e.outcome, body=e.body)
-                for e in models.GatewayEvent.by_reference.query(reference)]
+        return [GatewayNotice(reference=e.reference, received_at=e.received_at, outcome=e.outcome,
+                              body=e.body) for e in models.GatewayEvent.by_reference.query(reference)]
 
     def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
         return [entry_from_item(e) for e in models.AuditEvent.query(
