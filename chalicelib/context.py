@@ -93,7 +93,8 @@ class Context:
     def gateway_for(self, name: str | None) -> PaymentGateway:
         """The gateway a payment was started with (``payment.gateway``): it is reconciled there,
         even after the stage switched to another one."""
-        if name is None or name.strip().lower() == self.settings.gateway.strip().lower():
+        if name is None or name.strip().lower() in (self.settings.gateway.strip().lower(),
+                                                    self.gateway.name.strip().lower()):
             return self.gateway
         from chalicelib.config import ConfigError
 

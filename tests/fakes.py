@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.domain.obligations import Obligation, ObligationChange
+from chalicelib.domain.payments import Claim, GatewayEventRecord, Payment
+from chalicelib.services.repositories import (
+    AuditLog,
+    BankListCache,
+    ClaimRepository,
+    GatewayEventLog,
+    MemberRepository,
+    ObligationRepository,
+    PaymentRepository,
+)
 from chalicelib.services.unit_of_work import UnitOfWork
 
 ABSENT = "absent"  # the expectation of an add: no value under the key yet
@@ -69,6 +80,12 @@ class FakeUnitOfWork(UnitOfWork):
         self.staged: list[Staged] = []
         self.members = FakeMembers(self)
         self.audit = FakeAuditLog(self)
+        # pay: the payment engine
+        self.payments = FakePayments(self)
+        self.obligations = FakeObligations(self)
+        self.gateway_events = FakeGatewayEvents(self)
+        self.claims = FakeClaims(self)
+        self.bank_lists = FakeBankLists(self)
 
     def stage(self, label: str, table: str, key: Hashable, value: Any, expect: Expectation) -> None:
         self.staged.append(Staged(label, table, key, value, expect))
@@ -122,3 +139,93 @@ class FakeAuditLog(AuditLog):
         entries = sorted((e for (s, _), e in self.uow.store.tables["audit"].items() if s == subject),
                          key=lambda e: e.key, reverse=newest_first)
         return copy.deepcopy(entries[:limit])
+
+
+# --- pay: the payment engine -------------------------------------------------------------------
+
+class FakePayments(PaymentRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def all(self) -> list[Payment]:
+        return copy.deepcopy(list(self.uow.store.tables["payments"].values()))
+
+    def get(self, payment_id: str) -> Payment | None:
+        payment: Payment | None = self.uow.store.read("payments", payment_id)
+        return payment
+
+    def by_reference(self, reference: str) -> Payment | None:
+        return next((p for p in self.all() if p.reference == reference), None)
+
+    def of_member(self, document_number: str, *, limit: int | None = None) -> list[Payment]:
+        found = sorted((p for p in self.all() if p.document_number == document_number),
+                       key=lambda p: p.created_at, reverse=True)
+        return found[:limit] if limit is not None else found
+
+    def due(self, shard: str, now: datetime, *, page_size: int) -> Iterator[Payment]:
+        return iter(sorted((p for p in self.all() if p.poll_shard == shard
+                            and p.next_poll_at is not None and p.next_poll_at <= now),
+                           key=lambda p: p.next_poll_at or now))
+
+    def add(self, payment: Payment) -> None:
+        self.uow.stage("payment", "payments", payment.payment_id, payment, ABSENT)
+
+    def update(self, payment: Payment) -> None:
+        self.uow.stage("payment", "payments", payment.payment_id, payment, payment.version)
+
+
+class FakeObligations(ObligationRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def member_and_obligations(self, document_number: str, obligation_ids: Sequence[str]
+                               ) -> tuple[Member | None, dict[str, Obligation]]:
+        member: Member | None = self.uow.store.read("members", document_number)
+        found = {oid: self.uow.store.read("obligations", (document_number, oid)) for oid in obligation_ids}
+        return member, {oid: o for oid, o in found.items() if o is not None}
+
+    def of_member(self, document_number: str) -> list[Obligation]:
+        return copy.deepcopy([o for (d, _), o in sorted(self.uow.store.tables["obligations"].items())
+                              if d == document_number])
+
+    def change(self, change: ObligationChange) -> None:
+        key = (change.document_number, change.obligation_id)
+        obligation: Obligation | None = self.uow.store.read("obligations", key)
+        if obligation is not None:
+            obligation.apply(change)
+        self.uow.stage(change.label, "obligations", key, obligation, change.version)
+
+
+class FakeGatewayEvents(GatewayEventLog):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(self, event: GatewayEventRecord) -> None:
+        self.uow.stage("event", "gateway_events", event.event_id, event, ABSENT)
+
+
+class FakeClaims(ClaimRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, key: str, now: datetime) -> Claim | None:
+        claim: Claim | None = self.uow.store.read("claims", key)
+        return claim if claim is not None and claim.live(now) else None
+
+    def add(self, claim: Claim, now: datetime) -> None:
+        self.uow.stage(claim.label, "claims", claim.key, claim,
+                       lambda current: current is None or not current.live(now))
+
+
+class FakeBankLists(BankListCache):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, cache_key: str) -> tuple[list[tuple[str, str]], datetime] | None:
+        cached: tuple[list[tuple[str, str]], datetime] | None = self.uow.store.read("bank_lists",
+                                                                                    cache_key)
+        return cached
+
+    def put(self, cache_key: str, pairs: Sequence[tuple[str, str]], *, now: datetime,
+            expires_at: datetime) -> None:
+        self.uow.store.tables["bank_lists"][cache_key] = (list(pairs), expires_at)

@@ -11,13 +11,15 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from chalicelib.config import COLOMBIA
 from chalicelib.domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from chalicelib.formatting import cop
+from chalicelib.domain.obligations import Obligation, ObligationChange
+
+#: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
+COLOMBIA = timezone(timedelta(hours=-5), "COT")
 
 # --- states -----------------------------------------------------------------------------------
 
@@ -41,6 +43,12 @@ _TRANSITIONS: dict[str, frozenset[str]] = {
     REJECTED: frozenset(),
     FAILED: frozenset(),
 }
+
+
+REVIEW_FLAG = "REVIEW"  # Payment.review_flag while staff must look at it
+EXPORT_READY = "READY"  # Payment.export_pending: approved, no export has claimed it yet
+RECEIPT_MAX_ATTEMPTS = 8
+LATE_APPROVAL = "approved_after_final"  # review reason: the gateway approved an ended payment
 
 
 def can_transition(src: str, dst: str) -> bool:
@@ -207,6 +215,12 @@ def mask_document(document_number: str) -> str:
     return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK
 
 
+def pesos(amount: int) -> str:
+    """``1234567`` → ``$ 1.234.567``: integer pesos as Colombians write them (no centavos)."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}$ {abs(int(amount)):,}".replace(",", ".")
+
+
 def colombia_today(now: datetime) -> date:
     return now.astimezone(COLOMBIA).date()
 
@@ -321,6 +335,13 @@ class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
+class InvalidTransition(DomainError):
+    """A transition the state machine forbids (a programming error: callers check first)."""
+
+    status = 409
+    code = "invalid_transition"
+
+
 class GatewayFailure(DomainError):
     status = 502
     code = "gateway_error"
@@ -379,18 +400,18 @@ def check_item_amount(amount: int, limits: Limits, *, description: str) -> int:
                             field="amount")
     if amount < limits.minimum or amount > limits.maximum:
         raise InvalidAmount(
-            f"El valor para «{description}» debe estar entre {cop(max(limits.minimum, 1))} y "
-            f"{cop(limits.maximum)}.", field="amount")
+            f"El valor para «{description}» debe estar entre {pesos(max(limits.minimum, 1))} y "
+            f"{pesos(limits.maximum)}.", field="amount")
     return amount
 
 
 def check_total(total: int, limits: Limits) -> int:
     """The whole payment: within the gateway's minimum (1.500 COP by default) and maximum."""
     if total < limits.minimum:
-        raise InvalidAmount(f"El total a pagar debe ser de al menos {cop(limits.minimum)}.",
+        raise InvalidAmount(f"El total a pagar debe ser de al menos {pesos(limits.minimum)}.",
                             field="amount")
     if total > limits.maximum:
-        raise InvalidAmount(f"El total a pagar no puede superar {cop(limits.maximum)} en un solo "
+        raise InvalidAmount(f"El total a pagar no puede superar {pesos(limits.maximum)} en un solo "
                             "pago por PSE.", field="amount")
     return total
 
@@ -468,6 +489,13 @@ class PaymentItem:
     minimum_before: int | None = None
     maximum_before: int | None = None
     parts: list[list[Any]] | None = None
+    obligation_version: int | None = None  # the obligation's version its lock wrote
+
+    @property
+    def held(self) -> bool:
+        """Whether the item still knows the obligation as its lock left it (older payments lack
+        the version: their obligations are read again before they are settled)."""
+        return self.due_before is not None and self.obligation_version is not None
 
 
 @dataclass(frozen=True)
@@ -524,3 +552,150 @@ class Payment:
     review_resolved_at: datetime | None = None
     review_note: str | None = None
     version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def reached_bank(self) -> bool:
+        return self.gateway_id is not None
+
+    def move_to(self, target: str, at: datetime) -> None:
+        """The transition ``status → target`` (InvalidTransition when the machine forbids it)."""
+        if not can_transition(self.status, target):
+            raise InvalidTransition(f"{self.status} → {target}")
+        self.status, self.updated_at = target, at
+        self.status_history = [*self.status_history, StatusChange(status=target, at=at)]
+        if target == APPROVED:
+            self.approved_at = at
+            self.export_pending = EXPORT_READY  # back office: the export queue
+        if target != PENDING:
+            self.leave_poller()
+            self.receipt_emailed = False
+
+    def poll_at(self, shard: str, at: datetime) -> None:
+        self.poll_shard, self.next_poll_at = shard, at
+
+    def leave_poller(self) -> None:
+        self.poll_shard = self.next_poll_at = None
+
+    def flag(self, reason: str, at: datetime) -> None:
+        """Mark for staff review (nothing applied); an open payment leaves the poller."""
+        self.review_flag, self.review_reason, self.updated_at = REVIEW_FLAG, reason, at
+        if self.is_open:
+            self.leave_poller()
+
+    def resolve_review(self, review: Review) -> None:
+        """Record a staff decision and clear the flag."""
+        self.review_resolution, self.review_resolved_by = review.action, review.actor
+        self.review_resolved_at, self.review_note = review.at, review.note
+        self.review_flag = self.review_reason = None
+        self.updated_at = review.at
+
+    @property
+    def holds_its_obligations(self) -> bool:
+        """Open, with every item as its lock left it: an ending needs no read of the obligations."""
+        return self.is_open and all(item.held for item in self.items)
+
+    @property
+    def receipt_owed(self) -> bool:
+        """A final payment that reached the bank (or got approved) owes its payer one receipt."""
+        return (is_final(self.status) and not self.receipt_emailed and bool(self.payer_email)
+                and (self.status == APPROVED or self.reached_bank)
+                and self.receipt_attempts < RECEIPT_MAX_ATTEMPTS)
+
+    def claim_receipt(self) -> None:
+        """The receipt is being sent (a version-checked write: two senders cannot both claim)."""
+        self.receipt_emailed = True
+        self.leave_poller()
+
+    def receipt_failed(self, shard: str, retry_at: datetime) -> bool:
+        """Un-claim after a failed send and count it; False once the attempts are spent (the
+        poller retries at ``retry_at`` otherwise)."""
+        self.receipt_emailed = False
+        self.receipt_attempts += 1
+        if self.receipt_attempts < RECEIPT_MAX_ATTEMPTS:
+            self.poll_at(shard, retry_at)
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Review:
+    """A staff decision on a flagged payment."""
+
+    action: str  # apply | reject | keep_pending
+    actor: str  # staff:<identity>
+    at: datetime
+    note: str
+
+
+def settle_obligation(payment: Payment, item: PaymentItem, obligation: Obligation | None, *,
+                      approve: bool, at: datetime) -> ObligationChange | None:
+    """What ending ``payment`` does to the obligation of ``item``: an approval applies the amount
+    once, never below zero; the lock this payment holds is released. ``obligation`` None: it is
+    still as the payment's lock left it (the item's balances and version)."""
+    if obligation is None:
+        assert item.held, item.obligation_id
+        version, due, minimum, maximum = (int(item.obligation_version or 0), int(item.due_before or 0),
+                                          int(item.minimum_before or 0), int(item.maximum_before or 0))
+        ours, applied, has_map = True, False, True
+    else:
+        version = obligation.version
+        due, minimum, maximum = obligation.amount_due, obligation.minimum_amount, obligation.maximum_amount
+        ours = obligation.pending_payment_id == payment.payment_id
+        applied = payment.payment_id in (obligation.portal_payments or {})
+        has_map = obligation.portal_payments is not None
+    balances: tuple[int, int, int] | None = None
+    entry: tuple[str, dict[str, Any]] | None = None
+    if approve and not applied:
+        paid = int(item.amount)
+        balances = (decrement(due, paid), decrement(minimum, paid), decrement(maximum, paid))
+        entry = (payment.payment_id, {"amount": paid, "at": at.isoformat(),
+                                      "reference": payment.reference})
+    if balances is None and not ours:
+        return None
+    return ObligationChange(payment.document_number, item.obligation_id, version, balances=balances,
+                            portal_payment=entry, has_portal_payments=has_map, release=ours)
+
+
+# --- what the engine stores besides payments --------------------------------------------------
+
+@dataclass
+class GatewayEventRecord:
+    """A verified gateway notification, stored once per (gateway, transaction, status)."""
+
+    event_id: str
+    gateway: str
+    body: str
+    received_at: datetime
+    reference: str | None = None
+    payment_id: str | None = None
+    outcome: str = ""  # applied | stale | unchanged | unknown_reference | review
+
+
+def idempotency_claim_key(document_number: str, key: str) -> str:
+    return f"{document_number}#{key}"
+
+
+def reference_claim_key(reference: str) -> str:
+    return f"reference#{reference}"
+
+
+@dataclass
+class Claim:
+    """A key taken by one payment: an Idempotency-Key (for a day) or a reference (for ever)."""
+
+    key: str
+    payment_id: str
+    created_at: datetime
+    fingerprint: str | None = None  # the request an Idempotency-Key came with
+    expires_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return "reference" if self.key.startswith("reference#") else "idempotency"
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now

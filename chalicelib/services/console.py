@@ -82,7 +82,7 @@ def collections_summary(ctx: Context) -> Summary:
 
     One Query per status on ``by_status`` over the days shown (only the fields needed), plus two
     COUNT queries (pending at the bank, flagged for review)."""
-    from chalicelib.services.payments import REVIEW_FLAG
+    from chalicelib.domain.payments import REVIEW_FLAG
 
     now = ctx.now()
     today = _colombian_day(now)
@@ -119,7 +119,7 @@ def payment_record(ctx: Context, payment_id: str, *, actor: str) -> PaymentRecor
     """A payment with every gateway notification stored for it and its audit trail."""
     from chalicelib.services import payments as payments_service
 
-    payment = payments_service.staff_payment(payment_id)
+    payment = payments_service.staff_payment(ctx, payment_id)
     events = list(GatewayEvent.by_reference.query(payment.reference))
     audit = [e for e in AuditEvent.query(payment.document_number, scan_index_forward=False,
                                          filter_condition=AuditEvent.payment_id == payment.payment_id)]

@@ -36,7 +36,7 @@ from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.security.spreadsheet import Cell, CsvWriter
 from chalicelib.services.audit import audit_item
-from chalicelib.services.payments import EXPORT_READY
+from chalicelib.domain.payments import EXPORT_READY
 
 COLUMNS = ("export_id", "reference", "cus", "approved_at", "document_type", "document_number",
            "full_name", "obligation_id", "obligation_type", "product_number", "amount",

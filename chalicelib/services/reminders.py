@@ -229,7 +229,7 @@ def _pending_since(payment: Payment) -> datetime:
 
 
 def send_pending_reminders(ctx: Context) -> ReminderReport:
-    from chalicelib.services.payments import POLL_SHARDS
+    from chalicelib.services.payments.core import POLL_SHARDS
 
     report = ReminderReport()
     now = ctx.now()

@@ -225,7 +225,7 @@ def search_payments(ctx: Context, search: Search, *, actor: str) -> PageOf:
 
 def review_queue(ctx: Context, *, limit: int, cursor: str | None) -> PageOf:
     """Payments flagged for review, oldest first (the sparse review index, one Query a page)."""
-    from chalicelib.services.payments import REVIEW_FLAG
+    from chalicelib.domain.payments import REVIEW_FLAG
 
     start = _cursor_in(ctx, cursor, "review")
     page = repo.payments_page("review", REVIEW_FLAG, newest_first=False, limit=limit, start=start)

@@ -19,12 +19,26 @@ from types import TracebackType
 from typing import Self
 
 from chalicelib.domain.events import DomainEvent
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.services.repositories import (
+    AuditLog,
+    BankListCache,
+    ClaimRepository,
+    GatewayEventLog,
+    MemberRepository,
+    ObligationRepository,
+    PaymentRepository,
+)
 
 
 class UnitOfWork(ABC):
     members: MemberRepository
     audit: AuditLog
+    # pay: the payment engine
+    payments: PaymentRepository
+    obligations: ObligationRepository
+    gateway_events: GatewayEventLog
+    claims: ClaimRepository
+    bank_lists: BankListCache
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []

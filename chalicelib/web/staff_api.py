@@ -209,7 +209,7 @@ def search_payments(call: StaffCall) -> Response:
 
 @staff_handler
 def get_payment(call: StaffCall) -> Response:
-    payment = payments_service.staff_payment(call.param("payment_id"))
+    payment = payments_service.staff_payment(call.ctx, call.param("payment_id"))
     log_event("staff_payment_read", actor=call.actor, payment_id=payment.payment_id,
               document_number=payment.document_number)
     return http.json_response(payment_detail(payment))

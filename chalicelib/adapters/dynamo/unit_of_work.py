@@ -6,6 +6,13 @@ from __future__ import annotations
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
+from chalicelib.adapters.dynamo.payments_repo import (
+    DynamoBankLists,
+    DynamoClaims,
+    DynamoGatewayEvents,
+    DynamoObligations,
+    DynamoPayments,
+)
 from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -16,6 +23,12 @@ class DynamoUnitOfWork(UnitOfWork):
         self.tx = Tx()
         self.members = DynamoMembers(self.tx)
         self.audit = DynamoAuditLog(self.tx)
+        # pay: the payment engine
+        self.payments = DynamoPayments(self.tx)
+        self.obligations = DynamoObligations(self.tx)
+        self.gateway_events = DynamoGatewayEvents(self.tx)
+        self.claims = DynamoClaims(self.tx)
+        self.bank_lists = DynamoBankLists()
 
     def commit(self) -> None:
         for event in self.events:
