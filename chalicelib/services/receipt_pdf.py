@@ -65,7 +65,7 @@ def document_class() -> type:
     use, so fpdf2 stays off the cold start)."""
     from fpdf import FPDF
 
-    class ReceiptDocument(FPDF):  # type: ignore[misc]
+    class ReceiptDocument(FPDF):
         def __init__(self) -> None:
             super().__init__(format="letter", unit="mm")
             for style, path in FONT_FILES.items():

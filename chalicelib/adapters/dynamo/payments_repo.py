@@ -113,7 +113,7 @@ class DynamoObligations(ObligationRepository):
     def member_and_obligations(self, document_number: str, obligation_ids: Sequence[str]
                                ) -> tuple[Member | None, dict[str, Obligation]]:
         """One consistent ``BatchGetItem`` (more only for keys DynamoDB leaves unprocessed)."""
-        client = connection().client
+        client: Any = connection().client  # botocore's low-level client (untyped here)
         members_table = models.Member.Meta.table_name
         obligations_table = models.Obligation.Meta.table_name
         request: dict[str, Any] = {

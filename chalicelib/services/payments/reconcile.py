@@ -52,7 +52,8 @@ def reconcile_pending(ctx: Context) -> ReconcileReport:
                 report.errors += 1
                 logging.getLogger("sucursal").exception("reconcile_failed payment_id=%s",
                                                         payment.payment_id)
-    log_event("payment_reconcile_run", **report.as_dict())
+    counts: dict[str, Any] = dict(report.as_dict())
+    log_event("payment_reconcile_run", **counts)
     return report
 
 

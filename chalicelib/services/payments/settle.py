@@ -145,10 +145,10 @@ def plan(ctx: Context, uow: UnitOfWork, payment: Payment, *, target: str,
                                              at=now)
             if change is not None:
                 uow.obligations.change(change)
-        common = {"payment_id": payment.payment_id, "document_number": payment.document_number,
-                  "reference": payment.reference, "at": now}
-        uow.record(PaymentApproved(**common) if target == APPROVED
-                   else PaymentRejected(**common, status=target))
+        uow.record(PaymentApproved(payment.payment_id, payment.document_number, payment.reference, now)
+                   if target == APPROVED else
+                   PaymentRejected(payment.payment_id, payment.document_number, payment.reference, now,
+                                   status=target))
     details = {"reference": payment.reference, "from_status": before, "amount": payment.amount,
                "cus": payment.cus, "resolution": review.action if review is not None else None}
     uow.audit.add(audit_entry(ctx, subject=payment.document_number, event=f"payment_{target.lower()}",
