@@ -1,4 +1,4 @@
-"""Payment rules without AWS: the state machine, amounts, references, ACH's texts and labels.
+"""Payment rules without AWS: the state machine, amounts, references, the entities' transitions.
 
 States (SPEC §3): CREATED → PENDING → APPROVED | REJECTED | FAILED | EXPIRED. A CREATED payment may
 also jump to a final state (its create call timed out and the gateway already settled it). Final
@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -65,87 +65,25 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
-# --- labels -----------------------------------------------------------------------------------
+# --- the lifecycle the member sees ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    CREATED: "Iniciada",
-    PENDING: "Pendiente",
-    APPROVED: "Aprobada",
-    REJECTED: "Rechazada",
-    FAILED: "Fallida",
-    EXPIRED: "Vencida",
-}
-STATUS_DETAILS = {
-    PENDING: "verifique con su entidad financiera si el débito fue realizado",
-}
-TYPE_LABELS = {
-    "APORTE": "Aportes",
-    "CREDITO": "Crédito",
-    "AHORRO": "Ahorro",
-    "CONVENIO": "Convenio",
-}
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
-
-
-def status_detail(status: str) -> str | None:
-    return STATUS_DETAILS.get(status)
-
-
-def type_label(obligation_type: str) -> str:
-    return TYPE_LABELS.get(obligation_type, obligation_type.capitalize())
-
-
-# --- the lifecycle the member sees (issue 6) ----------------------------------------------------
-
-#: Step names as the member reads them ("el pago": masculine, unlike the receipt's status labels).
-STEP_LABELS = {
-    CREATED: "Iniciado",
-    PENDING: "Pendiente en el banco",
-    APPROVED: "Aprobado",
-    REJECTED: "Rechazado",
-    FAILED: "Fallido",
-    EXPIRED: "Vencido",
-}
-#: A step's name once it is behind the payment (a ✓ beside "Pendiente" would read as pending).
-STEP_DONE_LABELS = {
-    PENDING: "Enviado a su banco",
-}
-#: What each step means, one short sentence (shown under the step and read by screen readers).
-STEP_HINTS = {
-    CREATED: "Registramos su pago en la Sucursal Virtual.",
-    PENDING: "Su banco está confirmando el débito.",
-    APPROVED: "Su banco confirmó el débito a favor de la cooperativa.",
-    REJECTED: "Su banco no autorizó el débito. No se descontó dinero.",
-    FAILED: "La transacción no se pudo completar. No se descontó dinero.",
-    EXPIRED: "No recibimos la respuesta del banco a tiempo.",
-}
-#: What a step not reached yet is waiting for.
-STEP_UPCOMING_HINTS = {
-    PENDING: "Falta autorizar el pago en la página de su banco.",
-    APPROVED: "Falta la confirmación de su banco.",
-}
 #: The steps of a payment that goes well, in order. A later step that is not a payment status
-#: (e.g. ``"APPLIED"``, "Aplicado en la cooperativa", once the core system's import confirms it)
-#: is added by appending its key here and to the dicts above, and by passing its time to
-#: :func:`lifecycle` among the ``reached`` pairs; nothing else changes.
+#: (e.g. ``"APPLIED"``, once the core system's import confirms it) is added by appending its key
+#: here (and its words to the texts), and by passing its time to :func:`lifecycle` among the
+#: ``reached`` pairs; nothing else changes.
 HAPPY_PATH: tuple[str, ...] = (CREATED, PENDING, APPROVED)
-_FAILURES = (REJECTED, FAILED, EXPIRED)
+FAILURES = (REJECTED, FAILED, EXPIRED)
 
 
 @dataclass(frozen=True)
-class LifecycleStep:
+class Step:
     key: str
-    label: str
-    hint: str
     at: datetime | None  # None for a step not reached yet
     state: str  # "done" | "active" (in progress) | "upcoming" | "failed"
     current: bool  # the step the payment is at (aria-current="step")
 
 
-def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[LifecycleStep]:
+def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[Step]:
     """The stepper of a payment: the happy path's steps reached (skipped ones left out), the one
     in progress, those still to come; or, for a refused payment, the steps reached and its end."""
     times: dict[str, datetime] = {}
@@ -154,13 +92,10 @@ def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[Life
     if status not in times and times:  # a history written before the status (never expected)
         times[status] = max(times.values())
 
-    def step(key: str, state: str, current: bool = False) -> LifecycleStep:
-        hints = STEP_UPCOMING_HINTS if state == "upcoming" else STEP_HINTS
-        labels = STEP_DONE_LABELS if state == "done" and not current else STEP_LABELS
-        return LifecycleStep(key, labels.get(key, STEP_LABELS.get(key, key)), hints.get(key, ""),
-                             times.get(key) if state != "upcoming" else None, state, current)
+    def step(key: str, state: str, current: bool = False) -> Step:
+        return Step(key, times.get(key) if state != "upcoming" else None, state, current)
 
-    if status in _FAILURES:
+    if status in FAILURES:
         done = [step(k, "done") for k in HAPPY_PATH if k in times and k not in (APPROVED, status)]
         return [*done, step(status, "failed", current=True)]
     furthest = max((i for i, k in enumerate(HAPPY_PATH) if k in times), default=0)
@@ -259,49 +194,6 @@ def request_fingerprint(*, document_number: str, items: object, bank_code: objec
                             "i": sorted(json.dumps(line, default=str) for line in lines)},
                            separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-# --- ACH's literal texts (reference/pse.md §1.2, §2) ---------------------------------------------
-
-PENDING_MESSAGE = (
-    "En este momento su #{reference} presenta un proceso de pago cuya transacción se encuentra "
-    "PENDIENTE de recibir confirmación por parte de su entidad financiera, por favor espere unos "
-    "minutos y vuelva a consultar más tarde para verificar si su pago fue confirmado de forma "
-    "exitosa. Si desea mayor información sobre el estado actual de su operación puede comunicarse "
-    "a nuestras líneas de atención al cliente {phone} o enviar un correo electrónico a {email} y "
-    "preguntar por el estado de la transacción: {cus}"
-)
-EXCEEDED_LIMIT_MESSAGE = (
-    "El monto de la transacción excede los límites establecidos en PSE para la empresa, por favor "
-    "comuníquese con nuestras líneas de atención al cliente al teléfono {phone} o al correo "
-    "electrónico {email}"
-)
-BANK_UNREACHABLE_MESSAGE = (
-    "La entidad financiera no puede ser contactada para iniciar la transacción, por favor "
-    "seleccione otra o intente más tarde"
-)
-CREATE_FAILED_MESSAGE = (
-    "No se pudo crear la transacción, por favor intente más tarde o comuníquese con la empresa"
-)
-BANK_LIST_UNAVAILABLE_MESSAGE = (
-    "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
-)
-
-
-def pending_message(*, reference: str, cus: str | None, phone: str, email: str) -> str:
-    """ACH's double-payment text; it names the CUS, or the reference while there is none yet."""
-    return PENDING_MESSAGE.format(reference=reference, phone=phone, email=email,
-                                  cus=cus or reference)
-
-
-def creation_failure_message(code: str | None, gateway_message: str | None, *, phone: str,
-                             email: str) -> str:
-    """ACH's literal text for the return codes that have one, else the gateway's Spanish text."""
-    if code == "FAIL_EXCEEDEDLIMIT":
-        return EXCEEDED_LIMIT_MESSAGE.format(phone=phone, email=email)
-    if code == "FAIL_BANKUNREACHEABLE":
-        return BANK_UNREACHABLE_MESSAGE
-    return gateway_message or CREATE_FAILED_MESSAGE
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -457,11 +349,11 @@ def check_person_type(person_type: object) -> str:
 def payment_description(lines: Sequence[tuple[str, str]]) -> str:
     """A short text for the bank statement (ACH: no ``|`` nor ``"``; Wompi: ≤ 30 characters).
 
-    ``lines`` are ``(obligation type, product number)`` pairs.
+    ``lines`` are ``(obligation type as members read it, product number)`` pairs.
     """
     if len(lines) == 1:
-        kind, product = lines[0]
-        text = f"{type_label(kind)} {product.strip()[-4:]}"
+        label, product = lines[0]
+        text = f"{label} {product.strip()[-4:]}"
     else:
         text = f"Pago de {len(lines)} obligaciones"
     return "".join(ch for ch in text if ch not in '|"')[:30]
@@ -637,7 +529,6 @@ def settle_obligation(payment: Payment, item: PaymentItem, obligation: Obligatio
     once, never below zero; the lock this payment holds is released. ``obligation`` None: it is
     still as the payment's lock left it (the item's balances and version)."""
     if obligation is None:
-        assert item.held, item.obligation_id
         version, due, minimum, maximum = (int(item.obligation_version or 0), int(item.due_before or 0),
                                           int(item.minimum_before or 0), int(item.maximum_before or 0))
         ours, applied, has_map = True, False, True

@@ -32,11 +32,11 @@ from chalicelib.adapters.dynamo import backoffice_repo as repo
 from chalicelib.adapters.dynamo.models import Export, Payment
 from chalicelib.config import COLOMBIA, ConfigError, Settings
 from chalicelib.context import Context, Runtime
+from chalicelib.domain.payments import EXPORT_READY
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.security.spreadsheet import Cell, CsvWriter
 from chalicelib.services.audit import audit_item
-from chalicelib.domain.payments import EXPORT_READY
 
 COLUMNS = ("export_id", "reference", "cus", "approved_at", "document_type", "document_number",
            "full_name", "obligation_id", "obligation_type", "product_number", "amount",

@@ -16,6 +16,7 @@ from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
 from chalicelib.domain.obligations import Obligation
+from chalicelib.services.payments import texts
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def to_view(obligation: Obligation, today: date, order: Sequence[str],
     return ObligationView(
         id=obligation.obligation_id,
         type=obligation.type,
-        type_label=rules.type_label(obligation.type),
+        type_label=texts.type_label(obligation.type),
         product_number=product_number or rules.mask_number(obligation.product_number or ""),
         description=obligation.description,
         due_date=due,

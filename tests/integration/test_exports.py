@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib.adapters.dynamo import backoffice_repo as repo
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
-from chalicelib.services import exports, payments
 from chalicelib.domain.payments import EXPORT_READY
+from chalicelib.services import exports, payments
 from chalicelib.services.payments.settle import settle
 from tests.backoffice_support import (
     BUCKET,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -16,10 +17,12 @@ from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import PaymentApproved, PaymentEvent, PaymentRejected
 from chalicelib.domain.members import mask_email
-from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, RECEIPT_MAX_ATTEMPTS, Payment, PaymentItem
+from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, Payment, PaymentItem
 from chalicelib.observability import log_event
+from chalicelib.services.payments import texts
 from chalicelib.services.payments.core import load_payment, payment_logs, poll_shard
 from chalicelib.services.unit_of_work import UnitOfWork
+
 
 @dataclass(frozen=True)
 class PaymentItemView:
@@ -57,7 +60,7 @@ class ReceiptView:
     under_review: bool = False
     # The stepper (issue 6): Iniciado → Pendiente en el banco → Aprobado (or how it ended), with
     # the time of each step; shown with or without a session (it names no member data).
-    lifecycle: tuple[rules.LifecycleStep, ...] = ()
+    lifecycle: tuple[texts.LifecycleStep, ...] = ()
     emailed_to: str | None = None  # the masked address the receipt went to (with a session)
 
     @property
@@ -87,7 +90,7 @@ def item_view(item: PaymentItem, product_number: str | None = None) -> PaymentIt
     amount = int(item.amount)
     split = () if item.parts is None else allocation.allocate(
         tuple((str(name), int(pesos)) for name, pesos in item.parts), amount)
-    return PaymentItemView(obligation_id=item.obligation_id, type_label=rules.type_label(item.type),
+    return PaymentItemView(obligation_id=item.obligation_id, type_label=texts.type_label(item.type),
                            product_number=product_number or rules.mask_number(item.product_number),
                            description=item.description, amount=amount, allocation=split)
 
@@ -109,23 +112,23 @@ APPLIED_HINT = "La cooperativa registró el pago en su sistema: el saldo ya lo r
 
 
 def timeline(payment: Payment) -> list[tuple[str, datetime]]:
-    steps = [(rules.status_label(h.status), h.at) for h in payment.status_history or []]
+    steps = [(texts.status_label(h.status), h.at) for h in payment.status_history or []]
     if payment.core_applied_at is not None:
         steps.append((APPLIED_LABEL, payment.core_applied_at))
     return steps
 
 
-def lifecycle(payment: Payment) -> tuple[rules.LifecycleStep, ...]:
+def lifecycle(payment: Payment) -> tuple[texts.LifecycleStep, ...]:
     reached = [(h.status, h.at) for h in payment.status_history or []]
     applied_at = payment.core_applied_at if payment.status == APPROVED else None
     if applied_at is not None:
         reached.append((APPLIED_STEP, applied_at))
-    steps = rules.lifecycle(payment.status, reached)
+    steps = texts.lifecycle(payment.status, reached)
     if applied_at is not None and not any(step.key == APPLIED_STEP for step in steps):
         steps = [replace(step, current=False) for step in steps]
-        steps.append(rules.LifecycleStep(
-            APPLIED_STEP, rules.STEP_LABELS.get(APPLIED_STEP, APPLIED_LABEL),
-            rules.STEP_HINTS.get(APPLIED_STEP, APPLIED_HINT), applied_at, "done", True))
+        steps.append(texts.LifecycleStep(
+            APPLIED_STEP, texts.STEP_LABELS.get(APPLIED_STEP, APPLIED_LABEL),
+            texts.STEP_HINTS.get(APPLIED_STEP, APPLIED_HINT), applied_at, "done", True))
     return tuple(steps)
 
 
@@ -135,8 +138,8 @@ def view(payment: Payment, *, full: bool, masks: dict[str, str] | None = None) -
         id=payment.payment_id,
         reference=payment.reference,
         status=status,
-        status_label=rules.status_label(status),
-        status_detail=rules.status_detail(status),
+        status_label=texts.status_label(status),
+        status_detail=texts.status_detail(status),
         is_final=rules.is_final(status),
         can_retry=status in rules.RETRYABLE_STATUSES,
         amount=int(payment.amount),
@@ -223,12 +226,9 @@ def deliver_receipt(ctx: Context, payment: Payment, *, uow: UnitOfWork | None = 
             retry_at = ctx.now() + timedelta(seconds=ctx.settings.poll_every_seconds)
             if not claimed.receipt_failed(poll_shard(claimed.payment_id), retry_at):
                 log_event("payment_receipt_abandoned", level=40)
-            with work:
+            with work, suppress(Conflict):  # a newer transition owns the receipt now
                 work.payments.update(claimed)
-                try:
-                    work.commit()
-                except Conflict:
-                    pass  # a newer transition owns the receipt now
+                work.commit()
             return False
         log_event("payment_receipt_sent", document_number=claimed.document_number,
                   status=claimed.status)

@@ -17,6 +17,7 @@ from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, Payment, Review
 from chalicelib.formatting import cop
 from chalicelib.observability import log_event
 from chalicelib.services.audit import audit_entry, record
+from chalicelib.services.payments import texts
 from chalicelib.services.payments.core import load_payment, payment_logs, poll_shard, query_gateway
 from chalicelib.services.payments.receipts import receipt_email
 from chalicelib.services.payments.settle import LOST_IF_APPROVED, settle
@@ -168,7 +169,7 @@ class Decision:
     def apply(self, payment: Payment, transaction: GatewayTransaction | None) -> Resolution:
         status = transaction.status if transaction else None
         if transaction is None or transaction.status != APPROVED:
-            shown = rules.status_label(status) if status else "sin transacción en la pasarela"
+            shown = texts.status_label(status) if status else "sin transacción en la pasarela"
             raise self.refuse(payment, code="gateway_not_approved", gateway_status=status,
                               message=f"La pasarela no confirma este pago como aprobado ({shown}); "
                                       "no se aplicó.")
@@ -183,7 +184,7 @@ class Decision:
             return Resolution("apply", "flag_cleared", self.clear(payment), transaction)
         if not rules.can_transition(payment.status, APPROVED):
             raise self.refuse(payment, code="invalid_transition",
-                              message=f"Un pago {rules.status_label(payment.status)} no puede pasar "
+                              message=f"Un pago {texts.status_label(payment.status)} no puede pasar "
                                       "a Aprobada; regístrelo en el sistema central.")
         if int(transaction.amount) != int(payment.amount):
             payment = self.correct_amount(payment, int(transaction.amount))
@@ -235,7 +236,7 @@ class Decision:
         if payment.status not in OPEN_STATUSES:
             raise self.refuse(payment, code="not_pending",
                               message=f"Solo un pago Iniciado o Pendiente puede seguir pendiente; "
-                                      f"este está {rules.status_label(payment.status)}.")
+                                      f"este está {texts.status_label(payment.status)}.")
         now = self.ctx.now()
         kept = copy.deepcopy(payment)
         kept.poll_at(poll_shard(payment.payment_id), now)
@@ -272,7 +273,7 @@ def resend_receipt(ctx: Context, payment_id: str, *, actor: str, ip: str | None,
         payment = load_payment(uow, payment_id, None)
     if not rules.is_final(payment.status):
         raise Conflict("Solo se reenvía el comprobante de un pago en estado final; este está "
-                       f"{rules.status_label(payment.status)}.", code="not_final")
+                       f"{texts.status_label(payment.status)}.", code="not_final")
     if not payment.payer_email:
         raise Conflict("El pago no tiene un correo del asociado al cual enviar el comprobante.",
                        code="no_email")

@@ -29,6 +29,7 @@ from chalicelib.domain.payments import (
 from chalicelib.observability import log_event
 from chalicelib.services.audit import audit_entry
 from chalicelib.services.obligations import outstanding_parts
+from chalicelib.services.payments import texts
 from chalicelib.services.payments.core import payment_logs, poll_shard, timed
 from chalicelib.services.payments.receipts import PaymentItemView, item_views
 from chalicelib.services.payments.settle import settle
@@ -87,14 +88,14 @@ def fetch_banks(ctx: Context, uow: UnitOfWork, now: datetime) -> list[Bank]:
         banks = [b for b in ctx.gateway.list_banks()
                  if b.code and b.code != rules.BANK_PLACEHOLDER_CODE]
         if not banks:
-            raise GatewayError(rules.BANK_LIST_UNAVAILABLE_MESSAGE, code="empty_bank_list")
+            raise GatewayError(texts.BANK_LIST_UNAVAILABLE_MESSAGE, code="empty_bank_list")
     except GatewayError as exc:
         log_event("payment_banks_unavailable", code=exc.code, stale_cache=bool(cached))
         if cached and cached[0]:
             banks = [Bank(code, name) for code, name in cached[0]]
             vars(ctx)[BANK_MEMO] = (banks, now + STALE_BANKS_RETRY)
             return banks
-        raise ServiceUnavailable(rules.BANK_LIST_UNAVAILABLE_MESSAGE, code="banks_unavailable") from exc
+        raise ServiceUnavailable(texts.BANK_LIST_UNAVAILABLE_MESSAGE, code="banks_unavailable") from exc
     expires = now + timedelta(seconds=ctx.settings.bank_list_ttl_seconds)
     uow.bank_lists.put(cache_key, [(b.code, b.name) for b in banks], now=now, expires_at=expires)
     vars(ctx)[BANK_MEMO] = (banks, expires)
@@ -143,7 +144,7 @@ def check_against_obligations(ctx: Context, uow: UnitOfWork, document_number: st
 
 def pending_error(ctx: Context, holder: Payment) -> PaymentPending:
     s = ctx.settings
-    message = rules.pending_message(reference=holder.reference, cus=holder.cus,
+    message = texts.pending_message(reference=holder.reference, cus=holder.cus,
                                     phone=s.support_phone, email=s.support_email)
     return PaymentPending(message, extra={"cus": holder.cus, "reference": holder.reference,
                                           "payment_id": holder.payment_id})
@@ -272,7 +273,8 @@ def new_payment(ctx: Context, member: Member, checked: Checked, *, bank_code: st
         bank_code=bank_code,
         bank_name=bank_name,
         person_type=person_type,
-        description=rules.payment_description([(o.type, o.product_number) for o, _ in checked.lines]),
+        description=rules.payment_description([(texts.type_label(o.type), o.product_number)
+                                               for o, _ in checked.lines]),
         ip=ip,
         gateway=ctx.gateway.name,
         created_at=now,
@@ -330,7 +332,7 @@ def call_gateway(ctx: Context, uow: UnitOfWork, payment: Payment, member: Member
     except GatewayError as exc:
         log_event("payment_create_failed", level=30, document_number=payment.document_number,
                   code=exc.code)
-        message = rules.creation_failure_message(exc.code, exc.message, phone=s.support_phone,
+        message = texts.creation_failure_message(exc.code, exc.message, phone=s.support_phone,
                                                  email=s.support_email)
         settle(ctx, payment, target=FAILED, transaction=None, actor="gateway", message=message,
                uow=uow)
