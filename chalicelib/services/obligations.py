@@ -16,7 +16,7 @@ from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
 from chalicelib.domain.obligations import Obligation
-from chalicelib.services.payments import texts
+from chalicelib.services import texts
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from chalicelib.context import Context
 from chalicelib.domain import payments as rules
 from chalicelib.observability import log_event
 from chalicelib.security.signing import BadSignature
+from chalicelib.services import texts
 from chalicelib.services.audit import audit_item
-from chalicelib.services.payments import texts
 
 CLAIM_TTL = timedelta(days=400)
 UNSUBSCRIBE_TTL = timedelta(days=400)

@@ -25,6 +25,7 @@ from chalice.app import Request
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
 from chalicelib.context import Context, get_context
+from chalicelib.domain import payments as domain_payments
 from chalicelib.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
@@ -105,7 +106,7 @@ def staff_handler(func: Callable[[StaffCall], Response]) -> Callable[[Request], 
 
 # --- shapes ------------------------------------------------------------------------------------
 
-def payment_summary(p: Payment) -> dict[str, Any]:
+def payment_summary(p: Payment | domain_payments.Payment) -> dict[str, Any]:
     return {
         "id": p.payment_id,
         "reference": p.reference,
@@ -126,7 +127,7 @@ def payment_summary(p: Payment) -> dict[str, Any]:
     }
 
 
-def payment_detail(p: Payment) -> dict[str, Any]:
+def payment_detail(p: domain_payments.Payment) -> dict[str, Any]:
     return {
         **payment_summary(p),
         "payer_email": p.payer_email,

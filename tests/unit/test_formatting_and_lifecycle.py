@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import formatting
 from chalicelib.domain import payments as rules
-from chalicelib.services.payments import texts
+from chalicelib.services import texts
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 a. m. in Colombia
 

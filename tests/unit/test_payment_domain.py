@@ -22,7 +22,7 @@ from chalicelib.domain.payments import (
     InvalidBank,
     Limits,
 )
-from chalicelib.services.payments import texts
+from chalicelib.services import texts
 
 # --- state machine ------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from chalicelib.domain.events import PaymentApproved, PaymentEvent, PaymentRejec
 from chalicelib.domain.members import mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, Payment, PaymentItem
 from chalicelib.observability import log_event
-from chalicelib.services.payments import texts
+from chalicelib.services import texts
 from chalicelib.services.payments.core import load_payment, payment_logs, poll_shard
 from chalicelib.services.unit_of_work import UnitOfWork
 

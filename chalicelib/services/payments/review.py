@@ -16,8 +16,8 @@ from chalicelib.domain.errors import Conflict, InvalidInput, ServiceUnavailable
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, Payment, Review
 from chalicelib.formatting import cop
 from chalicelib.observability import log_event
+from chalicelib.services import texts
 from chalicelib.services.audit import audit_entry, record
-from chalicelib.services.payments import texts
 from chalicelib.services.payments.core import load_payment, payment_logs, poll_shard, query_gateway
 from chalicelib.services.payments.receipts import receipt_email
 from chalicelib.services.payments.settle import LOST_IF_APPROVED, settle

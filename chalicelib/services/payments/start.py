@@ -27,9 +27,9 @@ from chalicelib.domain.payments import (
     StatusChange,
 )
 from chalicelib.observability import log_event
+from chalicelib.services import texts
 from chalicelib.services.audit import audit_entry
 from chalicelib.services.obligations import outstanding_parts
-from chalicelib.services.payments import texts
 from chalicelib.services.payments.core import payment_logs, poll_shard, timed
 from chalicelib.services.payments.receipts import PaymentItemView, item_views
 from chalicelib.services.payments.settle import settle
