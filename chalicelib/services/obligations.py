@@ -42,7 +42,7 @@ class ObligationView:
     maximum_amount: int
     pending_payment_id: str | None
     pending_reference: str | None
-    # The instalment's parts still owed, in the cooperative's order of application (issue 6);
+    # The instalment's parts still owed, in the cooperative's order of application;
     # None when the core system did not give them.
     parts: allocation.Parts | None = None
     last_payment: PortalPayment | None = None

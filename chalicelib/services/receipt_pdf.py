@@ -169,7 +169,7 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
 
 
 def _allocation(pdf: Any, view: ReceiptView, heading: Any) -> None:
-    """How each credit payment is applied to its instalment's parts (issue 6)."""
+    """How each credit payment is applied to its instalment's parts."""
     from fpdf.fonts import FontFace
 
     _heading(pdf, "Aplicación del pago")

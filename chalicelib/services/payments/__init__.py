@@ -19,8 +19,8 @@ the event (:func:`handle_payment_events`), once. DynamoDB round trips per action
 A race that cancels a transaction costs a re-read and another try; it never applies twice.
 
 Modules: ``start`` (banks, preview, creation), ``settle`` (applying a status), ``receipts`` (views,
-email, PDF), ``gateway_events`` (webhook, refresh), ``reconcile`` (poller), ``review`` (staff),
-``core`` (what they share).
+email, PDF, the events' handler), ``gateway_events`` (webhook, refresh), ``reconcile`` (poller),
+``review`` (staff), ``core`` (what they share). The words members read: ``services/texts.py``.
 """
 
 from __future__ import annotations

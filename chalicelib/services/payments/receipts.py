@@ -31,7 +31,7 @@ class PaymentItemView:
     product_number: str  # masked when long
     description: str
     amount: int
-    # How the amount is applied to a credit's instalment (issue 6); empty without parts.
+    # How the amount is applied to a credit's instalment; empty without parts.
     allocation: tuple[allocation.AllocationLine, ...] = ()
 
 
@@ -58,7 +58,7 @@ class ReceiptView:
     timeline: list[tuple[str, datetime]]  # empty without a session
     payer_document_type: str = "CC"
     under_review: bool = False
-    # The stepper (issue 6): Iniciado → Pendiente en el banco → Aprobado (or how it ended), with
+    # The stepper: Iniciado → Pendiente en el banco → Aprobado (or how it ended), with
     # the time of each step; shown with or without a session (it names no member data).
     lifecycle: tuple[texts.LifecycleStep, ...] = ()
     emailed_to: str | None = None  # the masked address the receipt went to (with a session)
@@ -75,7 +75,7 @@ class ReceiptView:
 
     @property
     def allocation_note(self) -> str | None:
-        """Why the receipt splits its credit payments (issue 6); None when nothing is split, or
+        """Why the receipt splits its credit payments; None when nothing is split, or
         when nothing was (or will be) applied."""
         if not any(item.allocation for item in self.items):
             return None
@@ -101,7 +101,7 @@ def item_views(items: list[PaymentItem], masks: dict[str, str] | None = None) ->
     return [item_view(i, masks.get(i.product_number.strip())) for i in items]
 
 
-# --- back office (issue 4): "Aplicado en la cooperativa" ------------------------------------------
+# --- back office: "Aplicado en la cooperativa" -------------------------------------------------
 # The core system's import confirms an exported payment (Payment.core_applied_at, set once by
 # services/imports.py). The step is shown once reached; it is not in rules.HAPPY_PATH (so an
 # approved payment's stepper still ends at "Aprobado" until the core confirms it).
