@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-dates pytest check bench load venv clean package
+.PHONY: run test test-dates pytest check typecheck bench load venv clean package
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ check: $(STAMP)
 	  $$($(PY) -m devtools.audit_fallback --ignore-args) -f json -o $(AUDIT_REPORT) \
 	  || test -s $(AUDIT_REPORT)
 	$(PY) -m devtools.audit_fallback $(AUDIT_REPORT)
+
+# mypy --strict on the deployed code ([tool.mypy] in pyproject.toml says which files).
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -43,6 +43,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _one_of(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {[a for a in allowed if a]}, got {value!r}")
+    return value
+
+
 def _allocation_order(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("ALLOCATION_ORDER")
     if raw is None or raw.strip() == "":
@@ -120,6 +127,16 @@ class Settings:
     staff_session_absolute_seconds: int = 8 * 3600
     staff_signin_seconds: int = 5 * 60  # between the password and the code (or the set-up)
     rate_staff_login: int = 20
+    # Gateways. Wompi: the environment its events must carry ("test" / "prod"); empty = the one
+    # of the public key (pub_prod_ → prod). PlacetoPay WebCheckout: the site's login (its secret
+    # key is the secret PLACETOPAY_SECRET_KEY), the API's base URL, and where it notifies.
+    wompi_environment: str = ""
+    placetopay_base_url: str = "https://checkout-test.placetopay.com"
+    placetopay_login: str = ""
+    placetopay_notification_url: str = ""
+    # Side effects after the commit: the events table's DynamoDB Stream (its ARN exists only once
+    # the table does; without it app.py registers a placeholder the merge template replaces).
+    events_stream_arn: str = ""
 
     @property
     def base_path(self) -> str:
@@ -208,6 +225,13 @@ class Settings:
             staff_session_absolute_seconds=_int(env, "STAFF_SESSION_ABSOLUTE_SECONDS", 8 * 3600),
             staff_signin_seconds=_int(env, "STAFF_SIGNIN_SECONDS", 5 * 60),
             rate_staff_login=_int(env, "RATE_STAFF_LOGIN", 20),
+            wompi_environment=_one_of(env, "WOMPI_ENVIRONMENT", ("", "test", "prod")),
+            placetopay_base_url=env.get("PLACETOPAY_BASE_URL",
+                                        "https://checkout-test.placetopay.com").rstrip("/"),
+            placetopay_login=env.get("PLACETOPAY_LOGIN", ""),
+            placetopay_notification_url=(env.get("PLACETOPAY_NOTIFICATION_URL")
+                                         or f"{public_base_url}/webhooks/placetopay"),
+            events_stream_arn=env.get("EVENTS_STREAM_ARN", ""),
         )
 
 

@@ -72,7 +72,7 @@ def log_event(event: str, *, level: int = logging.INFO, exc_info: bool = False, 
 
 # --- CloudWatch metrics (issue 4): embedded metric format, one JSON line on stdout -------------
 
-METRICS_NAMESPACE = "SucursalVirtual"  # devtools/infra.py alarms on this namespace
+METRICS_NAMESPACE = "SucursalVirtual"  # devtools/infra/alarms.py alarms on this namespace
 _metrics_log = logging.getLogger("sucursal.metrics")
 _metrics_log.setLevel(logging.INFO)
 _metrics_log.propagate = False  # the line must be the whole log event, without a prefix

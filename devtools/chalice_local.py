@@ -7,7 +7,7 @@ about 40 ms per request (browsers and ``requests.Session`` reuse connections). O
 Its server (``ThreadingMixIn``: a daemon thread per connection) listens with ``socketserver``'s
 backlog of 5, which a burst of 30 clients overflows; it gets the local tools' backlog instead.
 
-An unknown path gets what the deployed API answers (its gateway response, ``devtools/infra.py``):
+An unknown path gets what the deployed API answers (its gateway response, ``devtools/infra/api.py``):
 404 with the Spanish ``not_found`` error and the security headers, not chalice's English 403
 "Missing Authentication Token".
 """
@@ -20,7 +20,7 @@ from chalice import local
 from chalice.cli import main
 
 from devtools import clock
-from devtools.infra import GATEWAY_RESPONSE_HEADERS, NOT_FOUND_BODY
+from devtools.infra.api import GATEWAY_RESPONSE_HEADERS, NOT_FOUND_BODY
 from devtools.serving import LISTEN_BACKLOG
 
 MISSING_TOKEN = b'{"message": "Missing Authentication Token"}'

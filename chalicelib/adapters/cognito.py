@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 ROLES = ("consulta", "tesoreria", "administrador")
 
@@ -49,7 +52,7 @@ class StaffUser:
 
 
 @lru_cache(maxsize=4)
-def _client(region: str) -> Any:
+def _client(region: str) -> CognitoIdentityProviderClient:
     import boto3  # lazy: only the staff console needs it
 
     return boto3.client("cognito-idp", region_name=region)
@@ -69,7 +72,8 @@ class StaffDirectory:
         if not self.pool_id or not self.client_id:
             raise CognitoRefusal("NotConfigured", "STAFF_USER_POOL_ID / STAFF_CLIENT_ID are not set")
         try:
-            return getattr(_client(self.region), operation)(**kwargs)
+            answer: dict[str, Any] = getattr(_client(self.region), operation)(**kwargs)
+            return answer
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise CognitoRefusal(str(error.get("Code", "Unknown")), str(error.get("Message", ""))) from exc
@@ -95,7 +99,7 @@ class StaffDirectory:
     def associate_token(self, *, session: str | None = None,
                         access_token: str | None = None) -> tuple[str, str | None]:
         """A new TOTP secret for the user: ``(secret, next session)``."""
-        kwargs = {"Session": session} if session else {"AccessToken": access_token}
+        kwargs: dict[str, Any] = {"Session": session} if session else {"AccessToken": access_token}
         answer = self._call("associate_software_token", **kwargs)
         return str(answer["SecretCode"]), answer.get("Session")
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +77,9 @@ def mime_message(sender: str, email: Email) -> bytes:
 class SesMailer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._client = None
+        self._client: SESClient | None = None
 
-    def _ses(self):  # type: ignore[no-untyped-def]
+    def _ses(self) -> SESClient:
         if self._client is None:
             import boto3  # lazy: off the cold-start path
             from botocore.config import Config

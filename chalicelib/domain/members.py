@@ -27,11 +27,20 @@ def parse_document_number(raw: object) -> str:
     return cleaned
 
 
-def mask_document(document_number: str) -> str:
-    """For logs: only the last 3 digits survive (``*******123``)."""
-    if len(document_number) <= 3:
-        return "*" * len(document_number)
-    return "*" * (len(document_number) - 3) + document_number[-3:]
+def mask_document(document_number: str, *, for_people: bool = False) -> str:
+    """A document number with all but its last digits hidden: the one rule, for logs and pages.
+
+    In logs (the default) the last 3 digits survive and the length shows (``*******050``), enough to
+    tell two members' lines apart. Where a person reads it (a receipt seen without a session, the
+    reminders' unsubscribe page) the last 4 follow a fixed mark, as product numbers are masked
+    (``•••• 4050``), and a number of 4 digits or fewer is hidden whole (``••••``).
+    """
+    number = document_number.strip()
+    if for_people:
+        return f"•••• {number[-4:]}" if len(number) > 4 else "••••"
+    if len(number) <= 3:
+        return "*" * len(number)
+    return "*" * (len(number) - 3) + number[-3:]
 
 
 def mask_email(email: str | None) -> str:

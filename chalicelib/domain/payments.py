@@ -145,11 +145,6 @@ def distinct_masks(numbers: Iterable[str]) -> dict[str, str]:
     return masks
 
 
-def mask_document(document_number: str) -> str:
-    """A payer's document on a receipt seen without a session: always masked, last 4 shown."""
-    return mask_number(document_number, longer_than=4) if len(document_number) > 4 else MASK
-
-
 def pesos(amount: int) -> str:
     """``1234567`` → ``$ 1.234.567``: integer pesos as Colombians write them (no centavos)."""
     sign = "-" if amount < 0 else ""

@@ -24,6 +24,7 @@ from chalicelib.services.repositories import (
     BankListCache,
     ClaimRepository,
     GatewayEventLog,
+    ImportStorage,
     MemberRepository,
     ObligationRepository,
     PaymentRepository,
@@ -39,6 +40,8 @@ class UnitOfWork(ABC):
     gateway_events: GatewayEventLog
     claims: ClaimRepository
     bank_lists: BankListCache
+    # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
+    imports: ImportStorage
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []

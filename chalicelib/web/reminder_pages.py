@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chalice import Response
 
-from chalicelib.domain.payments import mask_document
+from chalicelib.domain.members import mask_document
 from chalicelib.security.signing import BadSignature
 from chalicelib.services import reminders
 from chalicelib.web import http
@@ -19,20 +19,20 @@ from chalicelib.web.pages import Page, page_handler
 
 @page_handler
 def unsubscribe_form(page: Page) -> Response:
-    token = (page.request.query_params or {}).get("token", "")
+    token = page.query().get("token", "")
     try:
         member = reminders.member_for_token(page.ctx, token)
     except BadSignature:
         return page.render("reminders_unsubscribe.html", status=400, error=reminders.INVALID_LINK)
     return page.render("reminders_unsubscribe.html", error=None, done=False, token=token,
-                       document=mask_document(member.document_number),
+                       document=mask_document(member.document_number, for_people=True),
                        opted_out=bool(member.reminders_opt_out))
 
 
 @page_handler
 def unsubscribe_submit(page: Page) -> Response:
     fields = http.form_fields(page.request)
-    token = fields.get("token") or (page.request.query_params or {}).get("token", "")
+    token = fields.get("token") or page.query().get("token", "")
     opt_out = fields.get("accion", "cancelar") != "activar"  # one-click posts carry no accion
     try:
         reminders.set_opt_out(page.ctx, token, opt_out=opt_out, ip=page.ip)

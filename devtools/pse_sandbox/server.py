@@ -35,6 +35,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from devtools.pse_sandbox import templates
+from devtools.pse_sandbox.placetopay import DEFAULT_LOGIN, DEFAULT_SECRET_KEY, PlacetoPaySide
+from devtools.pse_sandbox.responses import html_response as _html
+from devtools.pse_sandbox.responses import json_response as _json
 from devtools.serving import QuietHandler, serve_in_thread
 
 log = logging.getLogger("pse_sandbox")
@@ -48,16 +51,13 @@ DEFAULT_EVENTS_SECRET = "test_events_local"  # noqa: S105  # nosec B105
 DEFAULT_INTEGRITY_SECRET = "test_integrity_local"  # noqa: S105  # nosec B105
 
 FILLER = ("0", "A continuación seleccione su banco")
+#: Wompi's sandbox banks: "1" approves, "2" declines (the bank page offers every outcome anyway,
+#: with the bank's own first).
 BANKS: tuple[tuple[str, str], ...] = (
-    ("1007", "BANCOLOMBIA"),
-    ("1051", "DAVIVIENDA"),
-    ("1001", "BANCO DE BOGOTA"),
-    ("1023", "BANCO DE OCCIDENTE"),
-    ("1052", "BANCO AV VILLAS"),
-    ("1032", "BANCO CAJA SOCIAL"),
-    ("1013", "BBVA COLOMBIA"),
-    ("1507", "NEQUI"),
+    ("1", "Banco que aprueba"),
+    ("2", "Banco que rechaza"),
 )
+BANK_OUTCOMES = {"1": "APPROVED", "2": "DECLINED"}
 OUTCOMES = ("APPROVED", "DECLINED", "ERROR", "PENDING")
 NOTIFY = ("once", "twice", "none")
 LEGAL_ID_TYPES = ("CC", "CE", "NIT", "PP", "TI", "DNI", "RG", "OTHER")
@@ -108,7 +108,10 @@ class PseSandbox:
                  fault_delay_seconds: float = 2.0,
                  event_timeout_seconds: float = 5.0,
                  min_amount_in_cents: int = 150_000,
-                 base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
+                 base_url: str = f"http://127.0.0.1:{DEFAULT_PORT}",
+                 placetopay_login: str = DEFAULT_LOGIN,
+                 placetopay_secret_key: str = DEFAULT_SECRET_KEY,
+                 placetopay_signature: str = "sha1") -> None:
         self.public_key = public_key
         self.private_key = private_key
         self.events_secret = events_secret
@@ -129,7 +132,10 @@ class PseSandbox:
         self.deliveries: list[dict[str, Any]] = []  # every event sent, held back or failed
         self._transactions: dict[str, _Transaction] = {}
         self._by_reference: dict[str, list[str]] = {}
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
+        self.placetopay = PlacetoPaySide(self, login=placetopay_login,
+                                         secret_key=placetopay_secret_key,
+                                         signature_algorithm=placetopay_signature)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._urls = Map([
             Rule("/v1/merchants/<key>", methods=["GET"], endpoint="merchant"),
@@ -143,6 +149,7 @@ class PseSandbox:
             Rule("/_sandbox/faults", methods=["POST"], endpoint="control_faults"),
             Rule("/_sandbox/health", methods=["GET"], endpoint="health"),
             Rule("/_sandbox/events", methods=["GET"], endpoint="events"),
+            *PlacetoPaySide.rules(),
         ], strict_slashes=False)
 
     # --- WSGI plumbing -----------------------------------------------------------------------
@@ -152,7 +159,8 @@ class PseSandbox:
         adapter = self._urls.bind_to_environ(environ)
         try:
             endpoint, args = adapter.match()
-            response = getattr(self, f"on_{endpoint}")(request, **args)
+            side = self.placetopay if endpoint.startswith("p2p_") else self
+            response = getattr(side, f"on_{endpoint}")(request, **args)
         except NotFound:
             response = _error(404, "NOT_FOUND_ERROR", "La entidad solicitada no existe")
         except MethodNotAllowed:
@@ -221,10 +229,14 @@ class PseSandbox:
         if messages:
             return _validation(messages)
         txn = self._store(body)
-        if mode == "timeout":  # created, but the answer comes too late: the adapter times out
-            delay = self.faults.get("delay_seconds") or self.fault_delay_seconds
-            time.sleep(float(delay))
+        if mode == "timeout":
+            self.late_answer()
         return _json(201, {"data": self._public(txn, count_read=False), "meta": {}})
+
+    def late_answer(self) -> None:
+        """Created, but the answer comes too late (the ``timeout`` fault): the adapter times out."""
+        delay = self.faults.get("delay_seconds") or self.fault_delay_seconds
+        time.sleep(float(delay))
 
     def _validate_create(self, body: dict[str, Any]) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
@@ -249,7 +261,7 @@ class PseSandbox:
         elif any(ch in reference for ch in '|"'):
             fail("reference", "La referencia contiene caracteres no permitidos")
         else:
-            with self._lock:
+            with self.lock:
                 if reference in self._by_reference:
                     fail("reference", "La referencia ya fue usada en otra transacción")
         if isinstance(reference, str) and isinstance(cents, int) and not errors.get("amount_in_cents"):
@@ -295,7 +307,7 @@ class PseSandbox:
     def _store(self, body: dict[str, Any]) -> _Transaction:
         now = self.clock()
         method = dict(body["payment_method"])
-        with self._lock:
+        with self.lock:
             while True:
                 tid = f"{self.merchant_id}-{int(now)}-{10_000 + secrets.randbelow(90_000)}"
                 if tid not in self._transactions:
@@ -332,7 +344,7 @@ class PseSandbox:
 
     def _public(self, txn: _Transaction, *, count_read: bool) -> dict[str, Any]:
         """Wompi's view: ``extra`` (bank URL, CUS) only once "ACH" has answered."""
-        with self._lock:
+        with self.lock:
             if count_read:
                 txn.reads += 1
                 if txn.reads > self.reads_without_url:
@@ -355,7 +367,7 @@ class PseSandbox:
             return data
 
     def on_read(self, request: Request, tid: str) -> Response:
-        with self._lock:
+        with self.lock:
             txn = self._transactions.get(tid)
         if txn is None:
             return _error(404, "NOT_FOUND_ERROR", "La entidad solicitada no existe")
@@ -365,7 +377,7 @@ class PseSandbox:
         if not self._authorized(request, self.private_key):
             return _error(401, "INVALID_ACCESS_TOKEN", "Se esperaba una llave privada")
         reference = request.args.get("reference")
-        with self._lock:
+        with self.lock:
             ids = self._by_reference.get(reference, []) if reference else list(self._transactions)
             found = [self._transactions[tid] for tid in ids]
             found.sort(key=lambda t: t.created, reverse=True)
@@ -378,23 +390,26 @@ class PseSandbox:
     def _set_outcome(self, txn: _Transaction, status: str) -> dict[str, Any]:
         """Apply the bank's answer and return the signed ``transaction.updated`` event."""
         now = self.clock()
-        with self._lock:
+        with self.lock:
             txn.provisioned = True
             txn.data["status"] = status
             txn.data["status_message"] = STATUS_MESSAGES.get(status)
             txn.data["finalized_at"] = None if status == "PENDING" else _iso(now)
-            event = self.build_event(txn.data, now)
+            event = self.build_event(self._public(txn, count_read=False), now)
             txn.events.append(event)
         log.info("sandbox: %s -> %s", txn.data["id"], status)
         return event
 
     def build_event(self, data: dict[str, Any], now: float) -> dict[str, Any]:
-        """Wompi's event envelope; the checksum is computed here, independently of the adapter."""
+        """Wompi's event envelope, the whole transaction in it (``payment_method.extra`` with the
+        bank URL and the CUS too, as Wompi sends them, unsigned); the checksum is computed here,
+        independently of the adapter."""
         timestamp = int(now)
         transaction = {key: data.get(key) for key in (
-            "id", "amount_in_cents", "reference", "customer_email", "currency",
-            "payment_method_type", "redirect_url", "status", "shipping_address",
-            "payment_link_id", "payment_source_id")}
+            "id", "created_at", "finalized_at", "amount_in_cents", "reference", "customer_email",
+            "currency", "payment_method_type", "payment_method", "redirect_url", "status",
+            "status_message", "shipping_address", "payment_link_id", "payment_source_id",
+            "customer_data", "bill_id")}
         raw = (f"{transaction['id']}{transaction['status']}{transaction['amount_in_cents']}"
                f"{timestamp}{self.events_secret}")
         return {
@@ -408,37 +423,42 @@ class PseSandbox:
         }
 
     def deliver(self, event: dict[str, Any], times: int) -> list[dict[str, Any]]:
-        """POST the event ``times`` times to the events URL; failures are recorded, not raised."""
-        results = []
-        for _ in range(times):
-            record: dict[str, Any] = {"checksum": event["signature"]["checksum"],
-                                      "transaction_id": event["data"]["transaction"]["id"],
-                                      "status": event["data"]["transaction"]["status"],
-                                      "url": self.events_url, "http_status": None, "error": None}
-            if not self.events_url:
-                record["error"] = "no events URL configured"
-            else:
-                body = json.dumps(event, ensure_ascii=False).encode("utf-8")
-                headers = {"Content-Type": "application/json", "User-Agent": "pse-sandbox",
-                           "X-Event-Checksum": event["signature"]["checksum"]}
-                # The events URL is the operator's own configuration (the local app), not input.
-                req = urllib.request.Request(  # noqa: S310
-                    self.events_url, data=body, method="POST", headers=headers)
-                try:
-                    with self._opener.open(req, timeout=self.event_timeout_seconds) as answer:
-                        record["http_status"] = answer.status
-                except urllib.error.HTTPError as exc:
-                    record["http_status"] = exc.code
-                    record["error"] = f"HTTP {exc.code}"
-                except (OSError, ValueError) as exc:  # app not up, refused, timeout
-                    record["error"] = f"{type(exc).__name__}: {exc}"
-            if record["error"]:
-                log.warning("sandbox: event for %s not delivered: %s",
-                            record["transaction_id"], record["error"])
-            with self._lock:
-                self.deliveries.append(record)
-            results.append(record)
-        return results
+        """POST the Wompi event ``times`` times to the events URL; failures are recorded."""
+        checksum = event["signature"]["checksum"]
+        transaction = event["data"]["transaction"]
+        return [self.post_event(self.events_url, event, {"X-Event-Checksum": checksum},
+                                transaction_id=transaction["id"], status=transaction["status"],
+                                signature=checksum)
+                for _ in range(times)]
+
+    def post_event(self, url: str | None, payload: dict[str, Any], headers: dict[str, str], *,
+                   transaction_id: str, status: str, signature: str) -> dict[str, Any]:
+        """One POST of a notification (either protocol), recorded in ``deliveries``, never
+        raised: the app may be down."""
+        record: dict[str, Any] = {"checksum": signature, "transaction_id": transaction_id,
+                                  "status": status, "url": url, "http_status": None,
+                                  "error": None}
+        if not url:
+            record["error"] = "no events URL configured"
+        else:
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            sent = {"Content-Type": "application/json", "User-Agent": "pse-sandbox", **headers}
+            # The URL is the operator's own configuration (the local app), not input.
+            req = urllib.request.Request(url, data=body, method="POST", headers=sent)  # noqa: S310
+            try:
+                with self._opener.open(req, timeout=self.event_timeout_seconds) as answer:
+                    record["http_status"] = answer.status
+            except urllib.error.HTTPError as exc:
+                record["http_status"] = exc.code
+                record["error"] = f"HTTP {exc.code}"
+            except (OSError, ValueError) as exc:  # app not up, refused, timeout
+                record["error"] = f"{type(exc).__name__}: {exc}"
+        if record["error"]:
+            log.warning("sandbox: event for %s not delivered: %s", transaction_id,
+                        record["error"])
+        with self.lock:
+            self.deliveries.append(record)
+        return record
 
     # --- the bank -----------------------------------------------------------------------------
 
@@ -446,7 +466,7 @@ class PseSandbox:
         return dict(BANKS).get(str(code), "Entidad financiera")
 
     def on_bank_page(self, request: Request, tid: str) -> Response:
-        with self._lock:
+        with self.lock:
             txn = self._transactions.get(tid)
         if txn is None:
             return _html(404, templates.message_page(
@@ -458,7 +478,9 @@ class PseSandbox:
                 bank_name=bank, reference=data["reference"], status=data["status"],
                 return_url=_return_url(data)))
         return _html(200, templates.bank_page(
-            transaction_id=tid, bank_name=bank, merchant=self.merchant_name,
+            action=f"/banco/{tid}", bank_name=bank,
+            first=BANK_OUTCOMES.get(str(data["payment_method"].get("financial_institution_code")),
+                                    "APPROVED"), merchant=self.merchant_name,
             merchant_nit=self.merchant_nit, reference=data["reference"],
             description=data["payment_method"].get("payment_description", ""),
             amount=data["amount_in_cents"] // 100, cus=txn.cus,
@@ -466,7 +488,7 @@ class PseSandbox:
             .astimezone(_COLOMBIA).strftime("%d/%m/%Y %I:%M %p")))
 
     def on_bank_decision(self, request: Request, tid: str) -> Response:
-        with self._lock:
+        with self.lock:
             txn = self._transactions.get(tid)
         if txn is None:
             return _html(404, templates.message_page(
@@ -484,6 +506,8 @@ class PseSandbox:
     # --- controls ------------------------------------------------------------------------------
 
     def on_control_outcome(self, request: Request) -> Response:
+        """SPEC §3.1's control for either protocol: the payment is found by our reference (or a
+        Wompi ``transaction_id``); PlacetoPay sessions also take ``APPROVED_PARTIAL``."""
         try:
             body = json.loads(request.get_data(as_text=True) or "null")
         except ValueError:
@@ -493,7 +517,7 @@ class PseSandbox:
         status, notify = body.get("status"), body.get("notify", "once")
         reference, tid = body.get("reference"), body.get("transaction_id")
         errors: dict[str, list[str]] = {}
-        if status not in OUTCOMES:
+        if status not in (*OUTCOMES, "APPROVED_PARTIAL"):
             errors["status"] = [f"Debe ser uno de {', '.join(OUTCOMES)}"]
         if notify not in NOTIFY:
             errors["notify"] = [f"Debe ser uno de {', '.join(NOTIFY)}"]
@@ -501,23 +525,31 @@ class PseSandbox:
             errors["reference"] = ["La referencia es obligatoria"]
         if errors:
             return _validation(errors, status=400)
-        with self._lock:
+        times = {"once": 1, "twice": 2, "none": 0}[notify]
+        with self.lock:
             if isinstance(tid, str) and tid:
                 txn = self._transactions.get(tid)
             else:
                 ids = self._by_reference.get(reference, [])
                 txn = self._transactions[ids[-1]] if ids else None
-        if txn is None:
+        session = self.placetopay.by_reference(reference) if txn is None and reference else None
+        if session is not None:
+            notice = self.placetopay.set_outcome(session, status)
+            deliveries = self.placetopay.notify(session, notice, times)
+            event, transaction_id, signature = notice, str(session.request_id), notice["signature"]
+        elif txn is None:
             return _error(404, "NOT_FOUND_ERROR", "No hay transacciones con esa referencia")
-        event = self._set_outcome(txn, status)
-        times = {"once": 1, "twice": 2, "none": 0}[notify]
-        deliveries = self.deliver(event, times)
+        elif status not in OUTCOMES:
+            return _validation({"status": [f"Debe ser uno de {', '.join(OUTCOMES)}"]}, status=400)
+        else:
+            event = self._set_outcome(txn, status)
+            deliveries = self.deliver(event, times)
+            transaction_id, signature = txn.data["id"], event["signature"]["checksum"]
         if times == 0:
-            with self._lock:
-                self.deliveries.append({"checksum": event["signature"]["checksum"],
-                                        "transaction_id": txn.data["id"], "status": status,
-                                        "url": self.events_url, "http_status": None,
-                                        "error": "held back (notify=none)"})
+            with self.lock:
+                self.deliveries.append({"checksum": signature, "transaction_id": transaction_id,
+                                        "status": status, "url": self.events_url,
+                                        "http_status": None, "error": "held back (notify=none)"})
         return _json(200, {"event": event, "sent": times, "deliveries": deliveries})
 
     def on_control_faults(self, request: Request) -> Response:
@@ -531,18 +563,18 @@ class PseSandbox:
         if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float))
                                   or delay < 0):
             return _validation({"delay_seconds": ["Debe ser un número positivo"]}, status=400)
-        with self._lock:
+        with self.lock:
             self.faults = {"create": body["create"], "delay_seconds": delay}
         return _json(200, {"faults": self.faults})
 
     def on_health(self, request: Request) -> Response:
-        with self._lock:
-            count = len(self._transactions)
-        return _json(200, {"status": "ok", "transactions": count, "events_url": self.events_url,
-                           "faults": self.faults})
+        with self.lock:
+            count, sessions = len(self._transactions), len(self.placetopay.sessions)
+        return _json(200, {"status": "ok", "transactions": count, "sessions": sessions,
+                           "events_url": self.events_url, "faults": self.faults})
 
     def on_events(self, request: Request) -> Response:
-        with self._lock:
+        with self.lock:
             return _json(200, {"deliveries": list(self.deliveries)})
 
 
@@ -554,25 +586,12 @@ def _return_url(data: dict[str, Any]) -> str:
     return f"{url}{'&' if '?' in url else '?'}id={data['id']}"
 
 
-def _json(status: int, payload: Any) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status,
-                    content_type="application/json; charset=utf-8")
-
-
 def _error(status: int, kind: str, reason: str) -> Response:
     return _json(status, {"error": {"type": kind, "reason": reason}})
 
 
 def _validation(messages: dict[str, list[str]], status: int = 422) -> Response:
     return _json(status, {"error": {"type": "INPUT_VALIDATION_ERROR", "messages": messages}})
-
-
-def _html(status: int, page: str) -> Response:
-    response = Response(page, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 class SandboxHandle:

@@ -48,8 +48,19 @@ def format_cop(amount: int) -> str:
     return "$ " + f"{amount:,}".replace(",", ".")
 
 
-def bank_page(*, transaction_id: str, bank_name: str, merchant: str, merchant_nit: str,
-              reference: str, description: str, amount: int, cus: str, created_at: str) -> str:
+_BUTTONS = {
+    "APPROVED": ("Aprobar", ' class="aprobar"'),
+    "DECLINED": ("Rechazar", ' class="rechazar"'),
+    "ERROR": ("Fallida", ""),
+    "PENDING": ("Dejar pendiente", ""),
+}
+
+
+def bank_page(*, action: str, bank_name: str, merchant: str, merchant_nit: str,
+              reference: str, description: str, amount: int, cus: str, created_at: str,
+              first: str = "APPROVED") -> str:
+    """The payer's four outcomes, ``first`` (the test bank's own: "1" approves, "2" declines)
+    first."""
     rows = [
         ("Comercio", f"{escape(merchant)}<br><small>NIT {escape(merchant_nit)}</small>"),
         ("Referencia", escape(reference)),
@@ -59,19 +70,48 @@ def bank_page(*, transaction_id: str, bank_name: str, merchant: str, merchant_ni
         ("Fecha", escape(created_at)),
     ]
     table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    order = [first, *(outcome for outcome in _BUTTONS if outcome != first)]
+    buttons = "".join(f'<button type="submit" name="decision" value="{outcome}"'
+                      f"{_BUTTONS[outcome][1]}>{_BUTTONS[outcome][0]}</button>\n"
+                      for outcome in order)
     body = (
         '<p class="aviso">Simulador local de PSE: no se realiza ningún débito real.</p>\n'
         "<h2>Confirme el pago</h2>\n"
         f"<table>{table}</table>\n"
-        f'<form method="post" action="/banco/{escape(transaction_id)}">\n'
+        f'<form method="post" action="{escape(action)}">\n'
         '<div class="acciones">\n'
-        '<button type="submit" name="decision" value="APPROVED" class="aprobar">Aprobar</button>\n'
-        '<button type="submit" name="decision" value="DECLINED" class="rechazar">Rechazar</button>\n'
-        '<button type="submit" name="decision" value="ERROR">Fallida</button>\n'
-        '<button type="submit" name="decision" value="PENDING">Dejar pendiente</button>\n'
+        f"{buttons}"
         "</div>\n</form>"
     )
     return _page(f"{bank_name} – Autorización de pago PSE", bank_name, body)
+
+
+def checkout_page(*, action: str, merchant: str, merchant_nit: str, reference: str,
+                  description: str, amount: int, banks: tuple[tuple[str, str], ...]) -> str:
+    """PlacetoPay's checkout: the payer picks the bank here (the portal never asks)."""
+    rows = [
+        ("Comercio", f"{escape(merchant)}<br><small>NIT {escape(merchant_nit)}</small>"),
+        ("Referencia", escape(reference)),
+        ("Descripción", escape(description)),
+        ("Valor a pagar", f'<span class="valor">{escape(format_cop(amount))}</span>'),
+    ]
+    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    options = "".join(f'<option value="{escape(code)}">{escape(name)}</option>'
+                      for code, name in banks)
+    buttons = "".join(f'<button type="submit" name="decision" value="{outcome}"{css}>{label}'
+                      "</button>\n" for outcome, (label, css) in _BUTTONS.items())
+    body = (
+        '<p class="aviso">Simulador local de PlacetoPay: no se realiza ningún débito real.</p>\n'
+        "<h2>Pague con PSE</h2>\n"
+        f"<table>{table}</table>\n"
+        f'<form method="post" action="{escape(action)}">\n'
+        '<p><label for="bank">Banco</label><br>\n'
+        '<select id="bank" name="bank" required>\n'
+        '<option value="" disabled selected>A continuación seleccione su banco</option>\n'
+        f"{options}</select></p>\n"
+        f'<div class="acciones">\n{buttons}</div>\n</form>'
+    )
+    return _page("PlacetoPay – Pago PSE", "PlacetoPay", body)
 
 
 def processed_page(*, bank_name: str, reference: str, status: str, return_url: str) -> str:

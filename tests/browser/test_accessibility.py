@@ -171,7 +171,7 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
     page.get_by_role("button", name="Pagar con PSE").click()  # no bank chosen: the error state
     expect(page.get_by_role("alert")).to_be_visible()
     audit.check("resumen del pago con error")
-    page.get_by_label("Banco").select_option(label="BANCOLOMBIA")
+    page.get_by_label("Banco").select_option(label="Banco que aprueba")
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
     page.get_by_role("button", name="Aprobar").click()

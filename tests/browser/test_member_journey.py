@@ -106,7 +106,7 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
     expect(total).to_have_text("$ 900.000")
     page.get_by_role("button", name="Continuar").click()
 
-    page.get_by_label("Banco").select_option(label="BANCOLOMBIA")
+    page.get_by_label("Banco").select_option(label="Banco que aprueba")
     page.get_by_label("Persona jurídica").check()
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
@@ -150,7 +150,7 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
     card(page, CAR).get_by_label(re.compile("^Valor a pagar:")).check()
     page.get_by_role("button", name="Continuar").click()
     expect(page.get_by_label("Banco")).to_have_value(re.compile(r".+"))
-    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "BANCOLOMBIA"
+    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "Banco que aprueba"
     expect(page.get_by_label("Persona jurídica")).to_be_checked()
 
 
@@ -186,7 +186,7 @@ def test_without_script_a_typed_amount_still_wins(browser, stack) -> None:  # ty
 
 def test_abandoning_the_bank_page_says_when_to_pay_again(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Point 3: pending told plainly, "Consultar estado", no "Continuar" with nothing payable."""
-    new_member_pays_aportes(page, stack, ANDRES, ANDRES_EMAIL, "BANCOLOMBIA")
+    new_member_pays_aportes(page, stack, ANDRES, ANDRES_EMAIL, "Banco que aprueba")
     page.goto("/inicio")  # the member leaves the bank's page without deciding
 
     owed = page.locator("section.owed-today")
@@ -210,7 +210,7 @@ def test_abandoning_the_bank_page_says_when_to_pay_again(page, stack) -> None:  
 
 def test_a_rejection_leads_with_intentar_de_nuevo_prefilled(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Point 6: after a rejection the main action is "Intentar de nuevo", with the same items."""
-    new_member_pays_aportes(page, stack, VALENTINA, VALENTINA_EMAIL, "DAVIVIENDA")
+    new_member_pays_aportes(page, stack, VALENTINA, VALENTINA_EMAIL, "Banco que rechaza")
     page.get_by_role("button", name="Rechazar").click()
     result = page.locator(".result")
     expect(result).to_contain_text("✗")
@@ -220,7 +220,7 @@ def test_a_rejection_leads_with_intentar_de_nuevo_prefilled(page, stack) -> None
     first_action.click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     expect(page.locator("tfoot")).to_contain_text("$ 50.000")
-    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "DAVIVIENDA"
+    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "Banco que rechaza"
 
 
 def test_first_access_forgives_a_typo_and_says_what_to_expect(page, stack) -> None:  # type: ignore[no-untyped-def]

@@ -30,14 +30,14 @@ def choose(page, obligations: dict[str, str | None]) -> None:  # type: ignore[no
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
 
 
-def pay(page, bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
+def pay(page, bank: str = "Banco que aprueba") -> None:  # type: ignore[no-untyped-def]
     """From the summary to the bank page."""
     page.get_by_label("Banco").select_option(label=bank)
     page.get_by_label("Persona natural").check()
     page.get_by_role("button", name="Pagar con PSE").click()
 
 
-def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "BANCOLOMBIA") -> None:  # type: ignore[no-untyped-def]
+def choose_and_pay(page, obligations: dict[str, str | None], bank: str = "Banco que aprueba") -> None:  # type: ignore[no-untyped-def]
     choose(page, obligations)
     pay(page, bank)
 
@@ -89,7 +89,7 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
     status = page.get_by_role("status")
     expect(status).to_contain_text("Aprobada")
     receipt = page.locator("article.receipt")
-    for text in ("NIT 900.123.456-7", "BANCOLOMBIA", "$ 1.080.000", "$ 80.000", "$ 1.000.000",
+    for text in ("NIT 900.123.456-7", "Banco que aprueba", "$ 1.080.000", "$ 80.000", "$ 1.000.000",
                  "Aportes sociales noviembre", "Crédito de libre inversión cuota 7/36"):
         expect(receipt).to_contain_text(text)
     cus = receipt.locator("dt:text-is('CUS') + dd").inner_text()
@@ -114,7 +114,7 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
 def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-untyped-def]
     first_access(page, stack, "79555444", "carmen.diaz@correo.example", PAY_PASSWORD)
     sign_in(page, "79555444", PAY_PASSWORD)
-    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
+    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="Banco que rechaza")
     page.get_by_role("button", name="Rechazar").click()
     expect(page.get_by_role("status")).to_contain_text("Rechazada")
 

@@ -126,7 +126,7 @@ def test_a_new_member_pays_from_a_phone_and_keeps_the_pdf(phone, stack) -> None:
     page.get_by_role("button", name="Continuar").tap()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     expect(page.locator("tfoot")).to_contain_text("$ 120.000")
-    page.get_by_label("Banco").select_option(label="BANCOLOMBIA")
+    page.get_by_label("Banco").select_option(label="Banco que aprueba")
     steps.shot("resumen")
     page.get_by_role("button", name="Pagar con PSE").tap()
     expect(page).to_have_url(re.compile(r"/banco/"))
@@ -149,8 +149,9 @@ def test_a_new_member_pays_from_a_phone_and_keeps_the_pdf(phone, stack) -> None:
     saved = SHOTS / download.suggested_filename
     download.save_as(saved)
     text = pdf_text(saved.read_bytes())
-    for expected in ("Comprobante de pago PSE", "NIT 900.123.456-7", "Aprobada", reference, "BANCOLOMBIA",
-                     "$ 120.000", "$ 75.000", "$ 45.000", "Plan odontológico familiar", f"CC {PEDRO}"):
+    for expected in ("Comprobante de pago PSE", "NIT 900.123.456-7", "Aprobada", reference,
+                     "Banco que aprueba", "$ 120.000", "$ 75.000", "$ 45.000", "Plan odontológico familiar",
+                     f"CC {PEDRO}"):
         assert expected in text, expected
 
     # The receipt email, in the local outbox, carries the same PDF.

@@ -35,7 +35,7 @@ def paying(ctx, make_member, make_obligation, sandbox):  # type: ignore[no-untyp
     """Ana's credit (due 150.000) in a PENDING payment created at the sandbox."""
     make_member()
     make_obligation()
-    return start(ctx, bank_code="1007")
+    return start(ctx, bank_code="1")
 
 
 def post(client, event: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -102,7 +102,7 @@ def test_a_crafted_variant_stored_first_does_not_swallow_the_genuine_event(  # t
     neither flag that payment nor keep the genuine approval from being applied."""
     make_obligation("AP-0001", type="APORTES", amount_due=60_000, minimum_amount=60_000,
                     maximum_amount=60_000, product_number="004500009999", description="Aportes")
-    other = start(ctx, items=[("AP-0001", 60_000)], key="key-2", bank_code="1007")
+    other = start(ctx, items=[("AP-0001", 60_000)], key="key-2", bank_code="1")
     genuine = held_event(sandbox, paying.reference, "APPROVED")
     variant = copy.deepcopy(genuine)
     variant["data"]["transaction"]["reference"] = other.reference

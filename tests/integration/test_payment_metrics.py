@@ -1,4 +1,4 @@
-"""CloudWatch embedded-metric-format lines the alarms of devtools/infra.py rely on (issue 4)."""
+"""CloudWatch embedded-metric-format lines the alarms of devtools/infra/alarms.py rely on."""
 
 from __future__ import annotations
 

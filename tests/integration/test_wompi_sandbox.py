@@ -127,7 +127,7 @@ def gateway(sandbox: SandboxHandle, sleeps: list[float], http: RecordingHttp) ->
 
 def payment(reference: str = "SV-20261123-000123", **overrides: Any) -> PaymentRequest:
     fields: dict[str, Any] = dict(
-        reference=reference, amount=150000, bank_code="1007", person_type="natural",
+        reference=reference, amount=150000, bank_code="1", person_type="natural",
         payer_document_type="CC", payer_document_number="1020304050",
         payer_name="Ana María Pérez", payer_email="ana.perez@correo.example",
         payer_phone="3001234567", description="Cuota crédito 4507 y aportes",
@@ -171,7 +171,7 @@ def test_create_polls_until_the_bank_url_appears(gateway: WompiGateway, sandbox:
     assert tx.status == "PENDING"
     assert tx.bank_url == f"{sandbox.url}/banco/{tx.gateway_id}"
     assert tx.cus and tx.cus.isdigit()
-    assert tx.bank_name == "BANCOLOMBIA"
+    assert tx.bank_name == "Banco que aprueba"
     assert (tx.reference, tx.amount) == ("SV-20261123-000123", 150000)
     assert sleeps == [0.05, 0.05]  # POST and first GET without URL, the second GET has it
     assert [(m, p) for m, p, _ in http.calls] == [
@@ -304,7 +304,7 @@ def test_bank_page_decision_sends_the_event_and_redirects(
     with _no_proxy.open(created.bank_url, timeout=5) as page:
         html = page.read().decode("utf-8")
         assert page.headers["Content-Type"].startswith("text/html")
-    for text in ("$ 1.234.567", created.reference, "BANCOLOMBIA", "Cooperativa de Ahorro",
+    for text in ("$ 1.234.567", created.reference, "Banco que aprueba", "Cooperativa de Ahorro",
                  ">Aprobar<", ">Rechazar<", ">Fallida<", ">Dejar pendiente<", created.cus or "-"):
         assert text in html
     assert "<script" not in html.lower()
@@ -376,7 +376,7 @@ def _raw_create(sandbox: SandboxHandle, **changes: Any) -> tuple[int, Any]:
         "redirect_url": "http://localhost:8000/pagos/retorno", "ip": "127.0.0.1",
         "payment_method_type": "PSE",
         "payment_method": {"type": "PSE", "user_type": 0, "user_legal_id_type": "CC",
-                           "user_legal_id": "1020304050", "financial_institution_code": "1007",
+                           "user_legal_id": "1020304050", "financial_institution_code": "1",
                            "payment_description": "Pago SV-RAW-1"},
         "customer_data": {"full_name": "Ana María Pérez", "phone_number": "3001234567"},
     }
@@ -537,3 +537,78 @@ def test_malformed_transaction_is_a_gateway_error() -> None:
     with pytest.raises(GatewayError) as error:
         gw.get_transaction(TX_ID)
     assert error.value.code == "gateway_malformed"
+
+
+# --- Wompi's sandbox conventions, consent ------------------------------------------------------
+
+def test_the_sandbox_banks_are_wompis_test_banks(gateway: WompiGateway,
+                                                 sandbox: SandboxHandle) -> None:
+    assert [b.code for b in gateway.list_banks()] == ["1", "2"]
+    for code, first in (("1", "Aprobar"), ("2", "Rechazar")):
+        created = gateway.create_transaction(payment(f"SV-BANK-{code}", bank_code=code))
+        assert created.bank_url
+        with _no_proxy.open(created.bank_url, timeout=5) as page:
+            html = page.read().decode("utf-8")
+        buttons = [html.index(f">{label}<") for label in ("Aprobar", "Rechazar", "Fallida",
+                                                          "Dejar pendiente")]
+        assert min(buttons) == html.index(f">{first}<")  # the bank's own outcome comes first
+
+
+def test_sandbox_events_carry_payment_method_extra_like_wompis(
+        gateway: WompiGateway, sandbox: SandboxHandle, receiver: Receiver) -> None:
+    created = gateway.create_transaction(payment())
+    outcome(sandbox, created.reference, "PENDING", "once")
+    _, raw = receiver.received[0]
+    transaction = json.loads(raw)["data"]["transaction"]
+    extra = transaction["payment_method"]["extra"]
+    assert extra["async_payment_url"] == created.bank_url
+    assert extra["traceability_code"] == created.cus
+    assert transaction["payment_method"]["financial_institution_code"] == "1"
+    assert gateway.verify_event({}, raw, now=int(START)).status == "PENDING"  # still verifies
+
+
+def test_documents_are_the_merchants_two_permalinks_with_their_tokens(
+        gateway: WompiGateway, sandbox: SandboxHandle) -> None:
+    documents = gateway.documents()
+    assert [d.id for d in documents] == ["end_user_policy", "personal_data_auth"]
+    assert [d.url for d in documents] == [f"{sandbox.url}/terminos.pdf",
+                                          f"{sandbox.url}/datos-personales.pdf"]
+    assert [d.version for d in documents] == [sandbox.app.acceptance_token,
+                                              sandbox.app.personal_data_token]
+    assert all(d.title for d in documents)
+    created = gateway.create_transaction(payment(accepted_documents=tuple(documents)))
+    assert created.status == "PENDING"
+
+
+def test_the_accepted_tokens_are_the_ones_sent(gateway: WompiGateway) -> None:
+    import dataclasses
+
+    terms, personal = gateway.documents()
+    forged = dataclasses.replace(terms, version="not-the-token-shown")
+    with pytest.raises(GatewayError) as refused:  # the sandbox's 422, as Wompi's
+        gateway.create_transaction(payment(accepted_documents=(forged, personal)))
+    assert refused.value.code == "invalid_request"
+
+
+def test_the_financial_services_references_reach_the_gateway(gateway: WompiGateway,
+                                                             sandbox: SandboxHandle) -> None:
+    from datetime import date
+
+    created = gateway.create_transaction(payment(ip="190.24.10.5",
+                                                 product_opening_date=date(2019, 3, 7)))
+    method = created.raw["payment_method"]
+    assert (method["reference_one"], method["reference_two"], method["reference_three"]) == (
+        "190.24.10.5", "20190307", "1020304050")
+
+
+def test_documents_that_cannot_be_read_say_so(sandbox: SandboxHandle) -> None:
+    from chalicelib.adapters.gateways.wompi import MSG_DOCUMENTS
+
+    wrong_public = WompiGateway(sandbox.api_url, "pub_test_wrong", PRIVATE, EVENTS_SECRET,
+                                INTEGRITY)
+    with pytest.raises(GatewayError) as unreadable:
+        wrong_public.documents()
+    assert unreadable.value.message == MSG_DOCUMENTS
+    with pytest.raises(GatewayError) as create:  # a caller that predates consent
+        wrong_public.create_transaction(payment())
+    assert (create.value.message, create.value.code) == (MSG_CREATE, "not_found")

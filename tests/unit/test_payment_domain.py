@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.members import mask_document
 from chalicelib.domain.payments import (
     APPROVED,
     CREATED,
@@ -222,8 +223,8 @@ def test_long_product_numbers_show_the_last_four() -> None:
     assert rules.mask_number("1234567") == "•••• 4567"
     assert rules.mask_number("123456") == "123456"
     assert rules.mask_number("AP-1") == "AP-1"
-    assert rules.mask_document("1020304050") == "•••• 4050"
-    assert rules.mask_document("1234") == "••••"
+    assert mask_document("1020304050", for_people=True) == "•••• 4050"
+    assert mask_document("1234", for_people=True) == "••••"
 
 
 def test_overdue_days_in_colombian_time() -> None:

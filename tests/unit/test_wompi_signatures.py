@@ -14,11 +14,19 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.gateways.base import InvalidEvent, PaymentRequest
+from chalicelib.adapters.gateways.base import (
+    ConsentDocument,
+    IgnoredEvent,
+    InvalidEvent,
+    InvalidRequest,
+    PaymentRequest,
+    missing_documents,
+)
 from chalicelib.adapters.gateways.wompi import (
     STATUS_MAP,
     WompiGateway,
     clean_description,
+    environment_of,
     event_checksum,
     integrity_signature,
     map_status,
@@ -184,7 +192,8 @@ def _without(path: str) -> bytes:
     (b"not json", "not valid UTF-8 JSON"),
     (b"\xff\xfe", "not valid UTF-8 JSON"),
     (b"[1, 2]", "not a JSON object"),
-    (body({**make_event(), "event": "nequi_token.updated"}), "unsupported event type"),
+    (body({**make_event(), "event": 7}), "'event' is missing"),
+    (body({k: v for k, v in make_event().items() if k != "event"}), "'event' is missing"),
     (_without("data"), "'data' is missing"),
     (_without("signature"), "'signature' is missing"),
     (_without("signature.properties"), "signature.properties"),
@@ -315,7 +324,8 @@ def test_transaction_payload_is_wompis_pse_body() -> None:
     assert payload["customer_data"] == {"full_name": "Ana María Pérez",
                                         "phone_number": "3001234567"}
     assert payload["redirect_url"].endswith("?ref=SV-2026-000123")
-    assert payload["ip"] == "190.24.10.5"
+    assert "ip" not in payload  # undocumented: Wompi would take the server's address instead
+    assert method["reference_one"] == "190.24.10.5"
     juridica = gateway().build_transaction_payload(
         payment(person_type="juridica", payer_document_type="NIT"), "a", "b")
     assert juridica["payment_method"]["user_type"] == 1
@@ -366,3 +376,150 @@ def test_from_settings_reads_config_and_secrets_and_reuses_the_instance(
     assert gw.verify_event({}, body(make_event()), now=TS + 60).status == "APPROVED"
     with pytest.raises(InvalidEvent, match="stale"):
         gw.verify_event({}, body(make_event()), now=TS + 61)
+
+
+# --- known answers from published material ----------------------------------------------------
+
+def test_integrity_signature_reproduces_wompis_widget_documentation_example() -> None:
+    """The example of Wompi's "Widget & Checkout Web" documentation (step 3, integrity
+    signature), as quoted in several public integrations' tests."""
+    assert integrity_signature("sk8-438k4-xmxm392-sn2m", 2490000, "COP",
+                               "prod_integrity_Z5mMke9x0k8gpErbDqwrJXMqsI6SFli6") == (
+        "37c8407747e595535433ef8f6a811d853cd943046624a0ec04662b17bbf33bf5")
+
+
+#: The delivery published in the unit tests of the WooCommerce plugin vlipco/woocommerce-wompi-plugin
+#: (tests/unit-tests/responses/response.txt; its events secret is in tests/bootstrap.php).
+PUBLISHED_SECRET = "test_events_XXXXXXXXXXXX"
+PUBLISHED_DELIVERY: dict[str, Any] = {
+    "event": "transaction.updated",
+    "data": {"transaction": {
+        "id": "11128-1578502783-84081", "created_at": "2020-01-08T16:59:43.138Z",
+        "amount_in_cents": 5000, "reference": "12345", "customer_email": "admin@example.org",
+        "currency": "COP", "payment_method_type": "CARD",
+        "payment_method": {"type": "CARD", "extra": {
+            "bin": "424242", "name": "VISA-4242", "brand": "VISA", "exp_year": "20",
+            "exp_month": "10", "last_four": "4242", "external_identifier": "0vzOwDPzYo"},
+            "token": "", "installments": 1},
+        "status": "APPROVED", "status_message": None, "shipping_address": None, "redirect_url": "",
+        "payment_source_id": None, "payment_link_id": None,
+        "customer_data": {"full_name": "Name Surname", "phone_number": "+573007945529"},
+        "bill_id": None,
+    }},
+    "timestamp": 1530291411,
+    "signature": {"properties": ["transaction.id", "transaction.status",
+                                 "transaction.amount_in_cents"],
+                  "checksum": "8fb1e2fa0c36f9bbe1088a4b28fb19dfc04ccdb7b8ced48438ac2bee39e503f6"},
+    "sent_at": "2020-01-08T16:59:43Z",
+}
+
+
+def test_event_checksum_reproduces_a_published_delivery() -> None:
+    delivery = PUBLISHED_DELIVERY
+    assert event_checksum(delivery["data"], delivery["signature"]["properties"],
+                          delivery["timestamp"], PUBLISHED_SECRET) == delivery["signature"]["checksum"]
+    gw = WompiGateway("http://wompi.invalid/v1", "pub_test_XXXXXXXXXXXX", "prv_test_XXXXXXXXXXXX",
+                      PUBLISHED_SECRET, "test_integrity_x", max_event_age_seconds=MAX_AGE)
+    # The published body predates the "environment" field real deliveries carry (it is unsigned).
+    verified = gw.verify_event({}, body({**delivery, "environment": "test"}),
+                               now=delivery["timestamp"])
+    assert (verified.gateway_id, verified.status, verified.amount, verified.reference) == (
+        "11128-1578502783-84081", "APPROVED", 50, "12345")
+
+
+# --- events the engine does not act on, and the environment -----------------------------------
+
+def test_a_genuine_event_of_another_type_is_ignored_not_invalid() -> None:
+    event = _signed({**make_event(), "event": "nequi_token.updated",
+                     "signature": {"properties": ["transaction.id"]}})
+    with pytest.raises(IgnoredEvent) as ignored:
+        gateway().verify_event({}, body(event), now=TS)
+    assert not isinstance(ignored.value, InvalidEvent)
+    assert ignored.value.event_type == "nequi_token.updated"
+    forged = {**event, "signature": {"properties": ["transaction.id"], "checksum": "0" * 64}}
+    with pytest.raises(InvalidEvent, match="checksum does not match"):
+        gateway().verify_event({}, body(forged), now=TS)
+
+
+def test_the_event_environment_must_be_the_stages() -> None:
+    with pytest.raises(InvalidEvent, match="environment 'prod' is not this stage's 'test'"):
+        gateway().verify_event({}, body({**make_event(), "environment": "prod"}), now=TS)
+    missing = {k: v for k, v in make_event().items() if k != "environment"}
+    with pytest.raises(InvalidEvent, match="environment"):
+        gateway().verify_event({}, body(missing), now=TS)
+    production = gateway(environment="prod")
+    assert production.verify_event({}, body({**make_event(), "environment": "prod"}),
+                                   now=TS).status == "APPROVED"
+    with pytest.raises(InvalidEvent, match="environment 'test'"):
+        production.verify_event({}, body(make_event()), now=TS)
+    assert (environment_of("pub_prod_abc"), environment_of("pub_test_abc")) == ("prod", "test")
+    with pytest.raises(ValueError):
+        gateway(environment="staging")
+
+
+# --- PSE's references for financial-services merchants ----------------------------------------
+
+def test_the_pse_references_of_a_financial_services_merchant() -> None:
+    from datetime import date
+
+    payload = gateway().build_transaction_payload(
+        payment(ip="190.24.10.5", product_opening_date=date(2019, 3, 7),
+                beneficiary_document="79111222"), "a", "b")
+    method = payload["payment_method"]
+    assert (method["reference_one"], method["reference_two"], method["reference_three"]) == (
+        "190.24.10.5", "20190307", "79111222")
+    assert "ip" not in payload
+    own = gateway().build_transaction_payload(payment(), "a", "b")["payment_method"]
+    assert own["reference_three"] == "1020304050"  # the payer is the beneficiary by default
+    assert "reference_two" not in own  # no opening date known: nothing invented
+
+
+# --- request validation (before the payment is saved) -----------------------------------------
+
+@pytest.mark.parametrize("changes, code, words", [
+    ({"payer_email": ""}, "payer_email_missing", "correo electrónico"),
+    ({"payer_email": "  "}, "payer_email_missing", "escriba uno"),
+    ({"payer_phone": ""}, "payer_phone_missing", "celular"),
+    ({"payer_document_type": "NIT"}, "document_type_not_allowed", "persona natural"),
+    ({"person_type": "juridica", "payer_document_type": "CC"}, "document_type_not_allowed",
+     "persona jurídica"),
+    ({"bank_code": "0"}, "invalid_bank", "Seleccione su banco"),
+    ({"bank_code": ""}, "invalid_bank", "Seleccione su banco"),
+    ({"accepted_documents": ()}, "terms_not_accepted", "debe aceptar"),
+])
+def test_invalid_requests_are_refused_in_spanish_before_any_http(
+        changes: dict[str, Any], code: str, words: str) -> None:
+    gw = gateway()  # its HTTP client fails the test if called
+    with pytest.raises(InvalidRequest) as refused:
+        gw.validate_request(payment(**changes))
+    assert refused.value.code == code and words in refused.value.message
+    with pytest.raises(InvalidRequest):
+        gw.create_transaction(payment(**changes))
+
+
+def test_valid_requests_pass_validation() -> None:
+    docs = tuple(ConsentDocument(id=i, title="t", url="https://x.example/t.pdf", version="v")
+                 for i in ("end_user_policy", "personal_data_auth"))
+    gateway().validate_request(payment(accepted_documents=docs))
+    gateway().validate_request(payment(person_type="juridica", payer_document_type="nit"))
+    for kind in ("CC", "CE", "TI", "PP"):
+        gateway().validate_request(payment(payer_document_type=kind))
+    assert missing_documents(docs, ["end_user_policy"]) == [docs[1]]
+
+
+def test_the_stage_configures_the_environment_its_events_must_carry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.adapters.gateways import wompi
+    from chalicelib.config import ConfigError, Settings
+
+    monkeypatch.setenv("GATEWAY_PRIVATE_KEY", "prv_test_unit")
+    monkeypatch.setenv("GATEWAY_EVENTS_SECRET", EVENTS_SECRET)
+    monkeypatch.setenv("GATEWAY_INTEGRITY_SECRET", "test_integrity_unit")
+    env = {"GATEWAY_PUBLIC_KEY": "pub_test_unit", "WEBHOOK_MAX_AGE_SECONDS": "60"}
+    production = wompi.from_settings(Settings.from_env({**env, "WOMPI_ENVIRONMENT": "prod"}))
+    with pytest.raises(InvalidEvent, match="environment 'test' is not this stage's 'prod'"):
+        production.verify_event({}, body(make_event()), now=TS)
+    by_key = wompi.from_settings(Settings.from_env(env))  # unset: the key's own environment
+    assert by_key.verify_event({}, body(make_event()), now=TS).status == "APPROVED"
+    with pytest.raises(ConfigError, match="WOMPI_ENVIRONMENT"):
+        Settings.from_env({"WOMPI_ENVIRONMENT": "staging"})

@@ -31,10 +31,7 @@ from chalicelib.adapters.dynamo.mapping import (
 )
 from chalicelib.adapters.dynamo.members import member_from_item
 from chalicelib.adapters.dynamo.repositories import connection
-
-# Until every area uses the unit of work:
-from chalicelib.adapters.dynamo.transaction import Cancelled as Cancelled
-from chalicelib.adapters.dynamo.transaction import Tx as Tx
+from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation, ObligationChange
 from chalicelib.domain.payments import Claim, GatewayEventRecord, Payment

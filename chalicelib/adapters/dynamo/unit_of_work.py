@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
+from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
 from chalicelib.adapters.dynamo.payments_repo import (
@@ -29,6 +30,8 @@ class DynamoUnitOfWork(UnitOfWork):
         self.gateway_events = DynamoGatewayEvents(self.tx)
         self.claims = DynamoClaims(self.tx)
         self.bank_lists = DynamoBankLists()
+        # --- imports ---
+        self.imports = DynamoImportStorage()
 
     def commit(self) -> None:
         for event in self.events:

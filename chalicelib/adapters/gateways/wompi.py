@@ -1,12 +1,16 @@
 """Wompi (Bancolombia) as the PSE gateway: REST API v1, JSON, urllib3 (imported lazily).
 
-Protocol (reference/pse.md §3.1): acceptance tokens from ``GET /merchants/{public_key}``; banks from
-``GET /pse/financial_institutions``; ``POST /transactions`` with payment method PSE and the
-integrity signature; the bank URL appears in ``payment_method.extra.async_payment_url``, sometimes
-only after the creation answer, so it is polled for; events ``transaction.updated`` are signed with
-a plain SHA-256 checksum over the values their own ``signature.properties`` name. An event is
-accepted only when those properties cover the transaction's id, status and amount, and only those
-three values (plus the unsigned reference, as a lookup hint) leave :meth:`WompiGateway.verify_event`.
+Protocol (reference/pse.md §3.1): the two documents the payer accepts (end-user terms and
+personal-data authorization) and their acceptance tokens from ``GET /merchants/{public_key}``;
+banks from ``GET /pse/financial_institutions``; ``POST /transactions`` with payment method PSE, the
+integrity signature and, as PSE asks of financial-services merchants, ``reference_one`` (the payer's
+IP), ``reference_two`` (the product's opening date) and ``reference_three`` (the beneficiary's
+document); the bank URL appears in ``payment_method.extra.async_payment_url``, sometimes only after
+the creation answer, so it is polled for; events are signed with a plain SHA-256 checksum over the
+values their own ``signature.properties`` name, and carry the environment ("test" / "prod") that
+must be the stage's. A ``transaction.updated`` event is accepted only when those properties cover
+the transaction's id, status and amount, and only those three values (plus the unsigned reference,
+as a lookup hint) leave :meth:`WompiGateway.verify_event`; other genuine event types are ignored.
 
 Secrets (private key, events and integrity secrets) never reach a log line.
 """
@@ -25,15 +29,25 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from chalicelib.adapters.gateways.base import (
+    MSG_BANKS,
+    MSG_CREATE,
+    MSG_QUERY,
+    MSG_TIMEOUT,
     Bank,
+    ConsentDocument,
     GatewayError,
     GatewayStatus,
     GatewayTimeout,
     GatewayTransaction,
+    IgnoredEvent,
     InvalidEvent,
+    InvalidRequest,
     PaymentRequest,
     VerifiedEvent,
+    check_payer,
+    clean_text,
 )
+from chalicelib.adapters.gateways.http import JsonHttp
 from chalicelib.security import bounded_json
 
 if TYPE_CHECKING:
@@ -44,15 +58,23 @@ log = logging.getLogger(__name__)
 CURRENCY = "COP"
 FILLER_BANK_CODE = "0"
 EVENT_TYPE = "transaction.updated"
-MAX_DESCRIPTION = 30
+MAX_DESCRIPTION = 30  # the payment-methods page now says 64; the sandbox page still says 30
+MAX_REFERENCE_FIELD = 64
+ENVIRONMENTS = ("test", "prod")
+#: The consent documents of ``GET /merchants/{public_key}``: (our id, Wompi's field, Spanish title).
+DOCUMENTS = (
+    ("end_user_policy", "presigned_acceptance",
+     "Reglamento de uso y política de privacidad de Wompi"),
+    ("personal_data_auth", "presigned_personal_data_auth",
+     "Autorización para el tratamiento de datos personales"),
+)
 MAX_FUTURE_SKEW_SECONDS = 300
 MAX_EVENT_BYTES = 64 * 1024
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: What an event's signature must cover before anything in it is believed (reference/pse.md §3.1).
 REQUIRED_PROPERTIES = ("transaction.id", "transaction.status", "transaction.amount_in_cents")
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-#: A bank URL we send a payer to: http(s), a host, no space nor control character.
-_BANK_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?")
+#: A URL we send a payer to (bank, document): http(s), a host, no space nor control character.
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?")
 
 #: Wompi's statuses → the port's. VOIDED only happens to cards, but is final and not a payment.
 STATUS_MAP: dict[str, GatewayStatus] = {
@@ -63,14 +85,10 @@ STATUS_MAP: dict[str, GatewayStatus] = {
     "ERROR": "FAILED",
 }
 
-# ACH's literal texts where they fit (reference/pse.md §2.2 and §1.2).
-MSG_CREATE = ("No se pudo crear la transacción, por favor intente más tarde o comuníquese con "
-              "la empresa")
-MSG_BANKS = "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
-MSG_QUERY = ("No se pudo consultar el estado de la transacción, por favor intente más tarde o "
-             "comuníquese con la empresa")
-MSG_TIMEOUT = ("La entidad financiera no respondió a tiempo. Estamos verificando el estado de su "
-               "pago; por favor no intente pagar de nuevo hasta conocer el resultado")
+MSG_DOCUMENTS = ("No se pudieron obtener los términos de uso de Wompi, por favor intente más "
+                 "tarde")
+MSG_TERMS = ("Para pagar debe aceptar el reglamento de uso y la autorización de tratamiento de datos "
+             "personales de Wompi.")
 
 
 def map_status(wompi_status: str) -> GatewayStatus:
@@ -89,11 +107,13 @@ def integrity_signature(reference: str, amount_in_cents: int, currency: str, sec
 
 
 def clean_description(text: str, fallback: str) -> str:
-    """ACH refuses ``|`` and ``"``; Wompi takes at most 30 characters; no control characters."""
-    cleaned = "".join(" " if (ch.isspace() or not ch.isprintable()) else ch
-                      for ch in text if ch not in '|"')
-    cleaned = " ".join(cleaned.split())[:MAX_DESCRIPTION].strip()
-    return cleaned or fallback[:MAX_DESCRIPTION]
+    """:func:`clean_text` within Wompi's 30 characters, ``fallback`` when nothing is left."""
+    return clean_text(text, MAX_DESCRIPTION) or fallback[:MAX_DESCRIPTION]
+
+
+def environment_of(public_key: str) -> str:
+    """The environment a key belongs to: ``prod`` for ``pub_prod_…``, else ``test``."""
+    return "prod" if public_key.startswith("pub_prod_") else "test"
 
 
 def _signed_value(data: Mapping[str, Any], path: str) -> str:
@@ -115,6 +135,11 @@ def event_checksum(data: Mapping[str, Any], properties: list[str], timestamp: in
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+def _error_detail(decoded: Any) -> str:
+    error = decoded.get("error") if isinstance(decoded, dict) else None
+    return json.dumps(error, ensure_ascii=False) if error else ""
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers.items():
@@ -133,9 +158,11 @@ class WompiGateway:
     """
 
     name = "wompi"
+    chooses_bank = False
 
     def __init__(self, base_url: str, public_key: str, private_key: str, events_secret: str,
-                 integrity_secret: str, *, timeout_seconds: float = 10, http: Any = None,
+                 integrity_secret: str, *, environment: str | None = None,
+                 timeout_seconds: float = 10, http: Any = None,
                  max_event_age_seconds: int = 25 * 3600,
                  acceptance_ttl_seconds: float = 300,
                  bank_names_ttl_seconds: float = 6 * 3600,
@@ -148,8 +175,11 @@ class WompiGateway:
         self._private_key = private_key
         self._events_secret = events_secret
         self._integrity_secret = integrity_secret
-        self._timeout_seconds = timeout_seconds
-        self._http = http
+        self._environment = environment or environment_of(public_key)
+        if self._environment not in ENVIRONMENTS:
+            raise ValueError(f"Wompi environment must be one of {ENVIRONMENTS}")
+        self._json = JsonHttp("wompi", http=http, timeout_seconds=timeout_seconds,
+                              detail=_error_detail)
         self._max_event_age = max_event_age_seconds
         self._acceptance_ttl = acceptance_ttl_seconds
         self._bank_names_ttl = bank_names_ttl_seconds
@@ -159,7 +189,7 @@ class WompiGateway:
         self._sleep = sleep
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._acceptance: tuple[str, str] | None = None
+        self._documents: list[ConsentDocument] | None = None
         self._acceptance_at = 0.0
         self._bank_names: dict[str, str] = {}
         self._bank_names_at: float | None = None
@@ -169,103 +199,43 @@ class WompiGateway:
 
     # --- HTTP -------------------------------------------------------------------------------
 
-    def _pool(self) -> Any:
-        if self._http is None:
-            import urllib3  # lazy: off the cold-start path
-
-            with self._lock:
-                if self._http is None:
-                    self._http = urllib3.PoolManager(num_pools=2, maxsize=4)
-        return self._http
-
     def _call(self, method: str, path: str, *, key: str | None, failure: str,
               payload: Mapping[str, Any] | None = None,
               query: Mapping[str, str] | None = None) -> dict[str, Any]:
         """One request; returns the decoded JSON object or raises GatewayError/GatewayTimeout."""
-        import urllib3  # lazy; already imported by then when the default pool is used
-        from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError
-        from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
+        url = self._base_url + path + (f"?{urlencode(query)}" if query else "")
         # Only a late creation leaves a payment in doubt; other late answers are plain failures.
         late = MSG_TIMEOUT if failure == MSG_CREATE else failure
-        url = self._base_url + path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Accept": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        body = None
-        if payload is not None:
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        timeout = urllib3.Timeout(connect=self._timeout_seconds, read=self._timeout_seconds)
-        started = time.monotonic()
-        try:
-            response = self._pool().request(method, url, body=body, headers=headers,
-                                            timeout=timeout, retries=False, redirect=False)
-        except NewConnectionError as exc:  # refused / DNS: the request never left
-            # (before TimeoutError: urllib3 makes NewConnectionError a ConnectTimeoutError)
-            log.error("wompi %s %s: cannot connect (%s)", method, path, type(exc).__name__)
-            raise GatewayError(failure, code="gateway_unavailable") from exc
-        except Urllib3Timeout as exc:
-            log.warning("wompi %s %s timed out after %.1fs", method, path,
-                        time.monotonic() - started)
-            raise GatewayTimeout(late, code="gateway_timeout") from exc
-        except ProtocolError as exc:  # dropped mid-way: the outcome is unknown
-            log.warning("wompi %s %s: connection dropped (%s)", method, path, exc)
-            raise GatewayTimeout(late, code="gateway_timeout") from exc
-        except HTTPError as exc:
-            log.error("wompi %s %s failed: %s", method, path, type(exc).__name__)
-            raise GatewayError(failure, code="gateway_unavailable") from exc
-        status = int(response.status)
-        log.info("wompi %s %s -> %s in %.0f ms", method, path, status,
-                 (time.monotonic() - started) * 1000)
-        decoded: Any = None
-        try:
-            decoded = (bounded_json.loads(response.data, max_bytes=MAX_ANSWER_BYTES)
-                       if response.data else None)
-        except ValueError:  # not JSON, not UTF-8, too large or too deep
-            decoded = None
-        if 200 <= status < 300:
-            if not isinstance(decoded, dict):
-                log.error("wompi %s %s: answer is not a JSON object", method, path)
-                raise GatewayError(failure, code="gateway_malformed")
-            return decoded
-        error = decoded.get("error") if isinstance(decoded, dict) else None
-        detail = json.dumps(error, ensure_ascii=False)[:500] if error else "(no error body)"
-        if status == 404:
-            log.warning("wompi %s %s: not found %s", method, path, detail)
-            raise GatewayError(failure, code="not_found")
-        if status in (401, 403):
-            log.error("wompi %s %s: credentials refused (check the keys) %s", method, path, detail)
-            raise GatewayError(failure, code="gateway_auth")
-        if 400 <= status < 500:
-            log.error("wompi %s %s: request refused %s %s", method, path, status, detail)
-            raise GatewayError(failure, code="invalid_request")
-        log.error("wompi %s %s: gateway error %s %s", method, path, status, detail)
-        raise GatewayError(failure, code="gateway_server_error")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return self._json.call(method, url, path, failure=failure, late=late, headers=headers,
+                               payload=payload)
 
     # --- acceptance tokens and banks --------------------------------------------------------
 
-    def acceptance_tokens(self) -> tuple[str, str]:
-        """(terms acceptance token, personal-data authorization token), cached a few minutes."""
+    def documents(self) -> list[ConsentDocument]:
+        """The end-user terms and the personal-data authorization, each with its acceptance token
+        as the version; cached a few minutes, well inside the token's hour of life."""
         with self._lock:
-            cached = self._acceptance
+            cached = self._documents
             if cached and self._monotonic() - self._acceptance_at < self._acceptance_ttl:
-                return cached
+                return list(cached)
         answer = self._call("GET", f"/merchants/{quote(self._public_key, safe='')}", key=None,
-                            failure=MSG_CREATE)
-        try:
-            data = answer["data"]
-            tokens = (data["presigned_acceptance"]["acceptance_token"],
-                      data["presigned_personal_data_auth"]["acceptance_token"])
-        except (KeyError, TypeError):
-            tokens = ("", "")
-        if not all(isinstance(token, str) and token for token in tokens):
-            log.error("wompi merchant answer without acceptance tokens")
-            raise GatewayError(MSG_CREATE, code="gateway_malformed")
+                            failure=MSG_DOCUMENTS)
+        data = answer.get("data")
+        documents = []
+        for doc_id, wompi_field, title in DOCUMENTS:
+            presigned = data.get(wompi_field) if isinstance(data, dict) else None
+            token = presigned.get("acceptance_token") if isinstance(presigned, dict) else None
+            url = presigned.get("permalink") if isinstance(presigned, dict) else None
+            if not (isinstance(token, str) and token and isinstance(url, str)
+                    and _HTTP_URL.fullmatch(url)):
+                log.error("wompi merchant answer without a usable %s", wompi_field)
+                raise GatewayError(MSG_DOCUMENTS, code="gateway_malformed")
+            documents.append(ConsentDocument(id=doc_id, title=title, url=url, version=token))
         with self._lock:
-            self._acceptance = tokens
+            self._documents = documents
             self._acceptance_at = self._monotonic()
-        return tokens
+        return list(documents)
 
     def list_banks(self) -> list[Bank]:
         answer = self._call("GET", "/pse/financial_institutions", key=self._public_key,
@@ -310,10 +280,31 @@ class WompiGateway:
 
     # --- transactions -----------------------------------------------------------------------
 
+    def validate_request(self, request: PaymentRequest) -> None:
+        """PSE's payer rules, a real bank, and both documents accepted when the caller asks."""
+        check_payer(request)
+        if not request.bank_code or request.bank_code == FILLER_BANK_CODE:
+            raise InvalidRequest("Seleccione su banco de la lista.", code="invalid_bank")
+        if request.accepted_documents is not None:
+            accepted = {document.id for document in request.accepted_documents}
+            if any(doc_id not in accepted for doc_id, _, _ in DOCUMENTS):
+                raise InvalidRequest(MSG_TERMS, code="terms_not_accepted")
+
     def build_transaction_payload(self, request: PaymentRequest, acceptance_token: str,
                                   personal_auth_token: str) -> dict[str, Any]:
-        """The JSON body of ``POST /transactions`` for a PSE payment."""
+        """The JSON body of ``POST /transactions`` for a PSE payment.
+
+        The payer's IP goes only in ``reference_one`` (Wompi documents no top-level ``ip``, and
+        would otherwise record the server's address as the payer's).
+        """
         amount_in_cents = int(request.amount) * 100
+        references = {
+            "reference_one": clean_text(request.ip, MAX_REFERENCE_FIELD),
+            "reference_two": (request.product_opening_date.strftime("%Y%m%d")
+                              if request.product_opening_date else ""),
+            "reference_three": clean_text(request.beneficiary_document
+                                          or request.payer_document_number, MAX_REFERENCE_FIELD),
+        }
         return {
             "acceptance_token": acceptance_token,
             "accept_personal_auth": personal_auth_token,
@@ -324,7 +315,6 @@ class WompiGateway:
             "customer_email": request.payer_email,
             "reference": request.reference,
             "redirect_url": request.return_url,
-            "ip": request.ip,
             "payment_method_type": "PSE",
             "payment_method": {
                 "type": "PSE",
@@ -334,6 +324,7 @@ class WompiGateway:
                 "financial_institution_code": request.bank_code,
                 "payment_description": clean_description(request.description,
                                                          f"Pago {request.reference}"),
+                **{key: value for key, value in references.items() if value},
             },
             "customer_data": {
                 "full_name": request.payer_name,
@@ -342,13 +333,17 @@ class WompiGateway:
         }
 
     def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
-        if not request.bank_code or request.bank_code == FILLER_BANK_CODE:
-            raise GatewayError(MSG_CREATE, code="invalid_bank")
-        try:
-            acceptance, personal = self.acceptance_tokens()
-        except GatewayTimeout as exc:  # nothing was created yet: a plain, safe failure
-            raise GatewayError(MSG_CREATE, code="gateway_unavailable") from exc
-        payload = self.build_transaction_payload(request, acceptance, personal)
+        self.validate_request(request)
+        accepted = request.accepted_documents
+        if accepted is None:
+            try:
+                accepted = tuple(self.documents())
+            except GatewayError as exc:  # nothing was created yet: a plain, safe failure
+                code = "gateway_unavailable" if isinstance(exc, GatewayTimeout) else exc.code
+                raise GatewayError(MSG_CREATE, code=code) from exc
+        tokens = {document.id: document.version for document in accepted}
+        payload = self.build_transaction_payload(request, tokens["end_user_policy"],
+                                                 tokens["personal_data_auth"])
         try:
             answer = self._call("POST", "/transactions", key=self._private_key, failure=MSG_CREATE,
                                 payload=payload)
@@ -439,7 +434,7 @@ class WompiGateway:
         extra = extra if isinstance(extra, dict) else {}
         cus = extra.get("traceability_code") or extra.get("cus")
         bank_url = extra.get("async_payment_url") if status == "PENDING" else None
-        if bank_url is not None and not (isinstance(bank_url, str) and _BANK_URL.fullmatch(bank_url)):
+        if bank_url is not None and not (isinstance(bank_url, str) and _HTTP_URL.fullmatch(bank_url)):
             log.error("wompi transaction %s: async_payment_url is not a plain http(s) URL", gateway_id)
             bank_url = None
         bank_name = extra.get("bank_name")
@@ -468,8 +463,9 @@ class WompiGateway:
             raise InvalidEvent(f"body is not valid UTF-8 JSON: {exc}") from None
         if not isinstance(event, dict):
             raise InvalidEvent("body is not a JSON object")
-        if event.get("event") != EVENT_TYPE:
-            raise InvalidEvent(f"unsupported event type {str(event.get('event'))[:40]!r}")
+        event_type = event.get("event")
+        if not isinstance(event_type, str) or not event_type:
+            raise InvalidEvent("'event' is missing or not a string")
         data = event.get("data")
         if not isinstance(data, dict):
             raise InvalidEvent("'data' is missing or not an object")
@@ -480,9 +476,10 @@ class WompiGateway:
         if (not isinstance(properties, list) or not properties
                 or not all(isinstance(p, str) and p for p in properties)):
             raise InvalidEvent("'signature.properties' must be a non-empty list of strings")
-        uncovered = [path for path in REQUIRED_PROPERTIES if path not in properties]
-        if uncovered:
-            raise InvalidEvent(f"the signature does not cover {', '.join(uncovered)}")
+        if event_type == EVENT_TYPE:
+            uncovered = [path for path in REQUIRED_PROPERTIES if path not in properties]
+            if uncovered:
+                raise InvalidEvent(f"the signature does not cover {', '.join(uncovered)}")
         timestamp = event.get("timestamp")
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
             raise InvalidEvent("'timestamp' is missing or not an integer")
@@ -499,11 +496,17 @@ class WompiGateway:
         expected = event_checksum(data, properties, timestamp, self._events_secret)
         if not hmac.compare_digest(expected.encode(), claimed.encode()):
             raise InvalidEvent("checksum does not match (wrong events secret or tampered event)")
+        environment = event.get("environment")
+        if environment != self._environment:
+            raise InvalidEvent(f"event environment {str(environment)[:10]!r} is not this "
+                               f"stage's {self._environment!r}")
         if now - timestamp > self._max_event_age:
             raise InvalidEvent(f"event is stale: timestamp {timestamp} is {now - timestamp}s old "
                                f"(max {self._max_event_age}s)")
         if timestamp - now > MAX_FUTURE_SKEW_SECONDS:
             raise InvalidEvent(f"event timestamp {timestamp} is {timestamp - now}s in the future")
+        if event_type != EVENT_TYPE:
+            raise IgnoredEvent(event_type)
         return _signed_event(data, timestamp)
 
 
@@ -540,6 +543,7 @@ def from_settings(settings: Settings) -> WompiGateway:
     values = (
         settings.gateway_base_url,
         settings.gateway_public_key,
+        settings.wompi_environment,
         get_secret(settings, "GATEWAY_PRIVATE_KEY"),
         get_secret(settings, "GATEWAY_EVENTS_SECRET"),
         get_secret(settings, "GATEWAY_INTEGRITY_SECRET"),
@@ -549,8 +553,10 @@ def from_settings(settings: Settings) -> WompiGateway:
     with _instances_lock:
         gateway = _instances.get(key)
         if gateway is None:
-            base_url, public_key, private_key, events_secret, integrity_secret, max_age = values
+            (base_url, public_key, environment, private_key, events_secret, integrity_secret,
+             max_age) = values
             gateway = WompiGateway(base_url, public_key, private_key, events_secret,
-                                   integrity_secret, max_event_age_seconds=int(max_age))
+                                   integrity_secret, environment=environment or None,
+                                   max_event_age_seconds=int(max_age))
             _instances[key] = gateway
         return gateway

@@ -16,7 +16,7 @@ from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import PaymentApproved, PaymentEvent, PaymentRejected
-from chalicelib.domain.members import mask_email
+from chalicelib.domain.members import mask_document, mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES, Payment, PaymentItem
 from chalicelib.observability import log_event
 from chalicelib.services import texts
@@ -150,7 +150,8 @@ def view(payment: Payment, *, full: bool, masks: dict[str, str] | None = None) -
         approved_at=payment.approved_at,
         description=payment.description,
         ip=payment.ip,
-        payer_document=payment.document_number if full else rules.mask_document(payment.document_number),
+        payer_document=(payment.document_number if full
+                        else mask_document(payment.document_number, for_people=True)),
         payer_name=payment.payer_name if full else None,
         items=item_views(payment.items, masks),
         timeline=timeline(payment) if full else [],  # + "Aplicado en la cooperativa"
