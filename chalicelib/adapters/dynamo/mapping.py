@@ -26,7 +26,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def entity_from_item(cls: type[E], item: Model, **overrides: Any) -> E:
+def entity_from_item(cls: type[E], item: Model | MapAttribute[Any, Any], **overrides: Any) -> E:
     """``cls`` (a dataclass) from the item's attributes of the same names; an absent version is 0."""
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
@@ -56,8 +56,10 @@ def unchanged_since_read(model: type[Model], version: int) -> Condition:
     """The stored item is still the one read at ``version`` (0: stored before versions existed)."""
     stored_version: NumberAttribute = model.get_attributes()["version"]  # type: ignore[assignment]
     if version == 0:
-        return hash_key(model).exists() & stored_version.does_not_exist()
-    return stored_version == version
+        never_versioned: Condition = hash_key(model).exists() & stored_version.does_not_exist()
+        return never_versioned
+    unchanged: Condition = stored_version == version
+    return unchanged
 
 
 def absent(model: type[Model]) -> Condition:
@@ -79,9 +81,10 @@ def payment_to_item(payment: Payment) -> models.Payment:
     """The item to put, at the payment's next version."""
     return item_from_entity(
         models.Payment, payment,
-        items=[models.PaymentItem(**{k: v for k, v in asdict(line).items() if v is not None})
-               for line in payment.items],
-        status_history=[models.StatusChange(status=c.status, at=c.at) for c in payment.status_history],
+        items=[models.PaymentItem(**{k: v for k, v in asdict(line).items()  # type: ignore[no-untyped-call]
+                                     if v is not None}) for line in payment.items],
+        status_history=[models.StatusChange(status=c.status, at=c.at)  # type: ignore[no-untyped-call]
+                        for c in payment.status_history],
     )
 
 
