@@ -489,8 +489,7 @@ class Payment:
     def receipt_owed(self) -> bool:
         """A final payment that reached the bank (or got approved) owes its payer one receipt."""
         return (is_final(self.status) and not self.receipt_emailed and bool(self.payer_email)
-                and (self.status == APPROVED or self.reached_bank)
-                and self.receipt_attempts < RECEIPT_MAX_ATTEMPTS)
+                and (self.status == APPROVED or self.reached_bank))
 
     def claim_receipt(self) -> None:
         """The receipt is being sent (a version-checked write: two senders cannot both claim)."""
