@@ -27,6 +27,7 @@ from chalicelib.adapters.dynamo.models import (
 )
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
+from chalicelib.domain import payments as domain_payments
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.payments import STATUSES
 from chalicelib.observability import log_event
@@ -110,7 +111,7 @@ def collections_summary(ctx: Context) -> Summary:
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    payment: Payment
+    payment: domain_payments.Payment
     events: list[GatewayEvent]
     audit: list[AuditEvent]
 
