@@ -178,7 +178,9 @@ def settle(ctx: Context, payment: Payment, *, target: str, transaction: GatewayT
                 fresh = work.payments.get(payment.payment_id)
                 if fresh is None:
                     raise Conflict(changed=changed)
-                payment, known, stale_payment = fresh, None, False
+                if fresh.version != payment.version:
+                    known = None  # it moved: its obligations are decided again from its new state
+                payment, stale_payment = fresh, False
             if known is None and needs_read(payment, target):
                 known = {o.obligation_id: o for o in work.obligations.of_member(payment.document_number)}
             draft = copy.deepcopy(payment)
@@ -201,6 +203,7 @@ def settle(ctx: Context, payment: Payment, *, target: str, transaction: GatewayT
                 if any(label.startswith("obligation:") for label in changed):
                     known = {o.obligation_id: o
                              for o in work.obligations.of_member(payment.document_number)}
+                    stale_payment = True  # read again in the next attempt's unit of work
                     continue
                 raise
         if staged:
