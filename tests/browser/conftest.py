@@ -97,3 +97,9 @@ def latest_email(stack, to: str) -> dict:  # type: ignore[no-untyped-def]
         messages = json.load(response)["messages"]
     assert messages, f"no email to {to} in the outbox"
     return messages[0]
+
+
+def accept_terms(page) -> None:  # type: ignore[no-untyped-def]
+    """Tick each of the gateway's consent documents on the summary (none for some gateways)."""
+    for box in page.get_by_role("checkbox", name=re.compile("^Acepto")).all():
+        box.check()

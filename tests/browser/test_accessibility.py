@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, latest_email
+from tests.browser.conftest import ARTIFACTS, accept_terms, latest_email
 from tests.browser.test_login_journey import NEW_PASSWORD, first_access, sign_in
 
 #: axe-core rules for WCAG 2.0 and 2.1, levels A and AA (Resolución MinTIC 1519 de 2020, Anexo 1).
@@ -172,6 +172,7 @@ def test_every_page_has_no_axe_violations(sized_page, stack, request) -> None:  
     expect(page.get_by_role("alert")).to_be_visible()
     audit.check("resumen del pago con error")
     page.get_by_label("Banco").select_option(label="Banco que aprueba")
+    accept_terms(page)
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
     page.get_by_role("button", name="Aprobar").click()

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import latest_email
+from tests.browser.conftest import accept_terms, latest_email
 from tests.browser.test_accessibility import WCAG_TAGS, describe
 from tests.browser.test_login_journey import first_access, sign_in
 
@@ -47,6 +47,7 @@ def new_member_pays_aportes(page, stack, document: str, email: str, bank: str) -
     card(page, "Aportes sociales noviembre").get_by_label(re.compile("^Valor a pagar:")).check()
     page.get_by_role("button", name="Continuar").click()
     page.get_by_label("Banco").select_option(label=bank)
+    accept_terms(page)
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
 
@@ -108,6 +109,7 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
 
     page.get_by_label("Banco").select_option(label="Banco que aprueba")
     page.get_by_label("Persona jurídica").check()
+    accept_terms(page)
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
     expect(page.get_by_text("$ 900.000")).to_be_visible()

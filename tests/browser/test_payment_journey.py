@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, due_offset
+from tests.browser.conftest import ARTIFACTS, accept_terms, due_offset
 from tests.browser.test_accessibility import axe_violations, describe
 from tests.browser.test_login_journey import first_access, sign_in
 
@@ -34,6 +34,7 @@ def pay(page, bank: str = "Banco que aprueba") -> None:  # type: ignore[no-untyp
     """From the summary to the bank page."""
     page.get_by_label("Banco").select_option(label=bank)
     page.get_by_label("Persona natural").check()
+    accept_terms(page)
     page.get_by_role("button", name="Pagar con PSE").click()
 
 
@@ -120,6 +121,7 @@ def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-un
 
     page.get_by_role("link", name="Intentar de nuevo").click()  # the same items, the same bank
     expect(page.locator("tfoot")).to_contain_text("$ 100.000")  # the lock was released
+    accept_terms(page)  # consent is given anew for each payment
     page.get_by_role("button", name="Pagar con PSE").click()
     page.get_by_role("button", name="Aprobar").click()
     expect(page.get_by_role("status")).to_contain_text("Aprobada")

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.browser.conftest import ARTIFACTS, latest_email
+from tests.browser.conftest import ARTIFACTS, accept_terms, latest_email
 
 PEDRO, PEDRO_EMAIL = "1122334455", "pedro.ruiz@correo.example"
 PASSWORD = "mi cooperativa desde el celular"
@@ -127,6 +127,7 @@ def test_a_new_member_pays_from_a_phone_and_keeps_the_pdf(phone, stack) -> None:
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     expect(page.locator("tfoot")).to_contain_text("$ 120.000")
     page.get_by_label("Banco").select_option(label="Banco que aprueba")
+    accept_terms(page)
     steps.shot("resumen")
     page.get_by_role("button", name="Pagar con PSE").tap()
     expect(page).to_have_url(re.compile(r"/banco/"))

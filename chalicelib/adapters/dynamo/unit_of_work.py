@@ -14,6 +14,8 @@ from chalicelib.adapters.dynamo.payments_repo import (
     DynamoObligations,
     DynamoPayments,
 )
+from chalicelib.adapters.dynamo.sessions import DynamoRateCounters, DynamoRecoveries, DynamoSessions
+from chalicelib.adapters.dynamo.staff_repo import DynamoStaffSessions
 from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -32,6 +34,11 @@ class DynamoUnitOfWork(UnitOfWork):
         self.bank_lists = DynamoBankLists()
         # --- imports ---
         self.imports = DynamoImportStorage()
+        # access
+        self.sessions = DynamoSessions(self.tx)
+        self.recoveries = DynamoRecoveries(self.tx)
+        self.rate_counters = DynamoRateCounters()
+        self.staff_sessions = DynamoStaffSessions(self.tx)
 
     def commit(self) -> None:
         for event in self.events:
