@@ -106,9 +106,9 @@ class Context:
         if name is None or name.strip().lower() in (self.settings.gateway.strip().lower(),
                                                     self.gateway.name.strip().lower()):
             return self.gateway
-        from chalicelib.config import ConfigError
+        from chalicelib.adapters.gateways.registry import gateway_for
 
-        raise ConfigError(f"no adapter configured for gateway {name!r}")
+        return gateway_for(self.settings, name)  # ConfigError for a gateway no adapter knows
 
 
 _contexts: dict[Settings, Context] = {}

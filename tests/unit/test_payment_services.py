@@ -243,10 +243,23 @@ def test_the_poller_sends_a_receipt_the_handler_never_sent(engine: Engine,
     assert len(engine.mailer.sent) == 1
 
 
-def test_a_payment_of_another_gateway_is_asked_there(engine: Engine,
-                                                     pending: payments.StartedPayment) -> None:
+def test_a_payment_of_another_gateway_is_asked_there(engine: Engine, pending: payments.StartedPayment,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage switched gateways after the payment started: it is still reconciled where it began."""
+    from chalicelib.adapters.gateways import registry
+
+    previous = FakeGateway()
+    previous.transactions = dict(engine.gateway.transactions)
+    previous.settle(pending.reference, "APPROVED")
+    monkeypatch.setitem(registry.FACTORIES, "anterior", lambda _settings: previous)
     moved = copy.deepcopy(engine.payment(pending.id))
-    moved.gateway = "otra"
+    moved.gateway = "anterior"
     engine.store.tables["payments"][pending.id] = moved
-    with pytest.raises(Exception, match="otra"):
-        payments.refresh_payment(engine.ctx, pending.id)
+    assert payments.refresh_payment(engine.ctx, pending.id).status == "APPROVED"
+    assert previous.count("get_transaction") == 1 and engine.gateway.count("get_transaction") == 0
+    moved = engine.payment(pending.id)
+    moved.gateway = "desconocida"
+    engine.store.tables["payments"][pending.id] = moved
+    engine.clock.advance(minutes=30)
+    with pytest.raises(Exception, match="desconocida"):
+        payments.staff_requery(engine.ctx, pending.id, actor="staff:eva", ip=None)
