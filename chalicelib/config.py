@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta, timezone
 from urllib.parse import urlsplit
 
 from chalicelib.domain import allocation
-
-#: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
-COLOMBIA = timezone(timedelta(hours=-5), "COT")
+from chalicelib.domain.payments import COLOMBIA as COLOMBIA  # the rule lives in the domain
 
 
 class ConfigError(RuntimeError):

@@ -103,11 +103,12 @@ class Context:
     def gateway_for(self, name: str | None) -> PaymentGateway:
         """The gateway a payment was started with (``payment.gateway``): it is reconciled there,
         even after the stage switched to another one."""
-        if name is None or name.strip().lower() == self.settings.gateway.strip().lower():
+        if name is None or name.strip().lower() in (self.settings.gateway.strip().lower(),
+                                                    self.gateway.name.strip().lower()):
             return self.gateway
-        from chalicelib.config import ConfigError
+        from chalicelib.adapters.gateways.registry import gateway_for
 
-        raise ConfigError(f"no adapter configured for gateway {name!r}")
+        return gateway_for(self.settings, name)  # ConfigError for a gateway no adapter knows
 
 
 _contexts: dict[Settings, Context] = {}

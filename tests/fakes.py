@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -26,20 +26,32 @@ from chalicelib.domain.backoffice import (
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
-from chalicelib.domain.obligations import Obligation
-from chalicelib.domain.payments import APPROVED, PENDING, Payment
+from chalicelib.domain.obligations import Obligation, ObligationChange
+from chalicelib.domain.payments import (
+    APPROVED,
+    EXPORT_READY,
+    PENDING,
+    REVIEW_FLAG,
+    Claim,
+    GatewayEventRecord,
+    Payment,
+)
 from chalicelib.domain.sessions import Recovery, Session, StaffSession
-from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
 from chalicelib.services.repositories import (
     AuditLog,
     BackOffice,
+    BankListCache,
+    ClaimRepository,
     ExportRepository,
+    GatewayEventLog,
     ImportLease,
     ImportRunRecord,
     ImportStorage,
     MemberRepository,
+    ObligationRepository,
     Page,
     PaymentFilter,
+    PaymentRepository,
     RateCounters,
     RecoveryRepository,
     ReminderRepository,
@@ -102,6 +114,12 @@ class FakeUnitOfWork(UnitOfWork):
         self.backoffice = FakeBackOffice(self)
         self.exports = FakeExports(self)
         self.reminders = FakeReminders(self)
+        # pay: the payment engine
+        self.payments = FakePayments(self)
+        self.obligations = FakeObligations(self)
+        self.gateway_events = FakeGatewayEvents(self)
+        self.claims = FakeClaims(self)
+        self.bank_lists = FakeBankLists(self)
         # --- imports ---
         self.imports = FakeImportStorage(store)
         # access
@@ -325,6 +343,94 @@ class FakeReminders(ReminderRepository):
 
     def release(self, key: str) -> None:
         self.uow.store.tables["reminders"].pop(key, None)
+# --- pay: the payment engine -------------------------------------------------------------------
+
+class FakePayments(PaymentRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def all(self) -> list[Payment]:
+        return copy.deepcopy(list(self.uow.store.tables["payments"].values()))
+
+    def get(self, payment_id: str) -> Payment | None:
+        payment: Payment | None = self.uow.store.read("payments", payment_id)
+        return payment
+
+    def by_reference(self, reference: str) -> Payment | None:
+        return next((p for p in self.all() if p.reference == reference), None)
+
+    def of_member(self, document_number: str, *, limit: int | None = None) -> list[Payment]:
+        found = sorted((p for p in self.all() if p.document_number == document_number),
+                       key=lambda p: p.created_at, reverse=True)
+        return found[:limit] if limit is not None else found
+
+    def due(self, shard: str, now: datetime, *, page_size: int) -> Iterator[Payment]:
+        return iter(sorted((p for p in self.all() if p.poll_shard == shard
+                            and p.next_poll_at is not None and p.next_poll_at <= now),
+                           key=lambda p: p.next_poll_at or now))
+
+    def add(self, payment: Payment) -> None:
+        self.uow.stage("payment", "payments", payment.payment_id, payment, ABSENT)
+
+    def update(self, payment: Payment) -> None:
+        self.uow.stage("payment", "payments", payment.payment_id, payment, payment.version)
+
+
+class FakeObligations(ObligationRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def member_and_obligations(self, document_number: str, obligation_ids: Sequence[str]
+                               ) -> tuple[Member | None, dict[str, Obligation]]:
+        member: Member | None = self.uow.store.read("members", document_number)
+        found = {oid: self.uow.store.read("obligations", (document_number, oid)) for oid in obligation_ids}
+        return member, {oid: o for oid, o in found.items() if o is not None}
+
+    def of_member(self, document_number: str) -> list[Obligation]:
+        return copy.deepcopy([o for (d, _), o in sorted(self.uow.store.tables["obligations"].items())
+                              if d == document_number])
+
+    def change(self, change: ObligationChange) -> None:
+        key = (change.document_number, change.obligation_id)
+        obligation: Obligation | None = self.uow.store.read("obligations", key)
+        if obligation is not None:
+            obligation.apply(change)
+        self.uow.stage(change.label, "obligations", key, obligation, change.version)
+
+
+class FakeGatewayEvents(GatewayEventLog):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(self, event: GatewayEventRecord) -> None:
+        self.uow.stage("event", "gateway_events", event.event_id, event, ABSENT)
+
+
+class FakeClaims(ClaimRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, key: str, now: datetime) -> Claim | None:
+        claim: Claim | None = self.uow.store.read("claims", key)
+        return claim if claim is not None and claim.live(now) else None
+
+    def add(self, claim: Claim, now: datetime) -> None:
+        self.uow.stage(claim.label, "claims", claim.key, claim,
+                       lambda current: current is None or not current.live(now))
+
+
+class FakeBankLists(BankListCache):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, cache_key: str) -> tuple[list[tuple[str, str]], datetime] | None:
+        cached: tuple[list[tuple[str, str]], datetime] | None = self.uow.store.read("bank_lists",
+                                                                                    cache_key)
+        return cached
+
+    def put(self, cache_key: str, pairs: Sequence[tuple[str, str]], *, now: datetime,
+            expires_at: datetime) -> None:
+        self.uow.store.tables["bank_lists"][cache_key] = (list(pairs), expires_at)
 # --- imports: written at once, as the DynamoDB one (not staged) -----------------------------------
 
 class FakeImportStorage(ImportStorage):

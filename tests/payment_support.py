@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -186,6 +188,47 @@ def get_payment(payment_id: str):  # type: ignore[no-untyped-def]
     return Payment.get(payment_id, consistent_read=True)
 
 
+class Handler(threading.local):
+    active = False  # this thread is running the events' handler (another Lambda, in AWS)
+
+
+HANDLER = Handler()
+
+
+@pytest.fixture(autouse=True)
+def stream(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The events table's stream, for tests on moto: the events a DynamoDB unit of work commits
+    are handled right after its commit, as the stream's handler does in AWS moments later. The
+    handler's DynamoDB calls are its own invocation's: :class:`DynamoCalls` does not count them
+    among the request's round trips, and its failure never fails the request (the stream would
+    retry it, the poller is the safety net)."""
+    if "aws" not in request.fixturenames:
+        yield
+        return
+    from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
+
+    commit = DynamoUnitOfWork.commit
+
+    def commit_then_handle(uow: DynamoUnitOfWork) -> None:
+        events = list(uow.events)
+        commit(uow)
+        if not events or HANDLER.active:
+            return
+        from chalicelib.context import get_context
+        from chalicelib.services.payments import handle_payment_events
+
+        HANDLER.active = True
+        try:
+            handle_payment_events(get_context(), events)
+        except Exception:
+            logging.getLogger("tests").exception("the events' handler failed")
+        finally:
+            HANDLER.active = False
+
+    monkeypatch.setattr(DynamoUnitOfWork, "commit", commit_then_handle)
+    yield
+
+
 class DynamoCalls:
     """Counts DynamoDB operations by name (a spy on botocore's single entry point)."""
 
@@ -197,7 +240,7 @@ class DynamoCalls:
         spy = self
 
         def counting(client, operation_name, params):  # type: ignore[no-untyped-def]
-            if client.meta.service_model.service_name == "dynamodb":
+            if client.meta.service_model.service_name == "dynamodb" and not HANDLER.active:
                 spy.operations.append(operation_name)
             return original(client, operation_name, params)
 

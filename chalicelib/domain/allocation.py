@@ -1,4 +1,4 @@
-"""How a payment to a loan instalment is applied to its parts (issue 6, item 5).
+"""How a payment to a loan instalment is applied to its parts.
 
 The core system may give the parts of the instalment due now (``obligations.csv``'s optional
 columns): late interest, fees, insurance, interest and capital, in integer pesos that add up to

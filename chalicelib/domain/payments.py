@@ -1,4 +1,4 @@
-"""Payment rules without AWS: the state machine, amounts, references, ACH's texts and labels.
+"""Payment rules without AWS: the state machine, amounts, references, the entities' transitions.
 
 States (SPEC §3): CREATED → PENDING → APPROVED | REJECTED | FAILED | EXPIRED. A CREATED payment may
 also jump to a final state (its create call timed out and the gateway already settled it). Final
@@ -12,12 +12,14 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from chalicelib.config import COLOMBIA
 from chalicelib.domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from chalicelib.formatting import cop
+from chalicelib.domain.obligations import Obligation, ObligationChange
+
+#: Colombia has kept UTC-5 without daylight saving since 1993: no tz database needed.
+COLOMBIA = timezone(timedelta(hours=-5), "COT")
 
 # --- states -----------------------------------------------------------------------------------
 
@@ -43,6 +45,12 @@ _TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+REVIEW_FLAG = "REVIEW"  # Payment.review_flag while staff must look at it
+EXPORT_READY = "READY"  # Payment.export_pending: approved, no export has claimed it yet
+RECEIPT_MAX_ATTEMPTS = 8
+LATE_APPROVAL = "approved_after_final"  # review reason: the gateway approved an ended payment
+
+
 def can_transition(src: str, dst: str) -> bool:
     """Whether ``src → dst`` is a real change the machine allows (``PENDING → PENDING`` is not)."""
     return dst in _TRANSITIONS.get(src, frozenset())
@@ -57,87 +65,25 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
-# --- labels -----------------------------------------------------------------------------------
+# --- the lifecycle the member sees ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    CREATED: "Iniciada",
-    PENDING: "Pendiente",
-    APPROVED: "Aprobada",
-    REJECTED: "Rechazada",
-    FAILED: "Fallida",
-    EXPIRED: "Vencida",
-}
-STATUS_DETAILS = {
-    PENDING: "verifique con su entidad financiera si el débito fue realizado",
-}
-TYPE_LABELS = {
-    "APORTE": "Aportes",
-    "CREDITO": "Crédito",
-    "AHORRO": "Ahorro",
-    "CONVENIO": "Convenio",
-}
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
-
-
-def status_detail(status: str) -> str | None:
-    return STATUS_DETAILS.get(status)
-
-
-def type_label(obligation_type: str) -> str:
-    return TYPE_LABELS.get(obligation_type, obligation_type.capitalize())
-
-
-# --- the lifecycle the member sees (issue 6) ----------------------------------------------------
-
-#: Step names as the member reads them ("el pago": masculine, unlike the receipt's status labels).
-STEP_LABELS = {
-    CREATED: "Iniciado",
-    PENDING: "Pendiente en el banco",
-    APPROVED: "Aprobado",
-    REJECTED: "Rechazado",
-    FAILED: "Fallido",
-    EXPIRED: "Vencido",
-}
-#: A step's name once it is behind the payment (a ✓ beside "Pendiente" would read as pending).
-STEP_DONE_LABELS = {
-    PENDING: "Enviado a su banco",
-}
-#: What each step means, one short sentence (shown under the step and read by screen readers).
-STEP_HINTS = {
-    CREATED: "Registramos su pago en la Sucursal Virtual.",
-    PENDING: "Su banco está confirmando el débito.",
-    APPROVED: "Su banco confirmó el débito a favor de la cooperativa.",
-    REJECTED: "Su banco no autorizó el débito. No se descontó dinero.",
-    FAILED: "La transacción no se pudo completar. No se descontó dinero.",
-    EXPIRED: "No recibimos la respuesta del banco a tiempo.",
-}
-#: What a step not reached yet is waiting for.
-STEP_UPCOMING_HINTS = {
-    PENDING: "Falta autorizar el pago en la página de su banco.",
-    APPROVED: "Falta la confirmación de su banco.",
-}
 #: The steps of a payment that goes well, in order. A later step that is not a payment status
-#: (e.g. ``"APPLIED"``, "Aplicado en la cooperativa", once the core system's import confirms it)
-#: is added by appending its key here and to the dicts above, and by passing its time to
-#: :func:`lifecycle` among the ``reached`` pairs; nothing else changes.
+#: (e.g. ``"APPLIED"``, once the core system's import confirms it) is added by appending its key
+#: here (and its words to the texts), and by passing its time to :func:`lifecycle` among the
+#: ``reached`` pairs; nothing else changes.
 HAPPY_PATH: tuple[str, ...] = (CREATED, PENDING, APPROVED)
-_FAILURES = (REJECTED, FAILED, EXPIRED)
+FAILURES = (REJECTED, FAILED, EXPIRED)
 
 
 @dataclass(frozen=True)
-class LifecycleStep:
+class Step:
     key: str
-    label: str
-    hint: str
     at: datetime | None  # None for a step not reached yet
     state: str  # "done" | "active" (in progress) | "upcoming" | "failed"
     current: bool  # the step the payment is at (aria-current="step")
 
 
-def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[LifecycleStep]:
+def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[Step]:
     """The stepper of a payment: the happy path's steps reached (skipped ones left out), the one
     in progress, those still to come; or, for a refused payment, the steps reached and its end."""
     times: dict[str, datetime] = {}
@@ -146,13 +92,10 @@ def lifecycle(status: str, reached: Iterable[tuple[str, datetime]]) -> list[Life
     if status not in times and times:  # a history written before the status (never expected)
         times[status] = max(times.values())
 
-    def step(key: str, state: str, current: bool = False) -> LifecycleStep:
-        hints = STEP_UPCOMING_HINTS if state == "upcoming" else STEP_HINTS
-        labels = STEP_DONE_LABELS if state == "done" and not current else STEP_LABELS
-        return LifecycleStep(key, labels.get(key, STEP_LABELS.get(key, key)), hints.get(key, ""),
-                             times.get(key) if state != "upcoming" else None, state, current)
+    def step(key: str, state: str, current: bool = False) -> Step:
+        return Step(key, times.get(key) if state != "upcoming" else None, state, current)
 
-    if status in _FAILURES:
+    if status in FAILURES:
         done = [step(k, "done") for k in HAPPY_PATH if k in times and k not in (APPROVED, status)]
         return [*done, step(status, "failed", current=True)]
     furthest = max((i for i, k in enumerate(HAPPY_PATH) if k in times), default=0)
@@ -202,6 +145,12 @@ def distinct_masks(numbers: Iterable[str]) -> dict[str, str]:
     return masks
 
 
+def pesos(amount: int) -> str:
+    """``1234567`` → ``$ 1.234.567``: integer pesos as Colombians write them (no centavos)."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}$ {abs(int(amount)):,}".replace(",", ".")
+
+
 def colombia_today(now: datetime) -> date:
     return now.astimezone(COLOMBIA).date()
 
@@ -242,49 +191,6 @@ def request_fingerprint(*, document_number: str, items: object, bank_code: objec
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# --- ACH's literal texts (reference/pse.md §1.2, §2) ---------------------------------------------
-
-PENDING_MESSAGE = (
-    "En este momento su #{reference} presenta un proceso de pago cuya transacción se encuentra "
-    "PENDIENTE de recibir confirmación por parte de su entidad financiera, por favor espere unos "
-    "minutos y vuelva a consultar más tarde para verificar si su pago fue confirmado de forma "
-    "exitosa. Si desea mayor información sobre el estado actual de su operación puede comunicarse "
-    "a nuestras líneas de atención al cliente {phone} o enviar un correo electrónico a {email} y "
-    "preguntar por el estado de la transacción: {cus}"
-)
-EXCEEDED_LIMIT_MESSAGE = (
-    "El monto de la transacción excede los límites establecidos en PSE para la empresa, por favor "
-    "comuníquese con nuestras líneas de atención al cliente al teléfono {phone} o al correo "
-    "electrónico {email}"
-)
-BANK_UNREACHABLE_MESSAGE = (
-    "La entidad financiera no puede ser contactada para iniciar la transacción, por favor "
-    "seleccione otra o intente más tarde"
-)
-CREATE_FAILED_MESSAGE = (
-    "No se pudo crear la transacción, por favor intente más tarde o comuníquese con la empresa"
-)
-BANK_LIST_UNAVAILABLE_MESSAGE = (
-    "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
-)
-
-
-def pending_message(*, reference: str, cus: str | None, phone: str, email: str) -> str:
-    """ACH's double-payment text; it names the CUS, or the reference while there is none yet."""
-    return PENDING_MESSAGE.format(reference=reference, phone=phone, email=email,
-                                  cus=cus or reference)
-
-
-def creation_failure_message(code: str | None, gateway_message: str | None, *, phone: str,
-                             email: str) -> str:
-    """ACH's literal text for the return codes that have one, else the gateway's Spanish text."""
-    if code == "FAIL_EXCEEDEDLIMIT":
-        return EXCEEDED_LIMIT_MESSAGE.format(phone=phone, email=email)
-    if code == "FAIL_BANKUNREACHEABLE":
-        return BANK_UNREACHABLE_MESSAGE
-    return gateway_message or CREATE_FAILED_MESSAGE
-
-
 # --- errors -----------------------------------------------------------------------------------
 
 class InvalidAmount(DomainError):
@@ -314,6 +220,13 @@ class ObligationNotFound(NotFound):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
+
+class InvalidTransition(DomainError):
+    """A transition the state machine forbids (a programming error: callers check first)."""
+
+    status = 409
+    code = "invalid_transition"
 
 
 class GatewayFailure(DomainError):
@@ -374,18 +287,18 @@ def check_item_amount(amount: int, limits: Limits, *, description: str) -> int:
                             field="amount")
     if amount < limits.minimum or amount > limits.maximum:
         raise InvalidAmount(
-            f"El valor para «{description}» debe estar entre {cop(max(limits.minimum, 1))} y "
-            f"{cop(limits.maximum)}.", field="amount")
+            f"El valor para «{description}» debe estar entre {pesos(max(limits.minimum, 1))} y "
+            f"{pesos(limits.maximum)}.", field="amount")
     return amount
 
 
 def check_total(total: int, limits: Limits) -> int:
     """The whole payment: within the gateway's minimum (1.500 COP by default) and maximum."""
     if total < limits.minimum:
-        raise InvalidAmount(f"El total a pagar debe ser de al menos {cop(limits.minimum)}.",
+        raise InvalidAmount(f"El total a pagar debe ser de al menos {pesos(limits.minimum)}.",
                             field="amount")
     if total > limits.maximum:
-        raise InvalidAmount(f"El total a pagar no puede superar {cop(limits.maximum)} en un solo "
+        raise InvalidAmount(f"El total a pagar no puede superar {pesos(limits.maximum)} en un solo "
                             "pago por PSE.", field="amount")
     return total
 
@@ -431,11 +344,11 @@ def check_person_type(person_type: object) -> str:
 def payment_description(lines: Sequence[tuple[str, str]]) -> str:
     """A short text for the bank statement (ACH: no ``|`` nor ``"``; Wompi: ≤ 30 characters).
 
-    ``lines`` are ``(obligation type, product number)`` pairs.
+    ``lines`` are ``(obligation type as members read it, product number)`` pairs.
     """
     if len(lines) == 1:
-        kind, product = lines[0]
-        text = f"{type_label(kind)} {product.strip()[-4:]}"
+        label, product = lines[0]
+        text = f"{label} {product.strip()[-4:]}"
     else:
         text = f"Pago de {len(lines)} obligaciones"
     return "".join(ch for ch in text if ch not in '|"')[:30]
@@ -463,6 +376,13 @@ class PaymentItem:
     minimum_before: int | None = None
     maximum_before: int | None = None
     parts: list[list[Any]] | None = None
+    obligation_version: int | None = None  # the obligation's version its lock wrote
+
+    @property
+    def held(self) -> bool:
+        """Whether the item still knows the obligation as its lock left it (older payments lack
+        the version: their obligations are read again before they are settled)."""
+        return self.due_before is not None and self.obligation_version is not None
 
 
 @dataclass(frozen=True)
@@ -519,3 +439,148 @@ class Payment:
     review_resolved_at: datetime | None = None
     review_note: str | None = None
     version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def reached_bank(self) -> bool:
+        return self.gateway_id is not None
+
+    def move_to(self, target: str, at: datetime) -> None:
+        """The transition ``status → target`` (InvalidTransition when the machine forbids it)."""
+        if not can_transition(self.status, target):
+            raise InvalidTransition(f"{self.status} → {target}")
+        self.status, self.updated_at = target, at
+        self.status_history = [*self.status_history, StatusChange(status=target, at=at)]
+        if target == APPROVED:
+            self.approved_at = at
+            self.export_pending = EXPORT_READY  # back office: the export queue
+        if target != PENDING:
+            self.leave_poller()
+            self.receipt_emailed = False
+
+    def poll_at(self, shard: str, at: datetime) -> None:
+        self.poll_shard, self.next_poll_at = shard, at
+
+    def leave_poller(self) -> None:
+        self.poll_shard = self.next_poll_at = None
+
+    def flag(self, reason: str, at: datetime) -> None:
+        """Mark for staff review (nothing applied); an open payment leaves the poller."""
+        self.review_flag, self.review_reason, self.updated_at = REVIEW_FLAG, reason, at
+        if self.is_open:
+            self.leave_poller()
+
+    def resolve_review(self, review: Review) -> None:
+        """Record a staff decision and clear the flag."""
+        self.review_resolution, self.review_resolved_by = review.action, review.actor
+        self.review_resolved_at, self.review_note = review.at, review.note
+        self.review_flag = self.review_reason = None
+        self.updated_at = review.at
+
+    @property
+    def holds_its_obligations(self) -> bool:
+        """Open, with every item as its lock left it: an ending needs no read of the obligations."""
+        return self.is_open and all(item.held for item in self.items)
+
+    @property
+    def receipt_owed(self) -> bool:
+        """A final payment that reached the bank (or got approved) owes its payer one receipt."""
+        return (is_final(self.status) and not self.receipt_emailed and bool(self.payer_email)
+                and (self.status == APPROVED or self.reached_bank))
+
+    def claim_receipt(self) -> None:
+        """The receipt is being sent (a version-checked write: two senders cannot both claim)."""
+        self.receipt_emailed = True
+        self.leave_poller()
+
+    def receipt_failed(self, shard: str, retry_at: datetime) -> bool:
+        """Un-claim after a failed send and count it; False once the attempts are spent (the
+        poller retries at ``retry_at`` otherwise)."""
+        self.receipt_emailed = False
+        self.receipt_attempts += 1
+        if self.receipt_attempts < RECEIPT_MAX_ATTEMPTS:
+            self.poll_at(shard, retry_at)
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Review:
+    """A staff decision on a flagged payment."""
+
+    action: str  # apply | reject | keep_pending
+    actor: str  # staff:<identity>
+    at: datetime
+    note: str
+
+
+def settle_obligation(payment: Payment, item: PaymentItem, obligation: Obligation | None, *,
+                      approve: bool, at: datetime) -> ObligationChange | None:
+    """What ending ``payment`` does to the obligation of ``item``: an approval applies the amount
+    once, never below zero; the lock this payment holds is released. ``obligation`` None: it is
+    still as the payment's lock left it (the item's balances and version)."""
+    if obligation is None:
+        version, due, minimum, maximum = (int(item.obligation_version or 0), int(item.due_before or 0),
+                                          int(item.minimum_before or 0), int(item.maximum_before or 0))
+        ours, applied, has_map = True, False, True
+    else:
+        version = obligation.version
+        due, minimum, maximum = obligation.amount_due, obligation.minimum_amount, obligation.maximum_amount
+        ours = obligation.pending_payment_id == payment.payment_id
+        applied = payment.payment_id in (obligation.portal_payments or {})
+        has_map = obligation.portal_payments is not None
+    balances: tuple[int, int, int] | None = None
+    entry: tuple[str, dict[str, Any]] | None = None
+    if approve and not applied:
+        paid = int(item.amount)
+        balances = (decrement(due, paid), decrement(minimum, paid), decrement(maximum, paid))
+        entry = (payment.payment_id, {"amount": paid, "at": at.isoformat(),
+                                      "reference": payment.reference})
+    if balances is None and not ours:
+        return None
+    return ObligationChange(payment.document_number, item.obligation_id, version, balances=balances,
+                            portal_payment=entry, has_portal_payments=has_map, release=ours)
+
+
+# --- what the engine stores besides payments --------------------------------------------------
+
+@dataclass
+class GatewayEventRecord:
+    """A verified gateway notification, stored once per (gateway, transaction, status)."""
+
+    event_id: str
+    gateway: str
+    body: str
+    received_at: datetime
+    reference: str | None = None
+    payment_id: str | None = None
+    outcome: str = ""  # applied | stale | unchanged | unknown_reference | review
+
+
+def idempotency_claim_key(document_number: str, key: str) -> str:
+    return f"{document_number}#{key}"
+
+
+def reference_claim_key(reference: str) -> str:
+    return f"reference#{reference}"
+
+
+@dataclass
+class Claim:
+    """A key taken by one payment: an Idempotency-Key (for a day) or a reference (for ever)."""
+
+    key: str
+    payment_id: str
+    created_at: datetime
+    fingerprint: str | None = None  # the request an Idempotency-Key came with
+    expires_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return "reference" if self.key.startswith("reference#") else "idempotency"
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now

@@ -111,7 +111,7 @@ def payment_record(ctx: Context, payment_id: str, *, actor: str) -> PaymentRecor
     """A payment with every gateway notification stored for it and its audit trail."""
     from chalicelib.services import payments as payments_service
 
-    payment = payments_service.staff_payment(payment_id)
+    payment = payments_service.staff_payment(ctx, payment_id)
     with ctx.unit_of_work() as uow:
         events = uow.backoffice.gateway_notices(payment.reference)
         audit = uow.backoffice.payment_audit(payment.document_number, payment.payment_id)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from urllib.parse import urlencode
 
-from chalicelib.adapters.dynamo.models import Obligation
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
+from chalicelib.domain.obligations import Obligation
+from chalicelib.services import texts
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ObligationView:
     maximum_amount: int
     pending_payment_id: str | None
     pending_reference: str | None
-    # The instalment's parts still owed, in the cooperative's order of application (issue 6);
+    # The instalment's parts still owed, in the cooperative's order of application;
     # None when the core system did not give them.
     parts: allocation.Parts | None = None
     last_payment: PortalPayment | None = None
@@ -79,7 +80,7 @@ class ObligationView:
         return allocation.breakdown(self.parts or ())
 
 
-def _due_date(raw: str) -> date:
+def due_date_of(raw: str) -> date:
     try:
         return date.fromisoformat(raw)
     except (TypeError, ValueError):
@@ -95,8 +96,8 @@ def outstanding_parts(obligation: Obligation, order: Sequence[str]) -> allocatio
                                   int(obligation.amount_due))
 
 
-def _last_payment(obligation: Obligation) -> PortalPayment | None:
-    entries = obligation.portal_payments.as_dict() if obligation.portal_payments else {}
+def last_payment(obligation: Obligation) -> PortalPayment | None:
+    entries = obligation.portal_payments or {}
     newest: PortalPayment | None = None
     for entry in entries.values():
         try:
@@ -111,12 +112,12 @@ def _last_payment(obligation: Obligation) -> PortalPayment | None:
 
 def to_view(obligation: Obligation, today: date, order: Sequence[str],
             product_number: str | None = None) -> ObligationView:
-    due = _due_date(obligation.due_date)
+    due = due_date_of(obligation.due_date)
     owes = int(obligation.amount_due) > 0  # "en mora" only while the instalment owes something
     return ObligationView(
         id=obligation.obligation_id,
         type=obligation.type,
-        type_label=rules.type_label(obligation.type),
+        type_label=texts.type_label(obligation.type),
         product_number=product_number or rules.mask_number(obligation.product_number or ""),
         description=obligation.description,
         due_date=due,
@@ -127,7 +128,7 @@ def to_view(obligation: Obligation, today: date, order: Sequence[str],
         pending_payment_id=obligation.pending_payment_id,
         pending_reference=obligation.pending_reference,
         parts=outstanding_parts(obligation, order),
-        last_payment=_last_payment(obligation),
+        last_payment=last_payment(obligation),
     )
 
 
@@ -139,7 +140,8 @@ def list_obligations(ctx: Context, document_number: str) -> list[ObligationView]
     """The member's open obligations with something to pay, by due date."""
     today = rules.colombia_today(ctx.now())
     order = ctx.settings.allocation_order
-    found = [o for o in Obligation.query(document_number, consistent_read=True) if is_payable(o)]
+    with ctx.unit_of_work() as uow:
+        found = [o for o in uow.obligations.of_member(document_number) if is_payable(o)]
     masks = rules.distinct_masks(o.product_number or "" for o in found)
     views = [to_view(o, today, order, masks.get((o.product_number or "").strip())) for o in found]
     return sorted(views, key=lambda v: (v.due_date, v.id))

@@ -65,7 +65,7 @@ def document_class() -> type:
     use, so fpdf2 stays off the cold start)."""
     from fpdf import FPDF
 
-    class ReceiptDocument(FPDF):  # type: ignore[misc]
+    class ReceiptDocument(FPDF):
         def __init__(self) -> None:
             super().__init__(format="letter", unit="mm")
             for style, path in FONT_FILES.items():
@@ -169,7 +169,7 @@ def render(view: ReceiptView, settings: Settings, *, generated_at: datetime) -> 
 
 
 def _allocation(pdf: Any, view: ReceiptView, heading: Any) -> None:
-    """How each credit payment is applied to its instalment's parts (issue 6)."""
+    """How each credit payment is applied to its instalment's parts."""
     from fpdf.fonts import FontFace
 
     _heading(pdf, "Aplicación del pago")

@@ -37,6 +37,7 @@ from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import Payment
 from chalicelib.observability import log_event
 from chalicelib.security.signing import BadSignature
+from chalicelib.services import texts
 from chalicelib.services.audit import audit_entry
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -208,7 +209,7 @@ def _remind_due(ctx: Context, uow: UnitOfWork, report: ReminderReport) -> None:
                 report.already_sent += 1
         if not claimed:
             continue
-        lines = [DueLine(rules.type_label(o.type), o.description, rules.mask_number(o.product_number),
+        lines = [DueLine(texts.type_label(o.type), o.description, rules.mask_number(o.product_number),
                          o.due_date, (datetime.fromisoformat(o.due_date).date() - today).days,
                          int(o.amount_due)) for _, o in claimed]
         subject = (f"Recordatorio: {lines[0].description} vence {_when(lines[0].days_left)}"
@@ -293,8 +294,8 @@ def _remind_pending(ctx: Context, uow: UnitOfWork, payment: Payment,
               subject=f"Su pago {payment.reference} sigue pendiente en su banco - "
                       f"{ctx.settings.cooperative_short_name}",
               template="reminder_pending", name=payment.payer_name, payment=payment,
-              pending_since=_pending_since(payment), detail=rules.status_detail(rules.PENDING),
-              items=[(rules.type_label(i.type), i.description, int(i.amount)) for i in payment.items])
+              pending_since=_pending_since(payment), detail=texts.status_detail(rules.PENDING),
+              items=[(texts.type_label(i.type), i.description, int(i.amount)) for i in payment.items])
     except Exception:
         _release(uow, [key])
         raise

@@ -24,9 +24,14 @@ from chalicelib.domain.events import DomainEvent
 from chalicelib.services.repositories import (
     AuditLog,
     BackOffice,
+    BankListCache,
+    ClaimRepository,
     ExportRepository,
+    GatewayEventLog,
     ImportStorage,
     MemberRepository,
+    ObligationRepository,
+    PaymentRepository,
     RateCounters,
     RecoveryRepository,
     ReminderRepository,
@@ -42,6 +47,12 @@ class UnitOfWork(ABC):
     backoffice: BackOffice
     exports: ExportRepository
     reminders: ReminderRepository
+    # pay: the payment engine
+    payments: PaymentRepository
+    obligations: ObligationRepository
+    gateway_events: GatewayEventLog
+    claims: ClaimRepository
+    bank_lists: BankListCache
     # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
     imports: ImportStorage
     # access

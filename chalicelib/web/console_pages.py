@@ -18,7 +18,7 @@ from chalice import Response
 
 from chalicelib.adapters.cognito import ROLES, CognitoRefusal
 from chalicelib.domain.errors import InvalidInput, NotFound
-from chalicelib.domain.payments import STATUS_LABELS, STATUSES, TYPE_LABELS
+from chalicelib.domain.payments import STATUSES
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.security.spreadsheet import CsvWriter
@@ -28,6 +28,7 @@ from chalicelib.services import payments as payments_service
 from chalicelib.services import staff as staff_service
 from chalicelib.services.audit import record
 from chalicelib.services.staff_auth import ROLE_LABELS, STAFF_SUBJECT
+from chalicelib.services.texts import STATUS_LABELS, TYPE_LABELS
 from chalicelib.web import http
 from chalicelib.web.pages import CSRF_REFUSED
 from chalicelib.web.staff_pages import StaffPage, staff_page

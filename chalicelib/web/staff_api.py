@@ -24,6 +24,7 @@ from chalice.app import Request
 from chalicelib.adapters.dynamo.models import Payment
 from chalicelib.config import Settings
 from chalicelib.context import Context, get_context
+from chalicelib.domain import payments as domain_payments
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.backoffice import Export
 from chalicelib.domain.errors import InvalidInput, NotFound, Unauthenticated
@@ -84,7 +85,7 @@ staff_handler = handler(StaffCall)
 
 # --- shapes ------------------------------------------------------------------------------------
 
-def payment_summary(p: Payment) -> dict[str, Any]:
+def payment_summary(p: Payment | domain_payments.Payment) -> dict[str, Any]:
     return {
         "id": p.payment_id,
         "reference": p.reference,
@@ -105,7 +106,7 @@ def payment_summary(p: Payment) -> dict[str, Any]:
     }
 
 
-def payment_detail(p: Payment) -> dict[str, Any]:
+def payment_detail(p: domain_payments.Payment) -> dict[str, Any]:
     return {
         **payment_summary(p),
         "payer_email": p.payer_email,
@@ -187,7 +188,7 @@ def search_payments(call: StaffCall) -> Response:
 
 @staff_handler
 def get_payment(call: StaffCall) -> Response:
-    payment = payments_service.staff_payment(call.param("payment_id"))
+    payment = payments_service.staff_payment(call.ctx, call.param("payment_id"))
     log_event("staff_payment_read", actor=call.actor, payment_id=payment.payment_id,
               document_number=payment.document_number)
     return http.json_response(payment_detail(payment))

@@ -17,8 +17,7 @@ from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.backoffice import OPEN, Export, GatewayNotice, ReminderClaim
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.payments import Payment, PaymentItem, StatusChange
-from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
+from chalicelib.domain.payments import EXPORT_READY, REVIEW_FLAG, Payment, PaymentItem, StatusChange
 from chalicelib.services.repositories import PaymentFilter
 from chalicelib.services.unit_of_work import UnitOfWork
 from tests.fakes import FakeStore

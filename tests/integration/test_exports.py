@@ -12,8 +12,9 @@ from chalicelib.adapters import export_files
 from chalicelib.adapters.dynamo.backoffice_repo import DynamoExports
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
 from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
+from chalicelib.domain.payments import EXPORT_READY
 from chalicelib.services import exports, payments
-from chalicelib.services.payments.settle import _settle
+from chalicelib.services.payments.settle import settle
 from tests.backoffice_support import (
     BUCKET,
     approved_payment,
@@ -37,9 +38,9 @@ def _members(make_member, count: int) -> list[str]:  # type: ignore[no-untyped-d
 def test_an_approval_queues_the_payment_for_export(ctx, make_member, make_obligation, gateway):  # type: ignore[no-untyped-def]
     make_member()
     payment = approved_payment(ctx, gateway, make_obligation)
-    assert payment.export_pending == payments.EXPORT_READY
+    assert payment.export_pending == EXPORT_READY
     assert payment.exported_at is None and payment.export_id is None
-    queued = [p.payment_id for p in Payment.export_queue.query(payments.EXPORT_READY)]
+    queued = [p.payment_id for p in Payment.export_queue.query(EXPORT_READY)]
     assert queued == [payment.payment_id]
 
 
@@ -53,7 +54,7 @@ def test_only_approved_payments_enter_the_queue(ctx, make_member, make_obligatio
     payments.refresh_payment(ctx, rejected.id)
     assert get_payment(rejected.id).status == "REJECTED"
     assert get_payment(pending.id).status == "PENDING"
-    assert list(Payment.export_queue.query(payments.EXPORT_READY)) == []
+    assert list(Payment.export_queue.query(EXPORT_READY)) == []
     result = exports.export_approved(ctx, now=ctx.now(), requested_by="staff:test")
     assert result.rows == 0 and result.payments == 0
     assert parse_csv(result.csv_text) == []
@@ -111,10 +112,12 @@ def test_a_late_approval_of_an_expired_payment_is_exported(ctx, make_member, mak
     make_member()
     make_obligation()
     started = start(ctx)
-    _settle(ctx, get_payment(started.id), target="EXPIRED", transaction=None, actor="system")
+    with ctx.unit_of_work() as uow:
+        settle(ctx, uow.payments.get(started.id), target="EXPIRED", transaction=None, actor="system",
+               uow=uow)
     gateway.settle(started.reference, "APPROVED")
     payments.refresh_payment(ctx, started.id)
-    assert get_payment(started.id).export_pending == payments.EXPORT_READY
+    assert get_payment(started.id).export_pending == EXPORT_READY
     assert exports.export_approved(ctx, now=clock.now, requested_by="t").payments == 1
 
 

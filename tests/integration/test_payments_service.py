@@ -92,10 +92,10 @@ def test_payment_is_saved_and_locked_before_the_gateway_is_called(ctx, member, m
     seen = {}
 
     def at_gateway(request):  # type: ignore[no-untyped-def]
-        from chalicelib.adapters.dynamo import payments_repo
+        from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 
         seen["trips_before_gateway"] = list(dynamo_calls.operations)
-        stored = payments_repo.payment_by_reference(request.reference)
+        stored = DynamoUnitOfWork().payments.by_reference(request.reference)
         seen["status"] = stored.status if stored else None
         seen["lock"] = get_obligation("CR-0001").pending_payment_id
         seen["request"] = request
@@ -274,9 +274,9 @@ def test_gateway_refusal_fails_the_payment_and_frees_its_obligations(ctx, member
     assert (info.value.status, info.value.code) == (502, "gateway_error")
     assert info.value.message.startswith("La entidad financiera no puede ser contactada")
     reference = info.value.extra["reference"]
-    from chalicelib.adapters.dynamo import payments_repo
+    from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 
-    failed = payments_repo.payment_by_reference(reference)
+    failed = DynamoUnitOfWork().payments.by_reference(reference)
     assert failed.status == "FAILED" and failed.next_poll_at is None
     assert get_obligation("CR-0001").pending_payment_id is None
     assert get_obligation("CR-0001").pending_reference is None

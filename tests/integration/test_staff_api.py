@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Member, Session
+from chalicelib.domain.payments import EXPORT_READY, LATE_APPROVAL
 from chalicelib.services import payments
 from tests.backoffice_support import approved_payment, parse_csv, s3_objects
 from tests.conftest import sent_emails
@@ -342,7 +343,7 @@ def test_apply_uses_the_gateway_confirmed_amount(client, ctx, pending, gateway) 
     assert int(payment.original_amount) == 150_000 and int(payment.items[0].amount) == 100_000
     assert payment.review_flag is None and payment.review_reason is None
     assert (payment.review_resolution, payment.review_resolved_by) == ("apply", "staff:api-key")
-    assert payment.export_pending == payments.EXPORT_READY
+    assert payment.export_pending == EXPORT_READY
     obligation = get_obligation("CR-0001")
     assert obligation.amount_due == 50_000 and obligation.pending_payment_id is None
     events = {e.event: e for e in audit_of(ANA)}
@@ -388,7 +389,7 @@ def test_reject_releases_the_obligation_and_refuses_when_the_gateway_approved(  
     # If the bank approves it after all, the money is not lost silently: back to review.
     gateway.settle(pending.reference, "APPROVED")
     assert payments.staff_requery(ctx, pending.id, actor="staff:x", ip=None).outcome == "review"
-    assert get_payment(pending.id).review_reason == payments.LATE_APPROVAL
+    assert get_payment(pending.id).review_reason == LATE_APPROVAL
     assert_error(post(client, f"/staff/v1/review/{pending.id}/resolve",
                       {"action": "apply", "reason": "llegó"}), 409, "invalid_transition")
     cleared = post(client, f"/staff/v1/review/{pending.id}/resolve",

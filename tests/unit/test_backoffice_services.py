@@ -17,10 +17,9 @@ from chalicelib.domain.backoffice import COMPLETE, OPEN, Export
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
-from chalicelib.domain.payments import Payment, PaymentItem, StatusChange
+from chalicelib.domain.payments import EXPORT_READY, Payment, PaymentItem, StatusChange
 from chalicelib.domain.sessions import Session
 from chalicelib.services import exports, reminders, staff
-from chalicelib.services.payments import EXPORT_READY
 from tests.fakes import FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in Colombia

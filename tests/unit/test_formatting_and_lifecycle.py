@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib import formatting
 from chalicelib.domain import payments as rules
+from chalicelib.services import texts
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 a. m. in Colombia
 
@@ -45,7 +46,7 @@ def test_babel_is_not_imported_at_a_cold_start() -> None:
 
 def steps(status: str, *history: tuple[str, int]) -> list[tuple[str, str, bool, bool]]:
     reached = [(key, T0 + timedelta(minutes=minutes)) for key, minutes in history]
-    return [(s.label, s.state, s.current, s.at is not None) for s in rules.lifecycle(status, reached)]
+    return [(s.label, s.state, s.current, s.at is not None) for s in texts.lifecycle(status, reached)]
 
 
 def test_lifecycle_of_a_payment_that_goes_well() -> None:
@@ -58,7 +59,7 @@ def test_lifecycle_of_a_payment_that_goes_well() -> None:
     assert steps("APPROVED", ("CREATED", 0), ("PENDING", 1), ("APPROVED", 3)) == [
         ("Iniciado", "done", False, True), ("Enviado a su banco", "done", False, True),
         ("Aprobado", "done", True, True)]
-    approved = rules.lifecycle(
+    approved = texts.lifecycle(
         "APPROVED", [("CREATED", T0), ("PENDING", T0), ("APPROVED", T0 + timedelta(minutes=3))])
     assert approved[-1].at == T0 + timedelta(minutes=3)
 
@@ -78,7 +79,7 @@ def test_lifecycle_of_refused_and_late_payments() -> None:
 def test_a_fourth_step_slots_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """'Aplicado en la cooperativa' (the core system's import) needs only data, no new code."""
     monkeypatch.setattr(rules, "HAPPY_PATH", (*rules.HAPPY_PATH, "APPLIED"))
-    monkeypatch.setitem(rules.STEP_LABELS, "APPLIED", "Aplicado en la cooperativa")
+    monkeypatch.setitem(texts.STEP_LABELS, "APPLIED", "Aplicado en la cooperativa")
     history = (("CREATED", 0), ("PENDING", 1), ("APPROVED", 3))
     assert steps("APPROVED", *history)[-2:] == [
         ("Aprobado", "done", True, True), ("Aplicado en la cooperativa", "upcoming", False, False)]

@@ -23,6 +23,7 @@ from chalicelib.domain.payments import (
     InvalidBank,
     Limits,
 )
+from chalicelib.services import texts
 
 # --- state machine ------------------------------------------------------------------------------
 
@@ -173,7 +174,7 @@ def test_fingerprint_ignores_item_order_and_sees_every_field() -> None:
 # --- ACH's texts ---------------------------------------------------------------------------------
 
 def test_double_payment_message_is_achs_literal_text() -> None:
-    text = rules.pending_message(reference="SVABC", cus="123456", phone="(601) 745 0000",
+    text = texts.pending_message(reference="SVABC", cus="123456", phone="(601) 745 0000",
                                  email="soporte@coop.example")
     assert text == (
         "En este momento su #SVABC presenta un proceso de pago cuya transacción se encuentra "
@@ -185,35 +186,35 @@ def test_double_payment_message_is_achs_literal_text() -> None:
 
 
 def test_double_payment_message_names_the_reference_without_a_cus() -> None:
-    text = rules.pending_message(reference="SVABC", cus=None, phone="1", email="e")
+    text = texts.pending_message(reference="SVABC", cus=None, phone="1", email="e")
     assert text.endswith("preguntar por el estado de la transacción: SVABC")
 
 
 def test_creation_failure_messages() -> None:
     kw = dict(phone="(601) 745 0000", email="soporte@coop.example")
-    assert rules.creation_failure_message("FAIL_EXCEEDEDLIMIT", "x", **kw) == (
+    assert texts.creation_failure_message("FAIL_EXCEEDEDLIMIT", "x", **kw) == (
         "El monto de la transacción excede los límites establecidos en PSE para la empresa, por "
         "favor comuníquese con nuestras líneas de atención al cliente al teléfono (601) 745 0000 o "
         "al correo electrónico soporte@coop.example")
-    assert rules.creation_failure_message("FAIL_BANKUNREACHEABLE", "x", **kw) == (
+    assert texts.creation_failure_message("FAIL_BANKUNREACHEABLE", "x", **kw) == (
         "La entidad financiera no puede ser contactada para iniciar la transacción, por favor "
         "seleccione otra o intente más tarde")
-    assert rules.creation_failure_message("gateway_error", None, **kw) == (
+    assert texts.creation_failure_message("gateway_error", None, **kw) == (
         "No se pudo crear la transacción, por favor intente más tarde o comuníquese con la empresa")
-    assert rules.creation_failure_message("gateway_error", "Texto de la pasarela", **kw) == \
+    assert texts.creation_failure_message("gateway_error", "Texto de la pasarela", **kw) == \
         "Texto de la pasarela"
-    assert rules.BANK_LIST_UNAVAILABLE_MESSAGE == (
+    assert texts.BANK_LIST_UNAVAILABLE_MESSAGE == (
         "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde")
 
 
 # --- labels, masking, dates ------------------------------------------------------------------------
 
 def test_status_and_type_labels() -> None:
-    assert [rules.status_label(s) for s in (APPROVED, REJECTED, FAILED, PENDING, CREATED, EXPIRED)] == [
+    assert [texts.status_label(s) for s in (APPROVED, REJECTED, FAILED, PENDING, CREATED, EXPIRED)] == [
         "Aprobada", "Rechazada", "Fallida", "Pendiente", "Iniciada", "Vencida"]
-    assert rules.status_detail(PENDING) == "verifique con su entidad financiera si el débito fue realizado"
-    assert rules.status_detail(APPROVED) is None
-    assert [rules.type_label(t) for t in ("APORTE", "CREDITO", "AHORRO", "CONVENIO")] == [
+    assert texts.status_detail(PENDING) == "verifique con su entidad financiera si el débito fue realizado"
+    assert texts.status_detail(APPROVED) is None
+    assert [texts.type_label(t) for t in ("APORTE", "CREDITO", "AHORRO", "CONVENIO")] == [
         "Aportes", "Crédito", "Ahorro", "Convenio"]
 
 
@@ -236,7 +237,7 @@ def test_overdue_days_in_colombian_time() -> None:
 
 
 def test_payment_description_is_short_and_safe_for_ach() -> None:
-    assert rules.payment_description([("CREDITO", "004500001234")]) == "Crédito 1234"
+    assert rules.payment_description([(texts.type_label("CREDITO"), "004500001234")]) == "Crédito 1234"
     assert rules.payment_description([("APORTE", "1"), ("AHORRO", "2")]) == "Pago de 2 obligaciones"
     text = rules.payment_description([("CON|VE\"NIO" * 5, '12"|34')])
     assert len(text) <= 30 and "|" not in text and '"' not in text

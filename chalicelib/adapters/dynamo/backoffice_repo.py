@@ -37,9 +37,8 @@ from chalicelib.domain.backoffice import (
 )
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
-from chalicelib.domain.payments import APPROVED, PENDING, Payment
+from chalicelib.domain.payments import APPROVED, EXPORT_READY, PENDING, REVIEW_FLAG, Payment
 from chalicelib.domain.sessions import Session
-from chalicelib.services.payments import EXPORT_READY, REVIEW_FLAG
 from chalicelib.services.repositories import (
     BackOffice,
     ExportRepository,

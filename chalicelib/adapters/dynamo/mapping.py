@@ -94,9 +94,10 @@ def payment_to_item(payment: Payment) -> models.Payment:
     """The item to put, at the payment's next version."""
     return item_from_entity(
         models.Payment, payment,
-        items=[models.PaymentItem(**{k: v for k, v in asdict(line).items() if v is not None})
-               for line in payment.items],
-        status_history=[models.StatusChange(status=c.status, at=c.at) for c in payment.status_history],
+        items=[models.PaymentItem(**{k: v for k, v in asdict(line).items()
+                                     if v is not None}) for line in payment.items],
+        status_history=[models.StatusChange(status=c.status, at=c.at)
+                        for c in payment.status_history],
     )
 
 

@@ -231,11 +231,12 @@ class PaymentItem(TypedMap):
     product_number = UnicodeAttribute()  # as the core system wrote it; masked when shown
     description = UnicodeAttribute()
     amount = NumberAttribute()
-    # The obligation's balance when it was locked: the optimistic basis for applying an approval
+    # The obligation's balance and version when it was locked: the basis for applying an approval
     # in the same transaction as the status change (re-read only if it changed meanwhile).
     due_before = NumberAttribute(null=True)
     minimum_before = NumberAttribute(null=True)
     maximum_before = NumberAttribute(null=True)
+    obligation_version = NumberAttribute(null=True)
     # What was left of each part of the instalment, in the cooperative's order of application, when
     # the payment started: [[part, pesos], ...] . The receipt's allocation comes from it,
     # so a later import or a new ALLOCATION_ORDER never changes a past receipt.

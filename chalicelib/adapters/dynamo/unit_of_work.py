@@ -8,6 +8,13 @@ from chalicelib.adapters.dynamo.backoffice_repo import DynamoBackOffice, DynamoE
 from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
+from chalicelib.adapters.dynamo.payments_repo import (
+    DynamoBankLists,
+    DynamoClaims,
+    DynamoGatewayEvents,
+    DynamoObligations,
+    DynamoPayments,
+)
 from chalicelib.adapters.dynamo.sessions import DynamoRateCounters, DynamoRecoveries, DynamoSessions
 from chalicelib.adapters.dynamo.staff_repo import DynamoStaffSessions
 from chalicelib.adapters.dynamo.transaction import Tx
@@ -24,6 +31,12 @@ class DynamoUnitOfWork(UnitOfWork):
         self.backoffice = DynamoBackOffice()
         self.exports = DynamoExports(self.tx)
         self.reminders = DynamoReminders()
+        # pay: the payment engine
+        self.payments = DynamoPayments(self.tx)
+        self.obligations = DynamoObligations(self.tx)
+        self.gateway_events = DynamoGatewayEvents(self.tx)
+        self.claims = DynamoClaims(self.tx)
+        self.bank_lists = DynamoBankLists()
         # --- imports ---
         self.imports = DynamoImportStorage()
         # access

@@ -1,9 +1,10 @@
 """The payment engine (SPEC §3): start a PSE payment, learn its outcome, apply it exactly once.
 
 Truth comes only from a verified gateway event or a server-side status query. Every transition is
-one conditional write on the status it was planned from; an approval, the obligations' new
-balances, their released locks and the audit event are one ``TransactWriteItems``, so concurrent
-or repeated notifications apply it once. DynamoDB round trips per action (SPEC §7):
+one unit of work written over the versions it was planned from; an approval, the obligations' new
+balances, their released locks, the audit entry and the domain event are one atomic write, so
+concurrent or repeated notifications apply it once. The receipt email goes after the commit, from
+the event (:func:`handle_payment_events`), once. DynamoDB round trips per action (SPEC §7):
 
 * ``start_payment``: 3 - member and obligations (one ``BatchGetItem``), the creation transaction
   (payment, idempotency and reference claims, locks, audit), the PENDING transition - plus the
@@ -12,30 +13,25 @@ or repeated notifications apply it once. DynamoDB round trips per action (SPEC �
   with the transition - plus the gateway's status query for an approval or an event that does
   not plainly match the payment's stored transaction.
 * ``reconcile_pending``: one index query per page, then ≤ 2 per due payment (the transition or the
-  rescheduling; a second write only when the receipt email fails).
+  rescheduling; a second write only when an owed receipt email fails).
+* ``send_receipt``: the payment, the claim (and the un-claim when the email fails).
 
 A race that cancels a transaction costs a re-read and another try; it never applies twice.
 
 Modules: ``start`` (banks, preview, creation), ``settle`` (applying a status), ``receipts`` (views,
-email, PDF), ``gateway_events`` (webhook, refresh), ``reconcile`` (poller), ``review`` (staff),
-``core`` (what they share).
+email, PDF, the events' handler), ``gateway_events`` (webhook, refresh), ``reconcile`` (poller),
+``review`` (staff), ``core`` (what they share). The words members read: ``services/texts.py``.
 """
 
 from __future__ import annotations
 
-from chalicelib.services.payments.core import PAYMENT_NOT_FOUND, POLL_SHARDS
 from chalicelib.services.payments.gateway_events import (
-    METRIC_SIGNATURE_FAILURES,
     STATUS_QUERY_NOTES,
     apply_gateway_event,
     check_status,
     refresh_payment,
 )
 from chalicelib.services.payments.receipts import (
-    APPLIED_HINT,
-    APPLIED_LABEL,
-    APPLIED_STEP,
-    RECEIPT_MAX_ATTEMPTS,
     PaymentItemView,
     ReceiptView,
     handle_payment_events,
@@ -44,12 +40,8 @@ from chalicelib.services.payments.receipts import (
     receipt_pdf,
     send_receipt,
 )
-from chalicelib.services.payments.reconcile import POLL_PAGE_SIZE, ReconcileReport, reconcile_pending
+from chalicelib.services.payments.reconcile import ReconcileReport, reconcile_pending
 from chalicelib.services.payments.review import (
-    CHANGED_MEANWHILE,
-    GATEWAY_UNREACHABLE,
-    NOT_UNDER_REVIEW,
-    REJECTED_BY_STAFF,
     REVIEW_ACTIONS,
     Requery,
     Resolution,
@@ -59,22 +51,7 @@ from chalicelib.services.payments.review import (
     staff_payment,
     staff_requery,
 )
-from chalicelib.services.payments.settle import (
-    EXPORT_READY,
-    LATE_APPROVAL,
-    LOST_IF_APPROVED,
-    METRIC_FLAGGED,
-    POLL_KEYS,
-    REVIEW_FLAG,
-    REVIEW_KEYS,
-)
 from chalicelib.services.payments.start import (
-    BUSY,
-    IDEMPOTENCY_TTL,
-    KEY_REUSED,
-    MEMBER_UNAVAILABLE,
-    OBLIGATION_UNAVAILABLE,
-    STALE_BANKS_RETRY,
     PaymentPreview,
     StartedPayment,
     list_banks,
@@ -82,18 +59,10 @@ from chalicelib.services.payments.start import (
     start_payment,
 )
 
-__all__ = [  # callers import the public names from the package, not from its modules
-    "APPLIED_HINT", "APPLIED_LABEL", "APPLIED_STEP", "BUSY", "CHANGED_MEANWHILE", "EXPORT_READY",
-    "GATEWAY_UNREACHABLE", "IDEMPOTENCY_TTL", "KEY_REUSED", "LATE_APPROVAL", "LOST_IF_APPROVED",
-    "MEMBER_UNAVAILABLE", "METRIC_FLAGGED", "METRIC_SIGNATURE_FAILURES", "NOT_UNDER_REVIEW",
-    "OBLIGATION_UNAVAILABLE", "PAYMENT_NOT_FOUND", "POLL_KEYS", "POLL_PAGE_SIZE", "POLL_SHARDS",
-    "RECEIPT_MAX_ATTEMPTS", "REJECTED_BY_STAFF", "REVIEW_ACTIONS", "REVIEW_FLAG", "REVIEW_KEYS",
-    "STALE_BANKS_RETRY", "STATUS_QUERY_NOTES", "PaymentItemView", "PaymentPreview", "ReceiptView",
-    "ReconcileReport",
-    "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event", "check_status",
-    "handle_payment_events",  # TEMPORARY (effects helper), with send_receipt: pay's replace them
-    "list_banks",
-    "list_payments", "preview_payment", "receipt", "receipt_pdf", "reconcile_pending",
-    "refresh_payment", "resend_receipt", "resolve_review", "send_receipt", "staff_payment",
-    "staff_requery", "start_payment",
+__all__ = [  # what the entry points call; callers import them from the package
+    "REVIEW_ACTIONS", "STATUS_QUERY_NOTES", "PaymentItemView", "PaymentPreview", "ReceiptView",
+    "ReconcileReport", "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event",
+    "check_status", "handle_payment_events", "list_banks", "list_payments", "preview_payment",
+    "receipt", "receipt_pdf", "reconcile_pending", "refresh_payment", "resend_receipt",
+    "resolve_review", "send_receipt", "staff_payment", "staff_requery", "start_payment",
 ]

@@ -1,82 +1,54 @@
-"""What every payment use case shares: the poller's shard, a write's changes, loading, gateway calls."""
+"""What every payment use case shares: the poller's shard, loading a payment, gateway calls."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from pynamodb.expressions.update import Action
-
-from chalicelib.adapters.dynamo import payments_repo as store
-from chalicelib.adapters.dynamo.models import Payment, StatusChange
 from chalicelib.adapters.gateways.base import GatewayTransaction
 from chalicelib.context import Context, Runtime
-from chalicelib.domain.payments import PaymentNotFound
+from chalicelib.domain.payments import Payment, PaymentNotFound
 from chalicelib.observability import emit_metric, log_context
+from chalicelib.services.unit_of_work import UnitOfWork
 
-POLL_SHARDS = 1  # partitions of the due_poll index; raise only if its write rate ever matters
-_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+POLL_SHARDS = 1  # partitions of the poller's index; raise only if its write rate ever matters
+PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 PAYMENT_NOT_FOUND = "No encontramos ese pago."
+T = TypeVar("T")
 
 
-def _shard(payment_id: str) -> str:
+def poll_shard(payment_id: str) -> str:
     return str(int(hashlib.sha256(payment_id.encode()).hexdigest()[:8], 16) % POLL_SHARDS)
 
 
-@dataclass
-class _Change:
-    """What one write sets on a payment; mirrored on the local copy once committed."""
-
-    sets: dict[str, Any]
-    removes: tuple[str, ...] = ()
-    history: StatusChange | None = None
-
-    def actions(self) -> list[Action]:
-        actions: list[Action] = [getattr(Payment, k).set(v) for k, v in self.sets.items()]
-        actions += [getattr(Payment, k).remove() for k in self.removes]
-        if self.history is not None:
-            actions.append(Payment.status_history.set(Payment.status_history.append([self.history])))
-        return actions
-
-    def mirror(self, payment: Payment) -> None:
-        for name, value in self.sets.items():
-            setattr(payment, name, value)
-        for name in self.removes:
-            setattr(payment, name, None)
-        if self.history is not None:
-            payment.status_history = [*(payment.status_history or []), self.history]
-
-
-def _load(payment_id: object, document_number: str | None) -> Payment:
-    if not isinstance(payment_id, str) or not _PAYMENT_ID.fullmatch(payment_id):
+def load_payment(uow: UnitOfWork, payment_id: object, document_number: str | None) -> Payment:
+    """The payment of that id (of that member, when given); PaymentNotFound otherwise."""
+    if not isinstance(payment_id, str) or not PAYMENT_ID.fullmatch(payment_id):
         raise PaymentNotFound(PAYMENT_NOT_FOUND)
-    payment = store.get_payment(payment_id)
+    payment = uow.payments.get(payment_id)
     if payment is None or (document_number is not None and payment.document_number != document_number):
         raise PaymentNotFound(PAYMENT_NOT_FOUND)
     return payment
 
 
-def _payment_logs(payment: Payment) -> AbstractContextManager[None]:
+def payment_logs(payment: Payment) -> AbstractContextManager[None]:
     """Every log line inside the ``with`` block names the payment (its id and reference)."""
     return log_context(payment_id=payment.payment_id, reference=payment.reference)
 
 
-def _query_gateway(ctx: Context, payment: Payment) -> GatewayTransaction | None:
+def query_gateway(ctx: Context, payment: Payment) -> GatewayTransaction | None:
+    """The gateway the payment was started with, asked server-side about it."""
+    gateway = ctx.gateway_for(payment.gateway)
     if payment.gateway_id:
-        return gateway_transaction(ctx, payment.gateway_id)
-    return _timed("find_by_reference", ctx.gateway.find_by_reference, payment.reference)
+        return timed("get_transaction", gateway.get_transaction, payment.gateway_id)
+    return timed("find_by_reference", gateway.find_by_reference, payment.reference)
 
 
-def gateway_transaction(ctx: Context, gateway_id: str) -> GatewayTransaction:
-    """The gateway's own answer about one of its transactions (server-side status query)."""
-    return _timed("get_transaction", ctx.gateway.get_transaction, gateway_id)
-
-
-def _timed(operation: str, call: Any, *args: Any) -> Any:
-    """A gateway call, with its duration emitted as the GatewayLatencyMs metric (issue 4)."""
+def timed(operation: str, call: Callable[..., T], *args: object) -> T:
+    """A gateway call, with its duration emitted as the GatewayLatencyMs metric."""
     started = Runtime.monotonic()
     try:
         return call(*args)

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.adapters.dynamo import payments_repo as store
-from chalicelib.adapters.dynamo.models import GatewayEvent, Payment
-from chalicelib.adapters.dynamo.repositories import aws_error_code
 from chalicelib.adapters.gateways.base import GatewayError, GatewayTransaction, InvalidEvent, VerifiedEvent
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
-from chalicelib.domain.payments import APPROVED, EXPIRED, OPEN_STATUSES
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.payments import APPROVED, EXPIRED, OPEN_STATUSES, GatewayEventRecord, Payment
 from chalicelib.observability import emit_metric, log_event
 from chalicelib.services import throttle
-from chalicelib.services.payments.core import _load, _payment_logs, _query_gateway, gateway_transaction
-from chalicelib.services.payments.receipts import ReceiptView, _view
-from chalicelib.services.payments.settle import _settle
+from chalicelib.services.payments.core import load_payment, payment_logs, query_gateway, timed
+from chalicelib.services.payments.receipts import ReceiptView, view
+from chalicelib.services.payments.settle import settle
+from chalicelib.services.unit_of_work import UnitOfWork
 
 METRIC_SIGNATURE_FAILURES = "WebhookSignatureFailures"
 
@@ -34,32 +31,36 @@ STATUS_QUERY_NOTES = {
 def check_status(ctx: Context, payment_id: str, *, document_number: str | None) -> str:
     """"Consultar estado": the gateway asked server-side, a few times a minute per payment at
     most. ``ended`` (a final status now), ``pending`` or ``wait`` (throttled, not asked)."""
-    payment = _load(payment_id, document_number)
-    if not throttle.allow(ctx, f"payment:query:{payment.payment_id}",
-                          limit=ctx.settings.rate_payment_query, window_seconds=60):
-        return "wait"
-    view = _refresh(ctx, payment, full=document_number is not None)
-    return "ended" if view.is_final else "pending"
+    with ctx.unit_of_work() as uow:
+        payment = load_payment(uow, payment_id, document_number)
+        if not throttle.allow(ctx, f"payment:query:{payment.payment_id}",
+                              limit=ctx.settings.rate_payment_query, window_seconds=60):
+            return "wait"
+        shown = refreshed(ctx, uow, payment, full=document_number is not None)
+    return "ended" if shown.is_final else "pending"
 
 
 def refresh_payment(ctx: Context, payment_id: str, *,
                     document_number: str | None = None) -> ReceiptView:
     """Ask the gateway server-side and apply the answer (the return page; never query params)."""
-    return _refresh(ctx, _load(payment_id, document_number), full=document_number is not None)
+    with ctx.unit_of_work() as uow:
+        payment = load_payment(uow, payment_id, document_number)
+        return refreshed(ctx, uow, payment, full=document_number is not None)
 
 
-def _refresh(ctx: Context, payment: Payment, *, full: bool) -> ReceiptView:
+def refreshed(ctx: Context, uow: UnitOfWork, payment: Payment, *, full: bool) -> ReceiptView:
+    """The payment's view once the gateway's server-side answer about it is applied."""
     if payment.status in OPEN_STATUSES or payment.status == EXPIRED:
-        with _payment_logs(payment):
+        with payment_logs(payment):
             try:
-                transaction = _query_gateway(ctx, payment)
+                transaction = query_gateway(ctx, payment)
             except GatewayError as exc:
                 log_event("payment_query_failed", level=30, code=exc.code)
                 transaction = None
             if transaction is not None:
-                _, payment = _settle(ctx, payment, target=transaction.status, transaction=transaction,
-                                     actor="gateway")
-    return _view(payment, full=full)
+                _, payment = settle(ctx, payment, target=transaction.status, transaction=transaction,
+                                    actor="gateway", uow=uow)
+    return view(payment, full=full)
 
 
 def event_key(gateway: str, event: VerifiedEvent) -> str:
@@ -80,41 +81,43 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
     applied. Two DynamoDB round trips: the payment by reference, one transaction.
     """
     now = ctx.now()
-    event = _verified(ctx, headers, body, now)
-    payment = _by_reference(event.reference)
-    if payment is not None and _speaks_for_itself(payment, event):
-        transaction = GatewayTransaction(gateway_id=event.gateway_id, reference=payment.reference,
-                                         status=event.status, amount=event.amount)
-    else:
-        try:
-            transaction = gateway_transaction(ctx, event.gateway_id)
-        except GatewayError as exc:
-            return _unconfirmed(payment, event, reason=exc.code)
-        if (transaction.gateway_id, transaction.status, transaction.amount) != (
-                event.gateway_id, event.status, event.amount):
-            return _unconfirmed(payment, event, reason="gateway_disagrees")
-        if payment is None or payment.reference != transaction.reference:
-            payment = _by_reference(transaction.reference)
-    record = GatewayEvent(event_id=event_key(ctx.gateway.name, event), gateway=ctx.gateway.name,
-                          body=body.decode("utf-8", "replace"), received_at=now,
-                          reference=transaction.reference[:64], outcome="")
-    if payment is None:
-        record.outcome = "unknown_reference"
-        try:
-            record.save(condition=GatewayEvent.event_id.does_not_exist())
-        except PutError as exc:
-            if aws_error_code(exc) == "ConditionalCheckFailedException":
-                return "duplicate"
-            raise
-        log_event("payment_event_unknown_reference", level=30, reference=transaction.reference[:64])
-        return "ignored"
-    with _payment_logs(payment):
-        outcome, _ = _settle(ctx, payment, target=transaction.status, transaction=transaction,
-                             actor="gateway", event=record)
+    event = verified(ctx, headers, body, now)
+    with ctx.unit_of_work() as uow:
+        payment = by_reference(uow, event.reference)
+        if payment is not None and speaks_for_itself(payment, event):
+            transaction = GatewayTransaction(gateway_id=event.gateway_id, reference=payment.reference,
+                                             status=event.status, amount=event.amount)
+        else:
+            try:  # the gateway that signed the event, asked about its own transaction
+                transaction = timed("get_transaction", ctx.gateway.get_transaction, event.gateway_id)
+            except GatewayError as exc:
+                return unconfirmed(payment, event, reason=exc.code)
+            if (transaction.gateway_id, transaction.status, transaction.amount) != (
+                    event.gateway_id, event.status, event.amount):
+                return unconfirmed(payment, event, reason="gateway_disagrees")
+            if payment is None or payment.reference != transaction.reference:
+                payment = by_reference(uow, transaction.reference)
+        record = GatewayEventRecord(event_id=event_key(ctx.gateway.name, event),
+                                    gateway=ctx.gateway.name, body=body.decode("utf-8", "replace"),
+                                    received_at=now, reference=transaction.reference[:64])
+        if payment is None:
+            record.outcome = "unknown_reference"
+            uow.gateway_events.add(record)
+            try:
+                uow.commit()
+            except Conflict as conflict:
+                if "event" in conflict.changed:
+                    return "duplicate"
+                raise
+            log_event("payment_event_unknown_reference", level=30, reference=transaction.reference[:64])
+            return "ignored"
+        with payment_logs(payment):
+            outcome, _ = settle(ctx, payment, target=transaction.status, transaction=transaction,
+                                actor="gateway", event=record, uow=uow)
     return {"applied": "processed", "duplicate": "duplicate"}.get(outcome, "ignored")
 
 
-def _verified(ctx: Context, headers: Mapping[str, str], body: bytes, now: datetime) -> VerifiedEvent:
+def verified(ctx: Context, headers: Mapping[str, str], body: bytes, now: datetime) -> VerifiedEvent:
     try:
         event = ctx.gateway.verify_event(headers, body, now=int(now.timestamp()))
     except InvalidEvent:
@@ -129,18 +132,18 @@ def _verified(ctx: Context, headers: Mapping[str, str], body: bytes, now: dateti
     return event
 
 
-def _by_reference(reference: str) -> Payment | None:
-    return store.payment_by_reference(reference) if rules.is_reference(reference) else None
+def by_reference(uow: UnitOfWork, reference: str) -> Payment | None:
+    return uow.payments.by_reference(reference) if rules.is_reference(reference) else None
 
 
-def _speaks_for_itself(payment: Payment, event: VerifiedEvent) -> bool:
+def speaks_for_itself(payment: Payment, event: VerifiedEvent) -> bool:
     """The event is plainly about ``payment`` (its stored gateway id, its amount) and approves
     nothing: a verified event is then enough, no status query needed."""
     return (payment.gateway_id == event.gateway_id and int(payment.amount) == event.amount
             and (event.status != APPROVED or payment.status == APPROVED))
 
 
-def _unconfirmed(payment: Payment | None, event: VerifiedEvent, *, reason: str) -> str:
+def unconfirmed(payment: Payment | None, event: VerifiedEvent, *, reason: str) -> str:
     """The gateway did not confirm (unreachable, or it says otherwise): nothing is applied nor
     stored. An open payment of that transaction is the poller's (it asks the gateway every 12
     minutes): ``deferred``, answered 200. Any other (none, ended, or another transaction's) is
