@@ -19,7 +19,6 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.backoffice import (
     OPEN,
     Export,
-    GatewayNotice,
     PaymentFigures,
     ReminderClaim,
 )
@@ -233,20 +232,12 @@ class FakeBackOffice(BackOffice):
     def count_flagged(self) -> int:
         return sum(p.review_flag == REVIEW_FLAG for p in self.payments())
 
-    def gateway_notices(self, reference: str) -> list[GatewayNotice]:
+    def gateway_notices(self, reference: str) -> list[GatewayEventRecord]:
         notices = [e for e in self.uow.store.tables["gateway_events"].values() if e.reference == reference]
         return copy.deepcopy(sorted(notices, key=lambda e: e.received_at))
 
     def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
         return [e for e in self.uow.audit.of(document_number, limit=10**9) if e.payment_id == payment_id]
-
-    def obligations_of(self, document_number: str) -> list[Obligation]:
-        return copy.deepcopy([o for (d, _), o in sorted(self.uow.store.tables["obligations"].items())
-                              if d == document_number])
-
-    def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
-        mine = [p for p in self.payments() if p.document_number == document_number]
-        return copy.deepcopy(sorted(mine, key=lambda p: p.created_at, reverse=True)[:limit])
 
     def sessions_of(self, document_number: str) -> list[Session]:
         return copy.deepcopy([s for s in self.uow.store.tables["sessions"].values()

@@ -1,5 +1,5 @@
 """The back office's own records: exports of approved payments, reminder claims, and the small
-read models the staff console shows (a payment's figures, a gateway notification)."""
+read model of a payment the collections summary counts."""
 
 from __future__ import annotations
 
@@ -61,13 +61,3 @@ class PaymentFigures:
     amount: int
     created_at: datetime
     paid: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class GatewayNotice:
-    """A gateway notification stored for a payment, as the gateway sent it (signature verified)."""
-
-    reference: str | None
-    received_at: datetime
-    outcome: str  # applied | stale | unchanged | unknown_reference | review
-    body: str

@@ -17,11 +17,11 @@ from chalicelib.adapters import export_files
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.backoffice import Export, GatewayNotice, PaymentFigures
+from chalicelib.domain.backoffice import Export, PaymentFigures
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
-from chalicelib.domain.payments import APPROVED, PENDING, STATUSES, Payment
+from chalicelib.domain.payments import APPROVED, PENDING, STATUSES, GatewayEventRecord, Payment
 from chalicelib.domain.sessions import Session
 from chalicelib.observability import log_event
 from chalicelib.services import exports as exports_service
@@ -103,7 +103,7 @@ def collections_summary(ctx: Context) -> Summary:
 @dataclass(frozen=True)
 class PaymentRecord:
     payment: Payment
-    events: list[GatewayNotice]
+    events: list[GatewayEventRecord]
     audit: list[AuditEntry]
 
 
@@ -141,8 +141,8 @@ def member_overview(ctx: Context, document_number: str, *, actor: str) -> Member
     now = ctx.now()
     with ctx.unit_of_work() as uow:
         member = existing_member(uow, document_number)
-        obligations = uow.backoffice.obligations_of(document_number)
-        payments = uow.backoffice.payments_of(document_number, limit=20)
+        obligations = uow.obligations.of_member(document_number)
+        payments = uow.payments.of_member(document_number, limit=20)
         sessions = uow.backoffice.sessions_of(document_number)
     sessions = sorted((s for s in sessions if s.expires_at > now), key=lambda s: s.created_at,
                       reverse=True)

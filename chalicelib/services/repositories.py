@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.backoffice import Export, GatewayNotice, PaymentFigures, ReminderClaim
+from chalicelib.domain.backoffice import Export, PaymentFigures, ReminderClaim
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation, ObligationChange
 from chalicelib.domain.payments import Claim, GatewayEventRecord, Payment
@@ -114,19 +114,12 @@ class BackOffice(ABC):
         """Payments waiting for a person's review."""
 
     @abstractmethod
-    def gateway_notices(self, reference: str) -> list[GatewayNotice]:
+    def gateway_notices(self, reference: str) -> list[GatewayEventRecord]:
         """Every notification the gateways sent about a payment reference, oldest first."""
 
     @abstractmethod
     def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
         """A payment's entries in its member's trail, newest first."""
-
-    @abstractmethod
-    def obligations_of(self, document_number: str) -> list[Obligation]: ...
-
-    @abstractmethod
-    def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
-        """The member's most recent payments, newest first."""
 
     @abstractmethod
     def sessions_of(self, document_number: str) -> list[Session]:

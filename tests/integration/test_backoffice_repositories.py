@@ -15,9 +15,16 @@ from chalicelib.adapters.dynamo import models
 from chalicelib.adapters.dynamo.mapping import payment_to_item
 from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.backoffice import OPEN, Export, GatewayNotice, ReminderClaim
+from chalicelib.domain.backoffice import OPEN, Export, ReminderClaim
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.payments import EXPORT_READY, REVIEW_FLAG, Payment, PaymentItem, StatusChange
+from chalicelib.domain.payments import (
+    EXPORT_READY,
+    REVIEW_FLAG,
+    GatewayEventRecord,
+    Payment,
+    PaymentItem,
+    StatusChange,
+)
 from chalicelib.services.repositories import PaymentFilter
 from chalicelib.services.unit_of_work import UnitOfWork
 from tests.fakes import FakeStore
@@ -30,16 +37,16 @@ ANA = "1020304050"
 class Backend:
     units: Callable[[], UnitOfWork]
     store_payment: Callable[[Payment], None]
-    store_notice: Callable[[str, GatewayNotice], None]
+    store_notice: Callable[[GatewayEventRecord], None]
 
 
 @pytest.fixture(params=["dynamo", "fake"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "dynamo":
         request.getfixturevalue("aws")
-        def save_notice(event_id: str, n: GatewayNotice) -> None:
-            models.GatewayEvent(event_id=event_id, gateway="fake", body=n.body, received_at=n.received_at,
-                                reference=n.reference, outcome=n.outcome).save()
+        def save_notice(n: GatewayEventRecord) -> None:
+            models.GatewayEvent(event_id=n.event_id, gateway=n.gateway, body=n.body,
+                                received_at=n.received_at, reference=n.reference, outcome=n.outcome).save()
 
         yield Backend(DynamoUnitOfWork, lambda p: payment_to_item(p).save(), save_notice)
     else:
@@ -48,8 +55,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         def keep(p: Payment) -> None:
             store.tables["payments"][p.payment_id] = p
 
-        def keep_notice(event_id: str, n: GatewayNotice) -> None:
-            store.tables["gateway_events"][event_id] = n
+        def keep_notice(n: GatewayEventRecord) -> None:
+            store.tables["gateway_events"][n.event_id] = n
 
         yield Backend(store.unit_of_work, keep, keep_notice)
 
@@ -180,11 +187,12 @@ def test_staff_pages_resume_where_they_ended(backend: Backend) -> None:
 
 
 def test_a_payment_s_gateway_notices_oldest_first(backend: Backend) -> None:
-    later = GatewayNotice(reference="SVABCDEFGH0001", received_at=AT + timedelta(minutes=5),
-                          outcome="applied", body='{"status": "APPROVED"}')
-    backend.store_notice("e2", later)
-    backend.store_notice("e1", replace(later, received_at=AT, outcome="unchanged", body="{}"))
-    backend.store_notice("e3", replace(later, reference="SVABCDEFGH0002"))
+    later = GatewayEventRecord(event_id="e2", gateway="fake", reference="SVABCDEFGH0001",
+                               received_at=AT + timedelta(minutes=5), outcome="applied",
+                               body='{"status": "APPROVED"}')
+    backend.store_notice(later)
+    backend.store_notice(replace(later, event_id="e1", received_at=AT, outcome="unchanged", body="{}"))
+    backend.store_notice(replace(later, event_id="e3", reference="SVABCDEFGH0002"))
     with backend.units() as uow:
         assert [(n.outcome, n.body) for n in uow.backoffice.gateway_notices("SVABCDEFGH0001")] == [
             ("unchanged", "{}"), ("applied", '{"status": "APPROVED"}')]

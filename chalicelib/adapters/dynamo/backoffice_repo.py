@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamo import models, payments_repo
+from chalicelib.adapters.dynamo import models
 from chalicelib.adapters.dynamo.audit import entry_from_item
 from chalicelib.adapters.dynamo.mapping import (
     absent,
@@ -31,13 +31,19 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.backoffice import (
     OPEN,
     Export,
-    GatewayNotice,
     PaymentFigures,
     ReminderClaim,
 )
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
-from chalicelib.domain.payments import APPROVED, EXPORT_READY, PENDING, REVIEW_FLAG, Payment
+from chalicelib.domain.payments import (
+    APPROVED,
+    EXPORT_READY,
+    PENDING,
+    REVIEW_FLAG,
+    GatewayEventRecord,
+    Payment,
+)
 from chalicelib.domain.sessions import Session
 from chalicelib.services.repositories import (
     BackOffice,
@@ -138,20 +144,14 @@ class DynamoBackOffice(BackOffice):
     def count_flagged(self) -> int:
         return P.review.count(REVIEW_FLAG)
 
-    def gateway_notices(self, reference: str) -> list[GatewayNotice]:
-        return [GatewayNotice(reference=e.reference, received_at=e.received_at, outcome=e.outcome,
-                              body=e.body) for e in models.GatewayEvent.by_reference.query(reference)]
+    def gateway_notices(self, reference: str) -> list[GatewayEventRecord]:
+        return [entity_from_item(GatewayEventRecord, e)
+                for e in models.GatewayEvent.by_reference.query(reference)]
 
     def payment_audit(self, document_number: str, payment_id: str) -> list[AuditEntry]:
         return [entry_from_item(e) for e in models.AuditEvent.query(
             document_number, scan_index_forward=False,
             filter_condition=models.AuditEvent.payment_id == payment_id)]
-
-    def obligations_of(self, document_number: str) -> list[Obligation]:
-        return [obligation_from_item(o) for o in payments_repo.obligations_of(document_number)]
-
-    def payments_of(self, document_number: str, *, limit: int) -> list[Payment]:
-        return [payment_from_item(p) for p in payments_repo.payments_of(document_number, limit=limit)]
 
     def sessions_of(self, document_number: str) -> list[Session]:
         """Index by_member (keys only), then one BatchGetItem."""
