@@ -18,11 +18,13 @@ import pytest
 
 from chalicelib.adapters.gateways.base import (
     Bank,
+    ConsentDocument,
     GatewayError,
     GatewayTransaction,
     InvalidEvent,
     PaymentRequest,
     VerifiedEvent,
+    check_payer,
 )
 
 EVENTS_SECRET = "fake-events-secret"
@@ -32,7 +34,11 @@ BANKS = [Bank("1022", "BANCO UNION COLOMBIANO"), Bank("1507", "NEQUI"), Bank("1"
 class FakeGateway:
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "fake", *, chooses_bank: bool = False) -> None:
+        self.name = name
+        self.chooses_bank = chooses_bank
+        self.consent_documents: list[ConsentDocument] = []  # what documents() answers
+        self.validated: list[PaymentRequest] = []  # validate_request's calls
         self.banks: list[Bank] = list(BANKS)
         self.transactions: dict[str, GatewayTransaction] = {}
         self.calls: list[tuple[str, Any]] = []
@@ -49,6 +55,13 @@ class FakeGateway:
         if self.banks_error:
             raise self.banks_error
         return [Bank("0", "A continuación seleccione su banco"), *self.banks]
+
+    def documents(self) -> list[ConsentDocument]:
+        return list(self.consent_documents)
+
+    def validate_request(self, request: PaymentRequest) -> None:
+        self.validated.append(request)
+        check_payer(request)
 
     def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
         self.calls.append(("create_transaction", request))
@@ -137,7 +150,7 @@ def gateway(ctx, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:  # t
     from chalicelib.adapters.gateways import registry
 
     fake = FakeGateway()
-    monkeypatch.setattr(registry, "gateway_for", lambda _ctx: fake)
+    monkeypatch.setattr(registry, "gateway_for", lambda _settings, _name=None: fake)
     yield fake
 
 

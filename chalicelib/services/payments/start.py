@@ -16,7 +16,7 @@ from chalicelib.adapters.dynamo.models import (
     PaymentItem,
     StatusChange,
 )
-from chalicelib.adapters.gateways.base import Bank, GatewayError, GatewayTimeout, PaymentRequest
+from chalicelib.adapters.gateways.base import Bank, GatewayError, GatewayTimeout
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidInput, ServiceUnavailable
@@ -27,6 +27,7 @@ from chalicelib.services.obligations import outstanding_parts
 from chalicelib.services.payments.core import _payment_logs, _shard, _timed
 from chalicelib.services.payments.receipts import PaymentItemView, item_views
 from chalicelib.services.payments.settle import _settle
+from chalicelib.services.payments.terms import Acceptance, accept, check_request, payment_request
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 STALE_BANKS_RETRY = timedelta(minutes=5)
@@ -60,7 +61,10 @@ _BANK_MEMO = "_payments_bank_memo"  # per Context: a warm container skips the Dy
 
 
 def list_banks(ctx: Context) -> list[Bank]:
-    """The gateway's banks in its order, without ACH's placeholder; daily cache in DynamoDB."""
+    """The gateway's banks in its order, without ACH's placeholder; daily cache in DynamoDB.
+    ``[]`` when the gateway's own page asks for the bank."""
+    if ctx.gateway.chooses_bank:
+        return []
     now = ctx.now()
     memo: tuple[list[Bank], datetime] | None = vars(ctx).get(_BANK_MEMO)
     if memo and now < memo[1]:
@@ -170,12 +174,16 @@ def _started(payment: Payment) -> StartedPayment:
 
 
 def start_payment(ctx: Context, *, document_number: str, items: list[tuple[str, int]],
-                  bank_code: str, person_type: str, idempotency_key: str, ip: str) -> StartedPayment:
+                  bank_code: str, person_type: str, idempotency_key: str, ip: str,
+                  accepted_documents: object = None, user_agent: str = "") -> StartedPayment:
     """Save the payment (CREATED, obligations locked) and only then ask the gateway for it.
 
     The same Idempotency-Key with the same request answers the same payment; with another
-    request, ``idempotency_conflict``. A gateway timeout leaves the payment CREATED for the poller
-    (never retried with a new reference); a gateway refusal ends it FAILED and frees the locks.
+    request, ``idempotency_conflict``. Every document the gateway asks the payer to accept must be
+    in ``accepted_documents`` (ids), and the gateway's checks of the payer must pass, before
+    anything is saved; the acceptance is stored with the payment. A gateway timeout leaves the
+    payment CREATED for the poller (never retried with a new reference); a gateway refusal ends it
+    FAILED and frees the locks.
     """
     key = _check_idempotency_key(idempotency_key)
     fingerprint = rules.request_fingerprint(document_number=document_number, items=items,
@@ -183,9 +191,12 @@ def start_payment(ctx: Context, *, document_number: str, items: list[tuple[str, 
     try:
         lines = rules.check_items_shape(items)
         kind = rules.check_person_type(person_type)
-        code = rules.check_bank_code(bank_code, [b.code for b in list_banks(ctx)])
+        code = "" if ctx.gateway.chooses_bank else rules.check_bank_code(
+            bank_code, [b.code for b in list_banks(ctx)])
+        acceptance = accept(ctx, accepted_documents, ip=ip, user_agent=user_agent)
         payment, member = _create(ctx, document_number=document_number, lines=lines, bank_code=code,
-                                  person_type=kind, key=key, fingerprint=fingerprint, ip=ip)
+                                  person_type=kind, key=key, fingerprint=fingerprint, ip=ip,
+                                  acceptance=acceptance)
     except (DomainError, store.Cancelled) as error:
         replay = _replayed(ctx, document_number, key, fingerprint)
         if replay is not None:
@@ -209,7 +220,8 @@ def _replayed(ctx: Context, document_number: str, key: str, fingerprint: str) ->
 
 
 def _create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]], bank_code: str,
-            person_type: str, key: str, fingerprint: str, ip: str) -> tuple[Payment, Member]:
+            person_type: str, key: str, fingerprint: str, ip: str,
+            acceptance: Acceptance) -> tuple[Payment, Member]:
     banks = {b.code: b.name for b in list_banks(ctx)}
     for _ in range(3):
         checked = _check_against_obligations(ctx, document_number, lines)
@@ -217,7 +229,8 @@ def _create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]],
         if member is None or member.status != "ACTIVO" or member.portal_blocked:
             raise Forbidden(MEMBER_UNAVAILABLE, code="member_unavailable")
         payment = _new_payment(ctx, member, checked, bank_code=bank_code, bank_name=banks.get(bank_code),
-                               person_type=person_type, key=key, ip=ip)
+                               person_type=person_type, key=key, ip=ip, acceptance=acceptance)
+        check_request(ctx, payment, member)
         try:
             _save_and_lock(ctx, payment, checked, key=key, fingerprint=fingerprint)
         except store.Cancelled as cancelled:
@@ -229,7 +242,8 @@ def _create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]],
 
 
 def _new_payment(ctx: Context, member: Member, checked: _Checked, *, bank_code: str,
-                 bank_name: str | None, person_type: str, key: str, ip: str) -> Payment:
+                 bank_name: str | None, person_type: str, key: str, ip: str,
+                 acceptance: Acceptance) -> Payment:
     now = ctx.now()
     payment_id = ctx.token(16)  # 128 bits: the receipt link works without a session
     return Payment(
@@ -256,6 +270,7 @@ def _new_payment(ctx: Context, member: Member, checked: _Checked, *, bank_code: 
         next_poll_at=now + timedelta(seconds=ctx.settings.poll_first_seconds),
         receipt_emailed=False,
         receipt_attempts=0,
+        consent=acceptance.record(),
     )
 
 
@@ -296,13 +311,7 @@ def _save_and_lock(ctx: Context, payment: Payment, checked: _Checked, *, key: st
 
 def _call_gateway(ctx: Context, payment: Payment, member: Member) -> StartedPayment:
     s = ctx.settings
-    request = PaymentRequest(
-        reference=payment.reference, amount=int(payment.amount), bank_code=payment.bank_code,
-        person_type=payment.person_type,  # type: ignore[arg-type]
-        payer_document_type=payment.document_type, payer_document_number=payment.document_number,
-        payer_name=payment.payer_name, payer_email=payment.payer_email or "",
-        payer_phone=member.phone or "", description=payment.description,
-        return_url=f"{s.public_base_url}/pagos/{payment.payment_id}/retorno", ip=payment.ip)
+    request = payment_request(ctx, payment, member)
     try:
         transaction = _timed("create_transaction", ctx.gateway.create_transaction, request)
     except GatewayTimeout as exc:
