@@ -25,6 +25,7 @@ from chalicelib.security.spreadsheet import CsvWriter
 from chalicelib.services import console, staff_auth, uploads
 from chalicelib.services import exports as exports_service
 from chalicelib.services import payments as payments_service
+from chalicelib.services.payments import terms as payment_terms
 from chalicelib.services import staff as staff_service
 from chalicelib.services.audit import record
 from chalicelib.services.staff_auth import ROLE_LABELS, STAFF_SUBJECT
@@ -173,6 +174,7 @@ def payment_detail(page: StaffPage) -> Response:
     staff = page.require_staff()
     data = console.payment_record(page.ctx, _param(page, "payment_id"), actor=staff.actor)
     return page.render("staff/payment.html", section="pagos", record=data, p=data.payment,
+                       consent=payment_terms.consent_view(data.payment.consent),
                        notice=_notice(page), status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
                        review_explained=REVIEW_EXPLAINED, audit_at=staff_service.audit_at)
 

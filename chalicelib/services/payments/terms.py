@@ -94,6 +94,29 @@ def accept(ctx: Context, accepted_ids: object, *, ip: str, user_agent: str) -> A
                       user_agent=" ".join(str(user_agent or "").split())[:USER_AGENT_LIMIT])
 
 
+@dataclass(frozen=True)
+class ConsentView:
+    """A stored acceptance as staff read it."""
+
+    documents: tuple[ConsentDocument, ...]
+    accepted_at: datetime | None
+    ip: str
+    user_agent: str
+
+
+def consent_view(consent: Mapping[str, Any] | None) -> ConsentView | None:
+    """``None`` for a payment stored before acceptances were recorded."""
+    if not consent:
+        return None
+    raw_at = consent.get("accepted_at")
+    try:
+        accepted_at = datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None
+    except ValueError:
+        accepted_at = None
+    return ConsentView(documents=accepted_documents(consent), accepted_at=accepted_at,
+                       ip=str(consent.get("ip", "")), user_agent=str(consent.get("user_agent", "")))
+
+
 def accepted_documents(consent: Mapping[str, Any] | None) -> tuple[ConsentDocument, ...]:
     """The documents of a stored acceptance (``()`` for a payment stored without one)."""
     return tuple(ConsentDocument(id=str(d.get("id", "")), title=str(d.get("title", "")),
