@@ -47,6 +47,7 @@ class FakeGateway:
         self.create_error_after_recording = False  # a timeout after the gateway created it
         self.query_error: Exception | None = None
         self.on_create: Callable[[PaymentRequest], None] | None = None
+        self.verify_error: Exception | None = None  # what verify_event raises instead
         self._count = 0
 
     # -- the port ----------------------------------------------------------------------------
@@ -94,6 +95,8 @@ class FakeGateway:
         return next((t for t in self.transactions.values() if t.reference == reference), None)
 
     def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
+        if self.verify_error is not None:
+            raise self.verify_error
         try:
             event = json.loads(body)
             data, timestamp, claimed = event["transaction"], int(event["timestamp"]), str(event["checksum"])
@@ -229,13 +232,19 @@ def dynamo_calls(monkeypatch: pytest.MonkeyPatch) -> DynamoCalls:
 
 
 def start(ctx, *, items: list[tuple[str, int]] | None = None, key: str = "key-1",  # type: ignore[no-untyped-def]
-          bank_code: str = "1022", person_type: str = "natural", document_number: str = "1020304050"):
+          bank_code: str = "1022", person_type: str = "natural", document_number: str = "1020304050",
+          accepted: list[str] | None = None):
+    """A payment started by the service; the payer accepts every document the gateway asks for
+    unless ``accepted`` says which."""
     from chalicelib.services import payments
 
+    if accepted is None:
+        accepted = [document.id for document in ctx.gateway.documents()]
     return payments.start_payment(ctx, document_number=document_number,
                                   items=items if items is not None else [("CR-0001", 150_000)],
                                   bank_code=bank_code, person_type=person_type,
-                                  idempotency_key=key, ip="190.25.1.2")
+                                  idempotency_key=key, ip="190.25.1.2", accepted_documents=accepted,
+                                  user_agent="Mozilla/5.0 (pruebas)")
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -262,8 +262,8 @@ def _receipt_page(page: Page, receipt: ReceiptView, *, returning: bool,
 
 def return_refresh_url(page: Page, receipt: ReceiptView) -> str | None:
     """Where the return page reloads itself next, or None (final, stopped, or enough tries)."""
-    query = page.request.query_params or {}
-    count = query.get("vez", "")
+    query = dict(page.request.query_params or {})
+    count = str(query.get("vez", ""))
     done = int(count) if count.isdigit() and len(count) < 4 else 0
     if receipt.is_final or query.get("auto") == "0" or done >= RETURN_REFRESH_LIMIT:
         return None
