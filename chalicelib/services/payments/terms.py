@@ -40,7 +40,6 @@ MAX_ACCEPTED_IDS = 20
 class PaymentTerms:
     gateway: str
     documents: list[ConsentDocument]
-    chooses_bank: bool
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,7 @@ def payment_terms(ctx: Context) -> PaymentTerms:
         documents = list(gateway.documents())
     except GatewayError as exc:
         raise ServiceUnavailable(TERMS_UNAVAILABLE, code="terms_unavailable") from exc
-    return PaymentTerms(gateway=gateway.name, documents=documents,
-                        chooses_bank=bool(gateway.chooses_bank))
+    return PaymentTerms(gateway=gateway.name, documents=documents)
 
 
 def bank_chosen_by_gateway(ctx: Context) -> bool:
@@ -90,8 +88,9 @@ def accept(ctx: Context, accepted_ids: object, *, ip: str, user_agent: str) -> A
         titles = ", ".join(f"«{d.title}»" for d in missing)
         raise InvalidInput(TERMS_NOT_ACCEPTED.format(titles=titles), code="terms_not_accepted",
                            field="accepted_documents")
+    printable = "".join(ch if ch.isprintable() else " " for ch in str(user_agent or ""))
     return Acceptance(documents=tuple(documents), accepted_at=ctx.now(), ip=ip,
-                      user_agent=" ".join(str(user_agent or "").split())[:USER_AGENT_LIMIT])
+                      user_agent=" ".join(printable.split())[:USER_AGENT_LIMIT])
 
 
 @dataclass(frozen=True)
