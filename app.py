@@ -20,8 +20,10 @@ def http_envelope(event, get_response):  # type: ignore[no-untyped-def]
 
 @app.middleware("scheduled")
 @app.middleware("cloudwatch")
+@app.middleware("dynamodb")
 def job_envelope(event, get_response):  # type: ignore[no-untyped-def]
-    """Schedules and the S3 drop folder's event: one correlation id per invocation in the logs."""
+    """Schedules, the S3 drop folder's event and the events stream: one correlation id per
+    invocation in the logs."""
     from chalicelib.observability import job_envelope
 
     return job_envelope(event, get_response)
@@ -362,6 +364,26 @@ def import_from_s3(event):  # type: ignore[no-untyped-def]
     from chalicelib.services import import_jobs
 
     return import_jobs.handle_event(event.to_dict(), get_settings(), now=Runtime.clock())
+
+
+# --- side effects after the commit: the events table's DynamoDB Stream --------------------------
+
+#: The stream's ARN exists only once the stack made the events table: ``chalice package`` writes
+#: this placeholder unless EVENTS_STREAM_ARN is set, and devtools/infra/events.py's merge template
+#: puts the table's ``StreamArn`` in its place (with the retries, the failure destination and the
+#: partial batch answers that Chalice's decorator cannot express).
+EVENTS_STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/events/stream/merge-template"
+EVENTS_BATCH_SIZE = 10  # each event may render a PDF and call SES: a batch stays within seconds
+EVENTS_MAX_RETRIES = 5  # then the record goes to the failure queue (the poller still sends receipts)
+
+
+@app.on_dynamodb_record(stream_arn=get_settings().events_stream_arn or EVENTS_STREAM_PLACEHOLDER,
+                        batch_size=EVENTS_BATCH_SIZE, starting_position="TRIM_HORIZON")
+def deliver_domain_events(event):  # type: ignore[no-untyped-def]
+    """Receipts of approved and rejected payments, from the events their transitions recorded."""
+    from chalicelib.web import event_stream
+
+    return event_stream.deliver(event.to_dict())
 
 
 # --- staff console: Cognito sign-in (password + TOTP), server-side staff sessions ---------------

@@ -137,6 +137,9 @@ class Settings:
     placetopay_base_url: str = "https://checkout-test.placetopay.com"
     placetopay_login: str = ""
     placetopay_notification_url: str = ""
+    # Side effects after the commit: the events table's DynamoDB Stream (its ARN exists only once
+    # the table does; without it app.py registers a placeholder the merge template replaces).
+    events_stream_arn: str = ""
 
     @property
     def base_path(self) -> str:
@@ -231,6 +234,7 @@ class Settings:
             placetopay_login=env.get("PLACETOPAY_LOGIN", ""),
             placetopay_notification_url=(env.get("PLACETOPAY_NOTIFICATION_URL")
                                          or f"{public_base_url}/webhooks/placetopay"),
+            events_stream_arn=env.get("EVENTS_STREAM_ARN", ""),
         )
 
 

@@ -20,11 +20,12 @@ class DropFolderWatcher:
         self._failed: set[tuple[str, str]] = set()  # (key, etag) that failed: not retried in a loop
 
     def run_once(self) -> list[dict[str, Any]]:
+        from chalicelib.adapters.s3 import s3_client
         from chalicelib.config import get_settings
         from chalicelib.services import import_jobs
 
         settings = get_settings()
-        s3 = import_jobs.s3_client(settings)
+        s3 = s3_client(settings)
         done = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                    Prefix=import_jobs.IMPORTS_PREFIX):

@@ -108,6 +108,7 @@ def _from_file(args: argparse.Namespace, now: datetime, progress) -> int:  # typ
 
 
 def _from_s3(args: argparse.Namespace, now: datetime, progress) -> int:  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.s3 import s3_client
     from chalicelib.config import get_settings
     from chalicelib.services import import_jobs
 
@@ -126,7 +127,7 @@ def _from_s3(args: argparse.Namespace, now: datetime, progress) -> int:  # type:
         return 2
     try:
         result = import_jobs.import_s3_object(bucket, key, now=now,
-                                              s3=import_jobs.s3_client(get_settings()),
+                                              s3=s3_client(get_settings()),
                                               progress=progress, force_close=args.force_close)
     except FileNotFoundError as exc:
         print(f"No se pudo abrir {args.source}: {exc}", file=sys.stderr)

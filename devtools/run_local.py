@@ -5,9 +5,10 @@ serialized moto server unless ``AWS_ENDPOINT_URL`` points at one; the DynamoDB t
 sender identity; the demo members and obligations (``DEMO_DATA_DIR``, default ``devtools/demo``);
 the PSE sandbox (when ``devtools.pse_sandbox`` exists; it speaks Wompi's and PlacetoPay's
 protocols, and ``GATEWAY=placetopay make run`` makes the app pay through the latter, Wompi being
-the default); the email outbox page; ``chalice local``
-as a subprocess; and, every ``POLL_INTERVAL_SECONDS`` (60), the ``@app.schedule`` functions, which
-``chalice local`` never runs. Ctrl+C or SIGTERM stops everything.
+the default); the email outbox page; ``chalice local`` as a subprocess; every
+``POLL_INTERVAL_SECONDS`` (60), the ``@app.schedule`` functions, which ``chalice local`` never
+runs; and every second, the events table's stream to the ``@app.on_dynamodb_record`` handler (the
+receipts), as Lambda reads it in AWS. Ctrl+C or SIGTERM stops everything.
 
 Ports: ``PORT`` (8000, the app), ``OUTBOX_PORT`` (8025), ``SANDBOX_PORT`` (8050), ``MOTO_PORT``
 (0: a free one). ``chalicelib`` is imported only once the environment is set, because table names
@@ -198,6 +199,115 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# --- the events table's stream: what Lambda's event source mapping does in AWS ------------------
+
+STREAM_SECONDS = 1.0  # how often the events table's stream is read (Lambda polls it ~4 times a second)
+
+
+def find_stream_handler(app_module: str = "app") -> tuple[Callable[..., Any], int] | None:
+    """The ``@app.on_dynamodb_record`` handler of the Chalice app (the events table's stream) and
+    its batch size."""
+    from chalice.app import DynamoDBEventConfig
+
+    module = importlib.import_module(app_module)
+    for source in getattr(module.app, "event_sources", []):
+        if isinstance(source, DynamoDBEventConfig):
+            module_name, _, attr = source.handler_string.rpartition(".")
+            handler = getattr(importlib.import_module(module_name or app_module), attr)
+            return handler, source.batch_size
+    return None
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A ``GetRecords`` record as Lambda hands it to the function: with its stream's ARN, the
+    creation time in epoch seconds (boto3 parsed it into a datetime)."""
+    change = dict(record["dynamodb"])
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        change["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+class StreamReader:
+    """Delivers a DynamoDB Stream's records to a Lambda handler in batches, from the oldest, as the
+    event source mapping of the packaged template does: a record the handler reports failed
+    (``batchItemFailures``) or a batch it raised on is delivered again from there, up to
+    ``max_retries`` more times; then it is logged and passed (in AWS: the failure destination)."""
+
+    def __init__(self, table_name: str, handler: Callable[..., Any], *, batch_size: int,
+                 max_retries: int, region: str = REGION) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.table_name = table_name
+        self.handler = handler
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self._dynamodb = boto3.client("dynamodb", region_name=region)
+        # Account-based endpoints ({account}.streams-ddb...) are unknown to moto in process.
+        self._streams = boto3.client("dynamodbstreams", region_name=region,
+                                     config=Config(account_id_endpoint_mode="disabled"))
+        self._stream_arn: str | None = None
+        self._delivered: dict[str, str] = {}  # shard id -> last sequence number done with
+        self._attempts: dict[str, int] = {}  # sequence number -> failed deliveries
+
+    def run_once(self) -> int:
+        """Deliver every record not delivered yet; return how many are done with (handled, or
+        passed after their last retry)."""
+        if self._stream_arn is None:  # the table's stream does not change while the runner runs
+            self._stream_arn = self._dynamodb.describe_table(TableName=self.table_name)["Table"].get(
+                "LatestStreamArn")
+        stream_arn = self._stream_arn
+        if not stream_arn:
+            return 0
+        handled = 0
+        description = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            handled += self._read_shard(stream_arn, shard["ShardId"])
+        return handled
+
+    def _read_shard(self, stream_arn: str, shard_id: str) -> int:
+        after = self._delivered.get(shard_id)
+        position: dict[str, str] = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+                                    if after else {"ShardIteratorType": "TRIM_HORIZON"})
+        iterator = self._streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id,
+                                                    **position)["ShardIterator"]
+        handled = 0
+        while iterator:
+            page = self._streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            records = page.get("Records", [])
+            if not records:
+                break
+            done = self._deliver(stream_arn, shard_id, records)
+            handled += done
+            if done < len(records):  # read again from the failed record next time
+                break
+            iterator = page.get("NextShardIterator")
+        return handled
+
+    def _deliver(self, stream_arn: str, shard_id: str, records: list[dict[str, Any]]) -> int:
+        """One batch to the handler; how many records, from the first, are done with."""
+        sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+        try:
+            answer = self.handler({"Records": [lambda_record(r, stream_arn) for r in records]}, None)
+            failed = {f["itemIdentifier"] for f in (answer or {}).get("batchItemFailures", [])}
+        except Exception as exc:
+            _say(f"el manejador de eventos falló con el lote: {exc!r}")
+            failed = set(sequences)
+        shard_done = len(records)
+        for index, sequence in enumerate(sequences):
+            if sequence not in failed:
+                continue
+            self._attempts[sequence] = self._attempts.get(sequence, 0) + 1
+            if self._attempts[sequence] <= self.max_retries:
+                shard_done = index
+                break
+            _say(f"evento {sequence} descartado tras {self._attempts[sequence]} intentos fallidos")
+        if shard_done:
+            self._delivered[shard_id] = sequences[shard_done - 1]
+        return shard_done
+
+
 # --- the stack, in this process ------------------------------------------------------------------
 
 @dataclass
@@ -336,6 +446,25 @@ def _start_staff_console(stack: LocalStack) -> str:
     return password
 
 
+def _start_event_stream(stack: LocalStack) -> None:
+    """The events table's stream to the app's handler every STREAM_SECONDS (Lambda's part in AWS):
+    receipts go out after the commit here too."""
+    from chalicelib.adapters.dynamo.models import OutboxEvent
+
+    found = find_stream_handler()
+    if found is None:
+        _say("app.py no tiene manejador del stream de eventos: no se envían comprobantes")
+        return
+    handler, batch_size = found
+    max_retries = int(importlib.import_module("app").EVENTS_MAX_RETRIES)
+    reader = StreamReader(OutboxEvent.Meta.table_name, handler, batch_size=batch_size,
+                          max_retries=max_retries, region=os.environ.get("AWS_DEFAULT_REGION", REGION))
+    runner = SchedulePoller(STREAM_SECONDS)
+    runner.handlers = [("events_stream", lambda event, context: reader.run_once())]
+    runner.start()
+    stack._stoppers.append(("events stream", runner.stop))
+
+
 def run_stack(port: int = 8000, *, outbox_port: int = 8025, sandbox_port: int = 8050,
               moto_port: int = 0, demo_dir: Path | None = None,
               env_overrides: dict[str, str] | None = None, chalice_output: Any = None,
@@ -430,6 +559,7 @@ def _start(stack: LocalStack, port: int, outbox_port: int, sandbox_port: int, mo
     stack.schedules = stack.poller.load()
     stack.poller.start()
     stack._stoppers.append(("poller", stack.poller.stop))
+    _start_event_stream(stack)
 
 
 def banner(stack: LocalStack) -> str:

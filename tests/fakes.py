@@ -8,16 +8,25 @@ would (an entity's version, a key's absence) and applies all or nothing.
 from __future__ import annotations
 
 import copy
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.domain.obligations import Obligation
+from chalicelib.services.repositories import (
+    AuditLog,
+    ImportLease,
+    ImportRunRecord,
+    ImportStorage,
+    MemberRepository,
+)
 from chalicelib.services.unit_of_work import UnitOfWork
 
 ABSENT = "absent"  # the expectation of an add: no value under the key yet
@@ -69,6 +78,8 @@ class FakeUnitOfWork(UnitOfWork):
         self.staged: list[Staged] = []
         self.members = FakeMembers(self)
         self.audit = FakeAuditLog(self)
+        # --- imports ---
+        self.imports = FakeImportStorage(store)
 
     def stage(self, label: str, table: str, key: Hashable, value: Any, expect: Expectation) -> None:
         self.staged.append(Staged(label, table, key, value, expect))
@@ -122,3 +133,137 @@ class FakeAuditLog(AuditLog):
         entries = sorted((e for (s, _), e in self.uow.store.tables["audit"].items() if s == subject),
                          key=lambda e: e.key, reverse=newest_first)
         return copy.deepcopy(entries[:limit])
+
+
+# --- imports: written at once, as the DynamoDB one (not staged) -----------------------------------
+
+class FakeImportStorage(ImportStorage):
+    """Tables ``members``, ``obligations`` ((document, id) → Obligation), ``payments`` (id → any
+    object with ``exported_at``/``core_applied_at``), ``audit`` and ``import_runs``."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.lock = threading.Lock()  # the importer's threads write at once
+
+    def _table(self, name: str) -> dict[Hashable, Any]:
+        return self.store.tables[name]
+
+    def _write(self, table: str, key: Hashable, entity: Any) -> None:
+        """Stored at the next version of what is stored (or of the entity, when new)."""
+        current = self._table(table).get(key)
+        stored = copy.deepcopy(entity)
+        stored.version = (current.version if current is not None else entity.version) + 1
+        self._table(table)[key] = stored
+
+    # --- members ---
+    def members(self, documents: list[str]) -> dict[str, Member]:
+        return {d: self.store.read("members", d) for d in documents if d in self._table("members")}
+
+    def existing_members(self, documents: list[str]) -> set[str]:
+        return {d for d in documents if d in self._table("members")}
+
+    def add_members(self, members: list[Member]) -> None:
+        with self.lock:
+            for member in members:
+                self._write("members", member.document_number, member)
+
+    def update_member_core_fields(self, member: Member, now: datetime) -> bool:
+        with self.lock:
+            current = self._table("members").get(member.document_number)
+            if current is None:
+                return False
+            self._write("members", member.document_number, replace(
+                current, document_type=member.document_type, full_name=member.full_name,
+                email=member.email, phone=member.phone, status=member.status, imported_at=now,
+                updated_at=now))
+            return True
+
+    # --- obligations ---
+    def obligations(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Obligation]:
+        return {k: self.store.read("obligations", k) for k in keys if k in self._table("obligations")}
+
+    def obligation(self, document_number: str, obligation_id: str) -> Obligation | None:
+        found: Obligation | None = self.store.read("obligations", (document_number, obligation_id))
+        return found
+
+    def add_obligations(self, obligations: list[Obligation]) -> None:
+        with self.lock:
+            for o in obligations:
+                self._table("obligations").pop((o.document_number, o.obligation_id), None)
+                self._write("obligations", (o.document_number, o.obligation_id), o)
+
+    def _change(self, key: tuple[str, str], holds: Callable[[Obligation], bool],
+                **values: Any) -> bool:
+        with self.lock:
+            current = self._table("obligations").get(key)
+            if current is None or not holds(current):
+                return False
+            self._write("obligations", key, replace(current, **values))
+            return True
+
+    def stamp(self, key: tuple[str, str], *, batch_id: str, line: int) -> bool:
+        return self._change(key, lambda o: True, import_batch=batch_id, import_line=line)
+
+    def update_obligation(self, key: tuple[str, str], changes: dict[str, Any], *,
+                          portal_payments_read: dict[str, Any], kept: dict[str, Any],
+                          reopen: bool, batch_id: str, line: int, now: datetime) -> bool:
+        values = {**changes, "updated_at": now, "import_batch": batch_id, "import_line": line}
+        if reopen:
+            values["closed_at"] = None
+        if len(kept) != len(portal_payments_read):
+            values["portal_payments"] = copy.deepcopy(kept) or None
+        return self._change(key, lambda o: set(o.portal_payments or {}) == set(portal_payments_read),
+                            **values)
+
+    def open_obligations_of_other_imports(self, batch_id: str) -> Iterator[tuple[str, str]]:
+        yield from sorted(k for k, o in list(self._table("obligations").items())
+                          if o.open_shard is not None and o.import_batch not in (None, batch_id))
+
+    def close(self, key: tuple[str, str], *, batch_id: str, now: datetime) -> bool:
+        return self._change(
+            key, lambda o: (o.status == "OPEN" and o.import_batch not in (None, batch_id)
+                            and o.pending_payment_id is None),
+            status="CLOSED", closed_at=now, updated_at=now, open_shard=None)
+
+    # --- payments ---
+    def export_times(self, payment_ids: list[str]) -> dict[str, datetime | None]:
+        payments = self._table("payments")
+        return {p: payments[p].exported_at for p in payment_ids if p in payments}
+
+    def confirm_applied_in_core(self, payment_id: str, *, cutoff: datetime, at: datetime,
+                                entry: AuditEntry) -> bool:
+        with self.lock:
+            payment = self._table("payments").get(payment_id)
+            if payment is None or payment.exported_at is None or payment.exported_at > cutoff \
+                    or payment.core_applied_at is not None:
+                return False
+            payment.core_applied_at = at
+            self._table("audit")[(entry.subject, entry.key)] = entry
+            return True
+
+    # --- the lock and the runs ---
+    def acquire_lock(self, lock_id: str, *, holder: str, kind: str, source: str | None,
+                     now: datetime, lease_until: datetime) -> ImportLease | None:
+        with self.lock:
+            held = self._table("import_runs").get(lock_id)
+            if held is not None and held.lease_until >= now:
+                return held
+            self._table("import_runs")[lock_id] = ImportLease(holder, lease_until)
+            return None
+
+    def renew_lock(self, lock_id: str, *, holder: str, lease_until: datetime) -> bool:
+        with self.lock:
+            held = self._table("import_runs").get(lock_id)
+            if held is None or held.holder != holder:
+                return False
+            self._table("import_runs")[lock_id] = ImportLease(holder, lease_until)
+            return True
+
+    def release_lock(self, lock_id: str, *, holder: str) -> None:
+        with self.lock:
+            held = self._table("import_runs").get(lock_id)
+            if held is not None and held.holder == holder:
+                del self._table("import_runs")[lock_id]
+
+    def record_run(self, run: ImportRunRecord) -> None:
+        self._table("import_runs")[run.batch_id] = run

@@ -33,6 +33,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from chalicelib.adapters.s3 import get_object
+from chalicelib.adapters.s3 import s3_client as s3_client  # re-exported: the console's client
 from chalicelib.config import Settings
 from chalicelib.context import Runtime
 from chalicelib.formatting import iso
@@ -99,26 +101,14 @@ def report_keys(key: str) -> tuple[str, str]:
     return f"{base}.report.txt", f"{base}.report.json"
 
 
-def s3_client(settings: Settings) -> Any:
-    import boto3  # lazy: off the cold-start path of the other functions
-
-    return boto3.client("s3", region_name=settings.region)
-
-
-def _open(s3: Any, bucket: str, key: str) -> tuple[str, Any]:
+def open_object(s3: Any, bucket: str, key: str) -> tuple[str, dict[str, Any]]:
     """``(key, GetObject answer)``; an event's key may come URL-encoded, so its decodings are
     tried when the key as given does not exist."""
-    from botocore.exceptions import ClientError
-
-    tried = []
     for candidate in dict.fromkeys([key, unquote(key), unquote_plus(key)]):
-        tried.append(candidate)
-        try:
-            return candidate, s3.get_object(Bucket=bucket, Key=candidate)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-                raise
-    raise FileNotFoundError(f"s3://{bucket}/{tried[0]} no existe")
+        answer = get_object(s3, bucket, candidate)
+        if answer is not None:
+            return candidate, answer
+    raise FileNotFoundError(f"s3://{bucket}/{key} no existe")
 
 
 def import_s3_object(bucket: str, key: str, *, now: datetime, s3: Any,
@@ -142,7 +132,7 @@ def import_s3_object(bucket: str, key: str, *, now: datetime, s3: Any,
 
     waited = 0.0
     while True:
-        key, answer = _open(s3, bucket, key)
+        key, answer = open_object(s3, bucket, key)
         source = f"s3://{bucket}/{key}"
         body = answer["Body"]  # botocore StreamingBody: read(n) pulls from the connection
         try:

@@ -19,12 +19,14 @@ from types import TracebackType
 from typing import Self
 
 from chalicelib.domain.events import DomainEvent
-from chalicelib.services.repositories import AuditLog, MemberRepository
+from chalicelib.services.repositories import AuditLog, ImportStorage, MemberRepository
 
 
 class UnitOfWork(ABC):
     members: MemberRepository
     audit: AuditLog
+    # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
+    imports: ImportStorage
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []

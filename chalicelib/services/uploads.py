@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chalicelib.adapters.s3 import get_object, list_objects, object_exists, s3_client
 from chalicelib.config import COLOMBIA
 from chalicelib.context import Context
 from chalicelib.domain.errors import InvalidInput
@@ -43,7 +44,7 @@ def upload_form(ctx: Context, kind: str, *, redirect_url: str) -> UploadForm:
     folder, _, partial = kind.partition("-")
     stamp = ctx.now().astimezone(COLOMBIA).strftime("%Y%m%d-%H%M%S")
     key = f"imports/{folder}/{stamp}-{ctx.random_code(6, _ALPHABET)}{'-parcial' if partial else ''}.csv"
-    s3 = import_jobs.s3_client(ctx.settings)
+    s3 = s3_client(ctx.settings)
     post = s3.generate_presigned_post(
         Bucket=exports.bucket_name(ctx.settings), Key=key,
         Fields={"success_action_redirect": redirect_url},
@@ -70,25 +71,14 @@ class UploadStatus:
 
 
 def upload_status(ctx: Context, key: str) -> UploadStatus:
-    """Uploaded? Imported? Two S3 calls at most (HeadObject of the file, GetObject of its report)."""
-    from botocore.exceptions import ClientError
-
-    s3 = import_jobs.s3_client(ctx.settings)
+    """Uploaded? Imported? Two S3 calls at most (GetObject of its report, HeadObject of the file)."""
+    s3 = s3_client(ctx.settings)
     bucket = exports.bucket_name(ctx.settings)
     _, report_key = import_jobs.report_keys(key)
-    try:
-        body = s3.get_object(Bucket=bucket, Key=report_key)["Body"].read()
-        return UploadStatus(key, True, json.loads(body))
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-            raise
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
-            raise
-        return UploadStatus(key, False, None)
-    return UploadStatus(key, True, None)
+    report = get_object(s3, bucket, report_key)
+    if report is not None:
+        return UploadStatus(key, True, json.loads(report["Body"].read()))
+    return UploadStatus(key, object_exists(s3, bucket, key), None)
 
 
 @dataclass(frozen=True)
@@ -100,19 +90,10 @@ class PastImport:
 
 def history(ctx: Context, *, limit: int = HISTORY) -> list[PastImport]:
     """The newest import reports (``reports/``, kept ImportRetentionDays: a bounded listing)."""
-    from botocore.exceptions import ClientError
-
-    s3 = import_jobs.s3_client(ctx.settings)
+    s3 = s3_client(ctx.settings)
     bucket = exports.bucket_name(ctx.settings)
-    found: list[tuple[datetime, str]] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="reports/"):
-            found += [(o["LastModified"], o["Key"]) for o in page.get("Contents", [])
-                      if o["Key"].endswith(".report.json")]
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
-            raise
-        return []
+    found = [(at, key) for at, key in list_objects(s3, bucket, import_jobs.REPORTS_PREFIX)
+             if key.endswith(".report.json")]
     past = []
     for at, key in sorted(found, reverse=True)[:limit]:
         report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -4,41 +4,39 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from chalice import Response
-from chalice.app import Request
 
-from chalicelib.context import Context, get_context
-from chalicelib.domain.errors import DomainError, Forbidden, InvalidInput, Unauthenticated
+from chalicelib.domain.errors import Forbidden, Unauthenticated
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.services import auth, recovery
 from chalicelib.services.auth import SessionView
 from chalicelib.web import http
+from chalicelib.web.handler import Exchange, handler
 
 NOT_SIGNED_IN = "Debe iniciar sesión."
 CSRF_MISSING = "Falta el encabezado X-CSRF-Token o no corresponde a su sesión."
 CROSS_SITE = "Solicitud rechazada: no proviene de este sitio."
 
 
-class Call:
-    """One API call: context, caller and the session (checked on demand)."""
+class Call(Exchange):
+    """One member API call: only same-origin requests change anything; the session is checked on
+    demand; a refusal is the JSON error of SPEC §6."""
 
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.ctx: Context = get_context()
-        self.settings = self.ctx.settings
-        self.ip = http.client_ip(request, self.settings)
-        self._cookies = http.cookies(request)
+    def authenticate(self) -> None:
+        if self.request.method != "GET" and not http.same_origin(self.request, self.settings):
+            log_event("malicious_csrf", level=logging.WARNING, ip=self.ip, path=self.request.path,
+                      reason="origin", origin=self.request.headers.get("origin"),
+                      fetch_site=self.request.headers.get("sec-fetch-site"))
+            raise Forbidden(CROSS_SITE, code="cross_site")
 
     def body(self) -> dict[str, Any]:
         return http.json_fields(self.request)
 
     def session(self, *, state_changing: bool = False) -> SessionView:
-        token = self._cookies.get(self.settings.session_cookie_name)
+        token = self.cookies.get(self.settings.session_cookie_name)
         session = auth.current_session(self.ctx, token)
         if session is None:
             if token:
@@ -54,28 +52,8 @@ class Call:
         return session
 
 
-def api_handler(func: Callable[[Call], Response]) -> Callable[[Request], Response]:
-    """Map member-caused errors to ``{"error": {...}}`` with their status; never leak a trace."""
-
-    @wraps(func)
-    def wrapper(request: Request) -> Response:
-        try:
-            call = Call(request)
-            if request.method != "GET" and not http.same_origin(request, call.settings):
-                log_event("malicious_csrf", level=logging.WARNING, ip=call.ip, path=request.path,
-                          reason="origin", origin=request.headers.get("origin"),
-                          fetch_site=request.headers.get("sec-fetch-site"))
-                raise Forbidden(CROSS_SITE, code="cross_site")
-            return func(call)
-        except DomainError as error:
-            if isinstance(error, InvalidInput):  # the field's name only, never the value sent
-                log_event("input_validation_fail", path=request.path, code=error.code, field=error.field)
-            return http.json_error(error)
-        except Exception as exc:
-            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
-            return http.json_error(http.unexpected_error(exc))
-
-    return wrapper
+#: Member-caused errors become ``{"error": {...}}`` with their status; never a trace.
+api_handler = handler(Call)
 
 
 @api_handler

@@ -69,16 +69,8 @@ CSV_MAX_PAGES = 50
 SEARCH_FIELDS = ("reference", "cus", "document", "status", "from", "to")
 
 
-def _query(page: StaffPage) -> dict[str, str]:
-    return dict(page.request.query_params or {})
-
-
 def _notice(page: StaffPage) -> str | None:
-    return NOTICES.get(_query(page).get("aviso", ""))
-
-
-def _param(page: StaffPage, name: str) -> str:
-    return (page.request.uri_params or {}).get(name, "")
+    return NOTICES.get(page.query().get("aviso", ""))
 
 
 def _form(page: StaffPage) -> dict[str, str]:
@@ -124,7 +116,7 @@ def _search_params(query: Mapping[str, str]) -> dict[str, str]:
 @staff_page
 def payments(page: StaffPage) -> Response:
     staff = page.require_staff()
-    query = _query(page)
+    query = page.query()
     params = _search_params(query)
     values: dict[str, Any] = {"section": "pagos", "form": {k: query.get(k, "") for k in SEARCH_FIELDS},
                               "statuses": STATUSES, "status_labels": STATUS_LABELS, "error": None,
@@ -172,7 +164,7 @@ def _payments_csv(page: StaffPage, search: staff_service.Search, actor: str) -> 
 @staff_page
 def payment_detail(page: StaffPage) -> Response:
     staff = page.require_staff()
-    data = console.payment_record(page.ctx, _param(page, "payment_id"), actor=staff.actor)
+    data = console.payment_record(page.ctx, page.param("payment_id"), actor=staff.actor)
     return page.render("staff/payment.html", section="pagos", record=data, p=data.payment,
                        consent=payment_terms.consent_view(data.payment.consent),
                        notice=_notice(page), status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
@@ -183,7 +175,7 @@ def payment_detail(page: StaffPage) -> Response:
 def payment_requery(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
     _form(page)
-    payment_id = _param(page, "payment_id")
+    payment_id = page.param("payment_id")
     result = payments_service.staff_requery(page.ctx, payment_id, actor=staff.actor, ip=page.ip)
     notice = REQUERY_NOTICES.get(result.outcome, "consulta-sin-cambio")
     return page.redirect(f"/backoffice/pagos/{result.payment.payment_id}?aviso={notice}")
@@ -194,7 +186,7 @@ def payment_resend(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
     fields = _form(page)
     reason = staff_service.parse_reason(fields.get("reason") or None, required=False)
-    payment = payments_service.resend_receipt(page.ctx, _param(page, "payment_id"), actor=staff.actor,
+    payment = payments_service.resend_receipt(page.ctx, page.param("payment_id"), actor=staff.actor,
                                               ip=page.ip, reason=reason)
     return page.redirect(f"/backoffice/pagos/{payment.payment_id}?aviso=comprobante")
 
@@ -204,7 +196,7 @@ def payment_resend(page: StaffPage) -> Response:
 @staff_page
 def review(page: StaffPage) -> Response:
     staff = page.require_staff()
-    query = _query(page)
+    query = page.query()
     result = staff_service.review_queue(page.ctx, limit=20, cursor=query.get("cursor") or None)
     log_event("sensitive_read", what="review_queue", actor=staff.actor, results=len(result.items))
     return page.render("staff/review.html", section="revision", items=result.items,
@@ -216,7 +208,7 @@ def review(page: StaffPage) -> Response:
 def review_resolve(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
     fields = _form(page)
-    payment_id = _param(page, "payment_id")
+    payment_id = page.param("payment_id")
     action = fields.get("action", "")
     try:
         if action not in REVIEW_ACTIONS:
@@ -250,7 +242,7 @@ def upload_page(page: StaffPage) -> Response:
 @staff_page
 def upload_result(page: StaffPage) -> Response:
     staff = page.require_staff()
-    query = _query(page)
+    query = page.query()
     key = uploads.parse_key(query.get("key"))
     status = uploads.upload_status(page.ctx, key)
     if query.get("bucket") and staff.can("tesoreria"):  # S3's redirect right after the upload
@@ -282,9 +274,9 @@ def export_now(page: StaffPage) -> Response:
 @staff_page
 def export_download(page: StaffPage) -> Response:
     staff = page.require_staff("tesoreria")
-    export = exports_service.get_export(_param(page, "export_id"))
+    export = exports_service.get_export(page.param("export_id"))
     url = exports_service.download_url(page.settings, export.key) if export and export.key else None
-    if url is None:
+    if export is None or url is None:
         raise NotFound("La exportación no existe o todavía no tiene archivo.", code="export_not_found")
     record(page.ctx, subject=STAFF_SUBJECT, event="sensitive_read", actor=staff.actor, ip=page.ip,
            what="export_download", export_id=export.export_id)
@@ -296,7 +288,7 @@ def export_download(page: StaffPage) -> Response:
 @staff_page
 def members(page: StaffPage) -> Response:
     staff = page.require_staff()
-    query = _query(page)
+    query = page.query()
     raw = (query.get("documento") or "").strip()
     values: dict[str, Any] = {"section": "asociados", "document": raw[:20], "overview": None, "audit": [],
                               "notice": _notice(page), "error": None, "status_labels": STATUS_LABELS,
@@ -317,7 +309,7 @@ def members(page: StaffPage) -> Response:
 def _member_action(page: StaffPage, role: str) -> tuple[staff_auth.StaffSessionView, str, str]:
     staff = page.require_staff(role)
     fields = _form(page)
-    document = staff_service.parse_document(_param(page, "document_number"), "documento")
+    document = staff_service.parse_document(page.param("document_number"), "documento")
     reason = staff_service.parse_reason(fields.get("reason", ""))
     return staff, document, reason or ""
 
@@ -404,7 +396,7 @@ def people_create(page: StaffPage) -> Response:
 def people_role(page: StaffPage) -> Response:
     staff = page.require_staff("administrador")
     fields = _form(page)
-    username, role = _param(page, "username"), fields.get("role", "")
+    username, role = page.param("username"), fields.get("role", "")
     if role not in ROLES or not staff_auth.valid_username(username):
         return _staff_list(page, status=400, error="Elija un rol válido.")
     try:
@@ -421,7 +413,7 @@ def people_role(page: StaffPage) -> Response:
 def people_enabled(page: StaffPage) -> Response:
     staff = page.require_staff("administrador")
     fields = _form(page)
-    username, enable = _param(page, "username"), fields.get("enabled") == "true"
+    username, enable = page.param("username"), fields.get("enabled") == "true"
     if not staff_auth.valid_username(username) or (username == staff.username and not enable):
         return _staff_list(page, status=400, error="No puede inhabilitar su propio usuario.")
     try:

@@ -22,8 +22,9 @@ _COOKIE_VALUE = re.compile(r"[A-Za-z0-9._~-]{0,4096}")
 _COOKIE_PATH = re.compile(r"/[A-Za-z0-9/_.~-]{0,200}")
 _SAME_SITE = ("Lax", "Strict")
 #: The attributes :func:`cookie` writes; anything else in a Set-Cookie is someone else's.
-_ATTRIBUTES = {"path": _COOKIE_PATH, "max-age": re.compile(r"\d{1,10}"),
-               "samesite": re.compile("|".join(_SAME_SITE)), "httponly": None, "secure": None}
+_ATTRIBUTES: dict[str, re.Pattern[str] | None] = {
+    "path": _COOKIE_PATH, "max-age": re.compile(r"\d{1,10}"), "samesite": re.compile("|".join(_SAME_SITE)),
+    "httponly": None, "secure": None}
 _SITE_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%?=&+-]{0,2047}")
 _ABSOLUTE_URL = re.compile(r"https?://[^\s/?#\x00-\x1f\x7f-\x9f]+(?:[/?#][^\s\x00-\x1f\x7f-\x9f]*)?")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -91,8 +92,8 @@ def _check_cookie(text: str) -> None:
     for attribute in attributes:
         key, has_value, setting = attribute.partition("=")
         key = key.lower()
-        shape = _ATTRIBUTES.get(key, False)
-        if (shape is False or key in seen or bool(has_value) != (shape is not None)
+        shape = _ATTRIBUTES.get(key)
+        if (key not in _ATTRIBUTES or key in seen or bool(has_value) != (shape is not None)
                 or (shape is not None and not shape.fullmatch(setting))):
             raise UnsafeHeader(f"Set-Cookie {text!r:.120} has an attribute we never set")
         seen.add(key)

@@ -40,12 +40,18 @@ NOT_JSON = "El cuerpo de la solicitud no es JSON válido."
 def client_ip(request: Request, settings: Settings) -> str:
     """The caller's address; X-Forwarded-For is trusted only where configured (local, tests)."""
     if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
+        forwarded: str = request.headers.get("x-forwarded-for", "")
         first = forwarded.split(",")[0].strip()
         if first and len(first) <= 45:
             return first
     identity = (request.context or {}).get("identity") or {}
     return str(identity.get("sourceIp") or UNKNOWN_ADDRESS)
+
+
+def raw_body(request: Request) -> bytes:
+    """The body as sent (Chalice's ``raw_body`` is declared ``str | bytes``)."""
+    raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
 
 
 def form_fields(request: Request) -> dict[str, str]:
@@ -55,7 +61,7 @@ def form_fields(request: Request) -> dict[str, str]:
 
 def form_values(request: Request) -> dict[str, list[str]]:
     """A urlencoded form with every value of repeated fields (checkbox lists)."""
-    raw = request.raw_body or b""
+    raw = raw_body(request)
     if len(raw) > MAX_BODY:
         raise InvalidInput(TOO_LARGE)
     try:
@@ -80,7 +86,7 @@ def parse_json(raw: bytes) -> Any:
 
 def json_fields(request: Request) -> dict[str, Any]:
     """A JSON object body; a clear 400 for anything else."""
-    body = parse_json(request.raw_body or b"")
+    body = parse_json(raw_body(request))
     if not isinstance(body, dict):
         raise InvalidInput("El cuerpo de la solicitud debe ser un objeto JSON.")
     return body
@@ -142,11 +148,14 @@ BUSY_MESSAGE = ("En este momento tenemos muchas solicitudes y no pudimos atender
 UNEXPECTED_MESSAGE = "Tuvimos un problema al procesar su solicitud. Intente de nuevo en unos minutos."
 
 
-def unexpected_error(exc: Exception) -> DomainError:
-    """What the member reads for a failure that is not theirs: busy (503) or unexpected (500)."""
+def domain_error(exc: Exception) -> DomainError:
+    """What the caller reads for ``exc``: a domain error as it is; for a failure that is not
+    theirs, busy (503) or unexpected (500)."""
     from chalicelib.adapters.dynamo.repositories import is_transient
     from chalicelib.domain.errors import InternalError, ServiceUnavailable
 
+    if isinstance(exc, DomainError):
+        return exc
     if is_transient(exc):
         return ServiceUnavailable(BUSY_MESSAGE, code="service_busy")
     return InternalError(UNEXPECTED_MESSAGE)
@@ -219,7 +228,7 @@ def envelope(request: Request | None, get_response: Callable[[Request | None], R
             header_values.check(response.headers)
         except header_values.UnsafeHeader as exc:  # a builder was bypassed: never send it
             log_event("unsafe_header", level=logging.ERROR, route=route, reason=str(exc)[:200])
-            response = _completed(json_error(unexpected_error(exc)), route, request_id)
+            response = _completed(json_error(domain_error(exc)), route, request_id)
         log_event("http_request", method=request.method if request is not None else "", route=route,
                   status=response.status_code, duration_ms=round((time.perf_counter() - started) * 1000, 1))
     return response

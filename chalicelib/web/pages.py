@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
-from functools import wraps
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Response
 from chalice.app import Request
 
 from chalicelib.config import Settings
-from chalicelib.context import Context, get_context
 from chalicelib.domain.errors import DomainError, InvalidCredentials, Unauthenticated
 from chalicelib.domain.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, policy_summary
 from chalicelib.observability import correlation_id, log_event
@@ -20,6 +18,7 @@ from chalicelib.services import auth, recovery
 from chalicelib.services.auth import SessionView
 from chalicelib.templating import render
 from chalicelib.web import http
+from chalicelib.web.handler import Exchange, handler
 
 TICKET_COOKIE = "sv_ticket"
 RECOVERY_COOKIE = "sv_recovery"
@@ -29,15 +28,16 @@ CSRF_REFUSED = ("La página estaba abierta desde hace mucho o la solicitud no vi
                 "Vuelva a intentarlo.")
 
 
-class Page:
-    """One page request: the context, the caller, the cookies to set and the page's variables."""
+class Page(Exchange):
+    """One page request: the cookies to set and the page's variables. Nobody is authenticated up
+    front (a page asks for the session it needs); a refusal is the calm error page, or the
+    sign-in page when the session ended."""
+
+    SIGN_IN = "/ingresar"
+    ERROR_TEMPLATE = "error.html"
 
     def __init__(self, request: Request) -> None:
-        self.request = request
-        self.ctx: Context = get_context()
-        self.settings = self.ctx.settings
-        self.ip = http.client_ip(request, self.settings)
-        self.cookies = http.cookies(request)
+        super().__init__(request)
         self.set_cookies: list[str] = []
         self._session: SessionView | bool | None = False
 
@@ -88,8 +88,9 @@ class Page:
         return token_ok and origin_ok
 
     # -- session ------------------------------------------------------------------------------
-    def forget_session(self) -> None:
-        self._session = None
+    def skip_session_lookup(self) -> None:
+        if self._session is False:
+            self._session = None
 
     def session(self) -> SessionView | None:
         if self._session is False:
@@ -134,39 +135,27 @@ class Page:
             return_path=preferences.return_path(self.request),
             **values,
         )
-        return http.html(body, status=status, headers=self._cookie_headers())
+        return http.html(body, status=status, headers=self.cookie_headers())
 
-    def redirect(self, path: str, headers: dict[str, Any] | None = None) -> Response:
-        return http.redirect(self.url(path), headers={**self._cookie_headers(), **(headers or {})})
+    def redirect(self, path: str, headers: Mapping[str, Any] | None = None) -> Response:
+        return http.redirect(self.url(path), headers={**self.cookie_headers(), **(headers or {})})
 
-    def _cookie_headers(self) -> dict[str, Any]:
+    def cookie_headers(self) -> dict[str, Any]:
         return {"Set-Cookie": self.set_cookies} if self.set_cookies else {}
 
+    def refuse(self, error: DomainError) -> Response:
+        """The calm error page, with the request's correlation id for the member to quote to
+        support; an ended session leads to the sign-in page instead."""
+        if isinstance(error, Unauthenticated):
+            return self.redirect(self.SIGN_IN)
+        return self.error_page(error.message, status=error.status)
 
-def page_handler(func: Callable[[Page], Response]) -> Callable[[Request], Response]:
-    """Turn member-caused errors into the page's message and anything else into a calm 500 page."""
-
-    @wraps(func)
-    def wrapper(request: Request) -> Response:
-        page = Page(request)
-        try:
-            return func(page)
-        except Unauthenticated:
-            return page.redirect("/ingresar")
-        except DomainError as error:
-            return _error_page(page, error)
-        except Exception as exc:
-            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
-            page.forget_session()  # rendering must not touch the store that just failed
-            return _error_page(page, http.unexpected_error(exc))
-
-    return wrapper
+    def error_page(self, message: str, *, status: int) -> Response:
+        return self.render(self.ERROR_TEMPLATE, status=status, message=message,
+                           reference=correlation_id())
 
 
-def _error_page(page: Page, error: DomainError) -> Response:
-    """The calm error page, with the request's correlation id for the member to quote to support."""
-    return page.render("error.html", status=error.status, message=error.message,
-                       reference=correlation_id())
+page_handler = handler(Page)
 
 
 def require_session(page: Page) -> SessionView:
@@ -258,7 +247,7 @@ def logout(page: Page) -> Response:
     page left open past the session's end still signs out); a cross-site post changes nothing."""
     fields = http.form_fields(page.request)
     if not (page.check_csrf(fields) or http.same_origin(page.request, page.settings)):
-        return page.render("error.html", status=403, message=CSRF_REFUSED, reference=correlation_id())
+        return page.error_page(CSRF_REFUSED, status=403)
     session = page.session()
     if session:
         auth.logout(page.ctx, session, ip=page.ip)
@@ -270,7 +259,7 @@ def logout(page: Page) -> Response:
 
 @page_handler
 def logged_out(page: Page) -> Response:
-    idle = (page.request.query_params or {}).get("motivo") == "inactividad"
+    idle = page.query().get("motivo") == "inactividad"
     return page.render("logged_out.html", idle=idle)
 
 
@@ -281,7 +270,7 @@ def landing(page: Page) -> Response:
     session = require_session(page)
     summary = auth.member_summary(session)
     owed = obligations.standing(obligations.list_obligations(page.ctx, session.document_number))
-    changed = (page.request.query_params or {}).get("aviso") == "clave-cambiada"
+    changed = page.query().get("aviso") == "clave-cambiada"
     return page.render("landing.html", member=summary, owed=owed, password_changed=changed)
 
 
@@ -338,7 +327,7 @@ def _change_password_page(page: Page, *, status: int = 200, errors: dict[str, st
 
 @page_handler
 def change_password_form(page: Page) -> Response:
-    query = page.request.query_params or {}
+    query = page.query()
     token = query.get("token")
     if token is not None:
         # Move the token out of the address bar (and of Referer and history) into a cookie; only

@@ -137,7 +137,7 @@ def _refused(page: Page, error: DomainError | str, status: int = 400) -> Respons
 @page_handler
 def obligations(page: Page) -> Response:
     """The form; an address from "Volver" or a retry comes back with its choices filled in."""
-    query = dict(page.request.query_params or {})
+    query = page.query()
     owed = _owed(page)
     selection = read_selection(query, owed, _total_limits(page)) if query else None
     return _obligations_page(page, selection=selection, owed=owed, show_errors=False)
@@ -159,7 +159,7 @@ def summary_submit(page: Page) -> Response:
 @page_handler
 def summary(page: Page) -> Response:
     session = require_session(page)
-    query = dict(page.request.query_params or {})
+    query = page.query()
     if not query:  # a bookmark or a typed address: nothing chosen yet
         return page.redirect("/obligaciones")
     owed = _owed(page)
@@ -275,7 +275,7 @@ def payment_return(page: Page) -> Response:
     """Back from the bank: ask the gateway server-side; works without a session (receipt only)."""
     session = page.session()
     receipt = payments_service.refresh_payment(
-        page.ctx, page.request.uri_params["payment_id"],
+        page.ctx, page.param("payment_id"),
         document_number=session.document_number if session else None)
     refresh_url = return_refresh_url(page, receipt)
     response = _receipt_page(page, receipt, returning=True, refresh_url=refresh_url)
@@ -287,9 +287,9 @@ def payment_return(page: Page) -> Response:
 @page_handler
 def payment_receipt(page: Page) -> Response:
     session = require_session(page)
-    receipt = payments_service.receipt(page.ctx, page.request.uri_params["payment_id"],
+    receipt = payments_service.receipt(page.ctx, page.param("payment_id"),
                                        document_number=session.document_number)
-    outcome = (page.request.query_params or {}).get("consulta", "")
+    outcome = page.query().get("consulta", "")
     note = None if receipt.is_final else payments_service.STATUS_QUERY_NOTES.get(outcome)
     return _receipt_page(page, receipt, returning=False, query_note=note)
 
@@ -298,7 +298,7 @@ def payment_receipt(page: Page) -> Response:
 def payment_status_query(page: Page) -> Response:
     """"Consultar estado" (post/redirect/get): the gateway asked server-side, throttled."""
     fields = http.form_fields(page.request)
-    payment_id = page.request.uri_params["payment_id"]
+    payment_id = page.param("payment_id")
     session = page.session()
     if not page.check_csrf(fields):
         return page.redirect("/pagos" if session else "/")
@@ -319,7 +319,7 @@ def payment_history(page: Page) -> Response:
 def receipt_pdf(page: Page) -> Response:
     """The member's own receipt as a PDF download (another member's id answers "not found")."""
     session = require_session(page)
-    name, data = payments_service.receipt_pdf(page.ctx, page.request.uri_params["payment_id"],
+    name, data = payments_service.receipt_pdf(page.ctx, page.param("payment_id"),
                                               document_number=session.document_number)
     return Response(body=data, status_code=200, headers={
         "Content-Type": "application/pdf",

@@ -133,7 +133,7 @@ def create_payment(call: Call) -> Response:
         call.ctx,
         document_number=session.document_number,
         items=_items(body.get("items")),
-        bank_code=body.get("bank_code"),  # type: ignore[arg-type]  (checked by the service)
+        bank_code=body.get("bank_code"),  # type: ignore[arg-type]  # checked by the service
         person_type=body.get("person_type"),  # type: ignore[arg-type]
         idempotency_key=call.request.headers.get("idempotency-key", ""),
         ip=call.ip,
@@ -157,7 +157,7 @@ def list_payments(call: Call) -> Response:
 @api_handler
 def get_payment(call: Call) -> Response:
     session = call.session()
-    payment_id = (call.request.uri_params or {}).get("payment_id", "")
+    payment_id = call.param("payment_id")
     view = payments_service.receipt(call.ctx, payment_id, document_number=session.document_number)
     return http.json_response(receipt_json(view))
 
@@ -172,7 +172,7 @@ def webhook(request: Request, gateway: str | None = None) -> Response:
     """200 processed/duplicate/ignored/deferred; 401 forged, stale or unverifiable; 400 unreadable;
     503 when the gateway could not confirm it and only a new delivery can settle it. ``gateway``
     is the one whose path it came to (by default the configured one)."""
-    raw = request.raw_body or b""
+    raw = http.raw_body(request)
     try:
         parsed = http.parse_json(raw)
     except InvalidInput:

@@ -70,11 +70,11 @@ def return_path(request: Request) -> str:
         path = path.replace("{" + name + "}", str(value))
     if request.method != "GET":
         return _POSTED_PAGES.get(path, path)
-    query = request.query_params or {}
+    query = dict(request.query_params or {})
     if query:
         from urllib.parse import urlencode
 
-        path += "?" + urlencode(dict(query))
+        path += "?" + urlencode(query)
     return path
 
 
@@ -102,5 +102,5 @@ def save(request: Request) -> Response:
                   else current.apply(fields.get("accion", "")))
         page.set_cookie(COOKIE, chosen.cookie_value, max_age=ONE_YEAR)
     if fields.get("js") == "1":
-        return Response(body="", status_code=204, headers=page._cookie_headers())
+        return Response(body="", status_code=204, headers=page.cookie_headers())
     return page.redirect(back)

@@ -19,7 +19,7 @@ from chalicelib.web.pages import Page, page_handler
 
 @page_handler
 def unsubscribe_form(page: Page) -> Response:
-    token = (page.request.query_params or {}).get("token", "")
+    token = page.query().get("token", "")
     try:
         member = reminders.member_for_token(page.ctx, token)
     except BadSignature:
@@ -32,7 +32,7 @@ def unsubscribe_form(page: Page) -> Response:
 @page_handler
 def unsubscribe_submit(page: Page) -> Response:
     fields = http.form_fields(page.request)
-    token = fields.get("token") or (page.request.query_params or {}).get("token", "")
+    token = fields.get("token") or page.query().get("token", "")
     opt_out = fields.get("accion", "cancelar") != "activar"  # one-click posts carry no accion
     try:
         reminders.set_opt_out(page.ctx, token, opt_out=opt_out, ip=page.ip)

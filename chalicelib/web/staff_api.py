@@ -1,4 +1,4 @@
-"""The staff API (``/staff/v1/...``, issue 4) and the scheduled export.
+"""The staff API (``/staff/v1/...``) and the scheduled export.
 
 Authentication: in AWS every staff route carries Chalice's ``IAMAuthorizer`` (API Gateway checks
 the SigV4 signature and IAM policy before the Lambda runs) and the staff identity is the caller's
@@ -16,22 +16,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from chalice import Response
 from chalice.app import Request
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Export, Payment
+from chalicelib.config import Settings
 from chalicelib.context import Context, get_context
-from chalicelib.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from chalicelib.domain.errors import InvalidInput, NotFound, Unauthenticated
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.services import exports as exports_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services import staff as staff_service
 from chalicelib.web import http
+from chalicelib.web.handler import Exchange, handler
 
 API_KEY_MISSING = "Falta el encabezado X-Api-Key o no es válido."
 NO_IDENTITY = "La solicitud no trae una identidad IAM."
@@ -39,34 +39,25 @@ EXPORT_NOT_FOUND = "No existe una exportación con ese identificador."
 API_KEY_ACTOR = "staff:api-key"
 
 
-class StaffCall:
-    """One staff request: context, the authenticated staff actor, the caller's IP."""
+class StaffCall(Exchange):
+    """One staff request: the authenticated staff actor; a refusal is the API's JSON error."""
 
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.ctx: Context = get_context()
-        self.settings = self.ctx.settings
-        self.ip = http.client_ip(request, self.settings)
-        self.actor = _authenticate(request, self.ctx)
+    actor = ""  # set by authenticate, before the handler runs
+
+    def authenticate(self) -> None:
+        self.actor = staff_actor(self.request, self.ctx)
 
     def body(self, *, optional: bool = False) -> dict[str, Any]:
-        raw = self.request.raw_body or b""
-        if optional and not raw.strip():
+        if optional and not http.raw_body(self.request).strip():
             return {}
         return http.json_fields(self.request)
-
-    def param(self, name: str) -> str:
-        return (self.request.uri_params or {}).get(name, "")
-
-    def query(self) -> dict[str, str]:
-        return dict(self.request.query_params or {})
 
 
 def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8")).digest()
 
 
-def _authenticate(request: Request, ctx: Context) -> str:
+def staff_actor(request: Request, ctx: Context) -> str:
     """``staff:<identity>``, or Unauthenticated (401)."""
     if ctx.settings.staff_api_key_required:
         sent = request.headers.get("x-api-key", "")
@@ -86,21 +77,7 @@ def _authenticate(request: Request, ctx: Context) -> str:
     return f"staff:{arn}"
 
 
-def staff_handler(func: Callable[[StaffCall], Response]) -> Callable[[Request], Response]:
-    @wraps(func)
-    def wrapper(request: Request) -> Response:
-        try:
-            return func(StaffCall(request))
-        except DomainError as error:
-            return http.json_error(error)
-        except Exception:
-            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
-            return http.json_response({"error": {
-                "code": "internal_error",
-                "message": "Tuvimos un problema al procesar la solicitud. Intente de nuevo.",
-            }}, status=500)
-
-    return wrapper
+staff_handler = handler(StaffCall)
 
 
 # --- shapes ------------------------------------------------------------------------------------
@@ -169,7 +146,7 @@ def audit_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def export_json(export: Export, settings: Any) -> dict[str, Any]:
+def export_json(export: Export, settings: Settings) -> dict[str, Any]:
     complete = export.status == "COMPLETE"
     return {
         "export_id": export.export_id,

@@ -8,8 +8,7 @@ without Secure in the local stage) is ``SameSite=Strict``: the console is only r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from functools import wraps
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -19,10 +18,11 @@ from chalice.app import Request
 from chalicelib.adapters.dynamo.models import StaffSession
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidCredentials, Unauthenticated
 from chalicelib.formatting import iso
-from chalicelib.observability import correlation_id, log_event
+from chalicelib.observability import log_event
 from chalicelib.services import staff_auth
 from chalicelib.services.staff_auth import StaffSessionView
 from chalicelib.web import http
+from chalicelib.web.handler import handler
 from chalicelib.web.pages import CSRF_REFUSED, Page
 
 SIGN_IN = "/backoffice/ingresar"
@@ -41,13 +41,22 @@ def _origin(url: str) -> str:
 class StaffPage(Page):
     """A console request: the staff session (or the sign-in in progress) instead of a member's."""
 
+    SIGN_IN = SIGN_IN
+    ERROR_TEMPLATE = "staff/error.html"
+
     def __init__(self, request: Request) -> None:
         super().__init__(request)
         self._staff: StaffSessionView | bool | None = False
         self._pending: StaffSession | bool | None = False
 
-    def session(self) -> None:  # type: ignore[override]
+    def session(self) -> None:
         return None  # the member's session is not this page's business
+
+    def skip_session_lookup(self) -> None:
+        if self._staff is False:
+            self._staff = None
+        if self._pending is False:
+            self._pending = None
 
     @property
     def staff_cookie(self) -> str | None:
@@ -118,27 +127,8 @@ class StaffPage(Page):
         return self.render(template, status=403, error=CSRF_REFUSED, **values)
 
 
-def staff_page(func: Callable[[StaffPage], Response]) -> Callable[[Request], Response]:
-    """Errors become the console's error page; no session → the sign-in page."""
-
-    @wraps(func)
-    def wrapper(request: Request) -> Response:
-        page = StaffPage(request)
-        try:
-            return func(page)
-        except Unauthenticated:
-            return page.redirect(SIGN_IN)
-        except DomainError as error:
-            return page.render("staff/error.html", status=error.status, message=error.message,
-                               reference=correlation_id())
-        except Exception as exc:
-            log_event("unhandled_error", level=logging.ERROR, exc_info=True, path=request.path)
-            page._staff = None  # rendering must not touch the store that just failed
-            error = http.unexpected_error(exc)
-            return page.render("staff/error.html", status=error.status, message=error.message,
-                               reference=correlation_id())
-
-    return wrapper
+#: Errors become the console's error page; no session → the sign-in page.
+staff_page = handler(StaffPage)
 
 
 # --- signing in ----------------------------------------------------------------------------------
@@ -161,7 +151,7 @@ def _next(page: StaffPage, step: staff_auth.SignInStep) -> Response:
 def sign_in_form(page: StaffPage) -> Response:
     if page.staff() is not None:
         return page.redirect(HOME)
-    query = page.request.query_params or {}
+    query = page.query()
     return page.render("staff/sign_in.html", error=None, username="", done=query.get("listo") == "1",
                        signed_out=query.get("salida") in ("1", "inactividad"),
                        idle=query.get("salida") == "inactividad")
@@ -297,6 +287,5 @@ def keepalive(page: StaffPage) -> Response:
     """The idle warning's "Continuar": reading the session slides it; its new idle end."""
     staff = page.staff()
     if staff is None:
-        return http.json_response({"error": {"code": "unauthenticated", "message": SESSION_ENDED}},
-                                  status=401)
+        return http.json_error(Unauthenticated(SESSION_ENDED))
     return http.json_response({"session_expires_at": iso(staff.idle_expires_at)})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from devtools.infra.api import api_name
+from devtools.infra.events import FAILED_EVENTS_QUEUE, failed_events_queue_name
 from devtools.infra.functions import Function
 from devtools.infra.stages import Stage
 from devtools.infra.tables import Table
@@ -119,3 +120,12 @@ def app_metric_alarms(stage_: Stage) -> dict[str, Any]:
                 f"{stage_.resource_prefix}-{name}", description,
                 metric=(METRICS_NAMESPACE, metric_name, dimensions), threshold=threshold)
             for metric_name, (name, threshold, description) in APP_METRIC_ALARMS.items()}
+
+
+def failed_events_alarm(stage_: Stage) -> dict[str, Any]:
+    """A batch of domain events spent its retries (the events stream's failure queue)."""
+    dimensions = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "QueueName"]}}]
+    return _alarm(failed_events_queue_name(stage_),
+                  "Domain events whose handler kept failing (receipts not sent from the stream; the "
+                  "poller retries them): read the queue's messages and the function's logs.",
+                  metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", dimensions), threshold=1)

@@ -77,3 +77,13 @@ def import_drop_rules(stage_name: str) -> list[tuple[str, str]]:
             rules.append((to_cfn_resource_name(resource.lambda_function.resource_name),
                           to_cfn_resource_name(resource.resource_name)))
     return rules
+
+
+def stream_sources(stage_name: str) -> list[tuple[str, str]]:
+    """``(function logical id, event logical id)`` of each ``@app.on_dynamodb_record`` handler, as
+    ``chalice package`` names them."""
+    from chalice.deploy import models as chalice_models
+    from chalice.utils import to_cfn_resource_name
+
+    return [(to_cfn_resource_name(r.lambda_function.resource_name), to_cfn_resource_name(r.resource_name))
+            for r in _chalice_resources(stage_name) if isinstance(r, chalice_models.DynamoDBEventSource)]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.infra.cfn import sub
+from devtools.infra.events import FAILED_EVENTS_QUEUE, events_table, failed_events_queue_name
 from devtools.infra.functions import Function
 from devtools.infra.stages import ROOT, Stage
 from devtools.infra.tables import Table
@@ -81,6 +82,13 @@ COGNITO_ACTIONS = [
 #: under ``chalice deploy``; the packaged template creates each log group itself.
 LOGS_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 
+#: The events table's stream: Lambda's event source mapping reads it with the function's role (the
+#: four actions AWS documents for a stream trigger; ListStreams names the stream too), and sends a
+#: failed batch's description to the failure queue once its retries are spent.
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                  "dynamodb:ListStreams"]
+FAILED_EVENTS_ACTIONS = ["sqs:SendMessage"]
+
 
 def _statement(sid: str, actions: list[str], resources: list[Any],
                condition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -119,6 +127,10 @@ def policy(stage_: Stage) -> dict[str, Any]:
                        [f"arn:aws:s3:::{stage_.bucket_pattern}"]),
             # The pool's id is known only once the stack exists: the template names it exactly.
             _statement("StaffDirectory", COGNITO_ACTIONS, ["arn:aws:cognito-idp:*:*:userpool/*"]),
+            _statement("ReadEventsStream", STREAM_ACTIONS,
+                       [f"arn:aws:dynamodb:*:*:table/{prefix}-events/stream/*"]),
+            _statement("FailedEvents", FAILED_EVENTS_ACTIONS,
+                       [f"arn:aws:sqs:*:*:{failed_events_queue_name(stage_)}"]),
         ],
     }
 
@@ -160,5 +172,8 @@ def role_policy(stage_: Stage, tables_: list[Table], functions: list[Function]) 
             _statement("ImportExportObjects", S3_OBJECT_ACTIONS, [sub("${ImportBucket.Arn}/*")]),
             _statement("ImportExportBucket", S3_BUCKET_ACTIONS, [{"Fn::GetAtt": ["ImportBucket", "Arn"]}]),
             _statement("StaffDirectory", COGNITO_ACTIONS, [{"Fn::GetAtt": ["StaffUserPool", "Arn"]}]),
+            _statement("ReadEventsStream", STREAM_ACTIONS,
+                       [sub(f"${{{events_table(tables_).logical_id}.Arn}}/stream/*")]),
+            _statement("FailedEvents", FAILED_EVENTS_ACTIONS, [{"Fn::GetAtt": [FAILED_EVENTS_QUEUE, "Arn"]}]),
         ],
     }

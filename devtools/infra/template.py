@@ -8,12 +8,14 @@ from typing import Any
 from devtools.infra.alarms import (
     api_error_rate_alarm,
     app_metric_alarms,
+    failed_events_alarm,
     function_alarms,
     table_throttle_alarm,
 )
 from devtools.infra.api import api_name, gateway_responses
 from devtools.infra.cfn import sub, tags
-from devtools.infra.functions import Function, app_graph, import_drop_rules
+from devtools.infra.events import FAILED_EVENTS_QUEUE, events_table, failed_events_queue, stream_mapping
+from devtools.infra.functions import Function, app_graph, import_drop_rules, stream_sources
 from devtools.infra.iam import role_policy
 from devtools.infra.staff import staff_directory
 from devtools.infra.stages import Stage, stage
@@ -45,6 +47,12 @@ def merge_template(stage_name: str) -> dict[str, Any]:
         properties = resources.setdefault(function_id, {}).setdefault("Properties", {})
         properties["Events"] = {event_id: {"Properties": {"Pattern": {"detail": {
             "bucket": {"name": [{"Ref": "ImportBucket"}]}}}}}}
+    # Side effects after the commit: the events table's stream feeds its function (.events).
+    for function_id, event_id in stream_sources(stage_name):
+        properties = resources.setdefault(function_id, {}).setdefault("Properties", {})
+        properties.setdefault("Events", {})[event_id] = {"Properties": stream_mapping(events_table(tables_))}
+    resources[FAILED_EVENTS_QUEUE] = failed_events_queue(stage_)
+    resources[f"{FAILED_EVENTS_QUEUE}Alarm"] = failed_events_alarm(stage_)
     if graph.has_rest_api:
         resources["RestAPI"] = _rest_api(stage_)
         resources["ApiServerErrorRateAlarm"] = api_error_rate_alarm(stage_)

@@ -210,7 +210,7 @@ def test_abandoning_the_bank_page_says_when_to_pay_again(page, stack) -> None:  
 
 def test_a_rejection_leads_with_intentar_de_nuevo_prefilled(page, stack) -> None:  # type: ignore[no-untyped-def]
     """Point 6: after a rejection the main action is "Intentar de nuevo", with the same items."""
-    new_member_pays_aportes(page, stack, VALENTINA, VALENTINA_EMAIL, "DAVIVIENDA")
+    new_member_pays_aportes(page, stack, VALENTINA, VALENTINA_EMAIL, "Banco que rechaza")
     page.get_by_role("button", name="Rechazar").click()
     result = page.locator(".result")
     expect(result).to_contain_text("✗")
@@ -220,7 +220,7 @@ def test_a_rejection_leads_with_intentar_de_nuevo_prefilled(page, stack) -> None
     first_action.click()
     expect(page.get_by_role("heading", name="Resumen del pago")).to_be_visible()
     expect(page.locator("tfoot")).to_contain_text("$ 50.000")
-    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "DAVIVIENDA"
+    assert page.get_by_label("Banco").evaluate("el => el.selectedOptions[0].text") == "Banco que rechaza"
 
 
 def test_first_access_forgives_a_typo_and_says_what_to_expect(page, stack) -> None:  # type: ignore[no-untyped-def]

@@ -114,7 +114,7 @@ def test_pay_two_obligations_and_see_the_approved_receipt(page, stack) -> None: 
 def test_rejected_payment_then_retry(page, stack) -> None:  # type: ignore[no-untyped-def]
     first_access(page, stack, "79555444", "carmen.diaz@correo.example", PAY_PASSWORD)
     sign_in(page, "79555444", PAY_PASSWORD)
-    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="DAVIVIENDA")
+    choose_and_pay(page, {"Ahorro programado navideño": None}, bank="Banco que rechaza")
     page.get_by_role("button", name="Rechazar").click()
     expect(page.get_by_role("status")).to_contain_text("Rechazada")
 

@@ -149,8 +149,9 @@ def test_a_new_member_pays_from_a_phone_and_keeps_the_pdf(phone, stack) -> None:
     saved = SHOTS / download.suggested_filename
     download.save_as(saved)
     text = pdf_text(saved.read_bytes())
-    for expected in ("Comprobante de pago PSE", "NIT 900.123.456-7", "Aprobada", reference, "Banco que aprueba",
-                     "$ 120.000", "$ 75.000", "$ 45.000", "Plan odontológico familiar", f"CC {PEDRO}"):
+    for expected in ("Comprobante de pago PSE", "NIT 900.123.456-7", "Aprobada", reference,
+                     "Banco que aprueba", "$ 120.000", "$ 75.000", "$ 45.000", "Plan odontológico familiar",
+                     f"CC {PEDRO}"):
         assert expected in text, expected
 
     # The receipt email, in the local outbox, carries the same PDF.

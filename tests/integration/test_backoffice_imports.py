@@ -130,7 +130,7 @@ def test_unreadable_rows_or_a_broken_file_close_nothing(aws: None, member: Membe
 
 def test_a_file_that_would_close_more_than_it_lists_needs_force(
         aws: None, member: Member, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "CLOSE_GUARD_MIN", 3)
+    monkeypatch.setattr(imports.limits, "CLOSE_GUARD_MIN", 3)
     load(*[row(f"O-{i}") for i in range(8)])
     guarded = load(row("O-0", cutoff=CUT_2), now=NOW + timedelta(hours=1))
     assert (guarded.closed, guarded.absent, guarded.closing) == (0, 7, "guard")
@@ -142,7 +142,7 @@ def test_a_file_that_would_close_more_than_it_lists_needs_force(
 
 def test_repeated_rows_are_found_across_batches_without_keeping_keys(
         aws: None, member: Member, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "BATCH_SIZE", 2)
+    monkeypatch.setattr(imports.limits, "BATCH_SIZE", 2)
     report = load(row("A"), row("B"), row("C"), row("A", due="90000"), row("D"), row("C"))
     assert (report.inserted, report.rejected) == (4, 2)
     assert report.errors == [
@@ -152,7 +152,7 @@ def test_repeated_rows_are_found_across_batches_without_keeping_keys(
             "repetición"),
     ]
     assert Obligation.get("52345678", "A").amount_due == 85000
-    assert not hasattr(imports._ObligationImporter, "seen")
+    assert not hasattr(imports.ObligationImporter, "seen")
 
 
 def test_one_obligations_import_at_a_time(aws: None, member: Member) -> None:
@@ -424,7 +424,7 @@ def test_kind_and_report_names() -> None:
 
 def test_the_object_is_streamed_in_bounded_reads(bucket: str, member: Member,  # type: ignore[no-untyped-def]
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(imports.limits, "CHUNK_BYTES", 1024)
     _put("imports/obligations.csv", csv_bytes(*[row(f"O-{i}") for i in range(200)]))
     s3 = boto3.client("s3", region_name="us-east-1")
     sizes: list[int | None] = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.models import Member, Obligation
 from chalicelib.adapters.dynamo.tables import create_all_tables
 from chalicelib.services import imports
@@ -50,8 +51,9 @@ def obligation_row(document: str = "52345678", obligation_id: str = "CRE-1", *,
                      due_date, due, minimum, maximum, cutoff])
 
 
-#: Bookkeeping of the closing of absent obligations: every import stamps the obligations it lists.
-STAMP = ("import_batch", "import_line")
+#: Bookkeeping of the closing of absent obligations: every import stamps the obligations it lists,
+#: and each such write stores the next version (a payment that read the obligation must re-read).
+STAMP = ("import_batch", "import_line", "version")
 
 
 def snapshot(item: Obligation) -> dict[str, object]:
@@ -128,7 +130,7 @@ def test_demo_files_import_cleanly(aws: None) -> None:
 
 def test_chunk_boundaries_do_not_matter(aws: None, member: Member,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "CHUNK_BYTES", 7)  # splits lines and multi-byte characters
+    monkeypatch.setattr(imports.limits, "CHUNK_BYTES", 7)  # splits lines and multi-byte characters
     report = obligations(obligation_row(), obligation_row(obligation_id="CRE-2"))
     assert counts(report) == (2, 2, 0, 0, 0)
     assert Obligation.get("52345678", "CRE-2").description == "Crédito de libre inversión"
@@ -258,7 +260,7 @@ def test_several_problems_of_one_row_are_reported_together(aws: None, member: Me
 
 def test_report_keeps_a_bounded_number_of_messages(aws: None,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "MAX_MESSAGES", 2)
+    monkeypatch.setattr(imports.limits, "MAX_MESSAGES", 2)
     report = members(*[f"ZZ;{1020304050 + i};Ana;a@correo.example;;ACTIVO" for i in range(5)])
     assert report.rejected == 5 and len(report.errors) == 2 and report.errors_omitted == 3
     assert "... y 3 filas rechazadas más" in report.to_text()
@@ -312,8 +314,8 @@ def test_changed_rows_are_updated(aws: None, member: Member) -> None:
 
 def test_many_rows_go_in_bounded_batches(aws: None, member: Member,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "BATCH_SIZE", 3)
-    monkeypatch.setattr(imports, "PROGRESS_EVERY", 4)
+    monkeypatch.setattr(imports.limits, "BATCH_SIZE", 3)
+    monkeypatch.setattr(imports.limits, "PROGRESS_EVERY", 4)
     seen: list[int] = []
     text = "\n".join([OBLIGATIONS_HEADER] + [obligation_row(obligation_id=f"O-{i}")
                                              for i in range(10)])
@@ -374,7 +376,9 @@ def test_a_file_older_than_the_stored_balance_is_rejected(aws: None, member: Mem
 def test_a_payment_applied_during_the_import_is_not_lost(aws: None, member: Member) -> None:
     obligations(obligation_row(due="200000", minimum="100000", maximum="500000",
                                cutoff="2026-11-19T00:00:00-05:00"))
-    stale = Obligation.get("52345678", "CRE-1")
+    storage = DynamoImportStorage()
+    stale = storage.obligation("52345678", "CRE-1")
+    assert stale is not None
     # Meanwhile the portal applies a payment made after the new file's cut-off.
     stale_copy = Obligation.get("52345678", "CRE-1")
     stale_copy.update(actions=[
@@ -383,16 +387,16 @@ def test_a_payment_applied_during_the_import_is_not_lost(aws: None, member: Memb
         Obligation.amount_due.add(-70000),
     ])
     report = ImportReport("obligations")
-    importer = imports._ObligationImporter(report, NOW, workers=1)
+    importer = imports.ObligationImporter(storage, report, NOW, workers=1)
     try:
-        row = imports._parse_obligation(
-            imports._Row(2, {"document_number": "52345678", "obligation_id": "CRE-1",
+        row = imports.parse_obligation(
+            imports.Row(2, {"document_number": "52345678", "obligation_id": "CRE-1",
                              "type": "CREDITO", "product_number": "0302024001876",
                              "description": "", "due_date": "2026-12-15",
                              "amount_due": "200000", "minimum_amount": "100000",
                              "maximum_amount": "500000", "cutoff": CUTOFF}), report, NOW)
         assert row is not None
-        outcome = importer._upsert(row, stale)  # its first conditional write must fail
+        outcome = importer.upsert(row, stale)  # its first conditional write must fail
     finally:
         importer.close()
     assert outcome.status == "updated"

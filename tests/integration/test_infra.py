@@ -317,3 +317,38 @@ def clean_env() -> dict[str, str]:
     config = infra.load_config()
     local = {**config["environment_variables"], **config["stages"]["local"]["environment_variables"]}
     return {k: v for k, v in os.environ.items() if k not in local}
+
+
+@pytest.mark.parametrize("stage_name", STAGES)
+def test_the_events_stream_feeds_its_function_with_retries_and_a_failure_queue(
+        stage_name: str, templates) -> None:
+    """The events table streams new images (and expires them by TTL); Chalice's packaged mapping
+    gets this stack's stream, partial batch answers, bisection, bounded retries and the failure
+    queue; every role reads that stream and sends to that queue (the static file by pattern)."""
+    from app import EVENTS_MAX_RETRIES, EVENTS_STREAM_PLACEHOLDER
+
+    resources = templates[stage_name]["Resources"]
+    table = resources["EventsTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    ((function_id, event_id),) = infra.stream_sources(stage_name)
+    assert event_id.endswith("DynamodbEventSource")
+    mapping = resources[function_id]["Properties"]["Events"][event_id]["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]} != EVENTS_STREAM_PLACEHOLDER
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == EVENTS_MAX_RETRIES > 0
+    queue = {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": queue}}
+    assert resources["FailedEventsQueue"]["Type"] == "AWS::SQS::Queue"
+    alarm = resources["FailedEventsQueueAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 1
+    (function,) = [f for f in infra.app_graph(stage_name).functions if f.logical_id == function_id]
+    role = resources[function.role_logical_id]
+    statements = {s["Sid"]: s for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert statements["ReadEventsStream"]["Resource"] == [{"Fn::Sub": "${EventsTable.Arn}/stream/*"}]
+    assert set(statements["ReadEventsStream"]["Action"]) == set(infra.STREAM_ACTIONS)
+    assert statements["FailedEvents"]["Resource"] == [queue]
+    static = {s["Sid"]: s for s in json.loads(infra.policy_path(stage_name).read_text("utf-8"))["Statement"]}
+    prefix = infra.stage(stage_name).table_prefix
+    assert static["ReadEventsStream"]["Resource"] == [f"arn:aws:dynamodb:*:*:table/{prefix}-events/stream/*"]

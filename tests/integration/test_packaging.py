@@ -77,6 +77,13 @@ def test_slow_chalice_package_and_cfn_lint(built: Built) -> None:
     assert api["MemorySize"] == 1024  # bcrypt cost 12: Lambda's CPU scales with memory
     assert resources["ReconcilePending"]["Properties"]["MemorySize"] == 512
     assert resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]  # chalice's swagger survived
+    # The events stream's mapping: Chalice's batch size, the merge template's stream and retries.
+    (stream,) = resources["DeliverDomainEvents"]["Properties"]["Events"].values()
+    assert stream["Type"] == "DynamoDB"
+    assert stream["Properties"]["Stream"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+    assert stream["Properties"]["BatchSize"] == 10
+    assert stream["Properties"]["StartingPosition"] == "TRIM_HORIZON"
+    assert stream["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
     runtime = packaging.lambda_python(built.template)
     with zipfile.ZipFile(built.archive) as zipped:

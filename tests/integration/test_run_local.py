@@ -170,3 +170,52 @@ def test_outbox_lists_simple_and_raw_emails_newest_first(in_process: bool) -> No
             assert status == 200 and "recibo.pdf" in page.decode("utf-8")
             _, content_type, embedded = _get(f"{box.url}/mensajes/{receipt['id']}/html?embed=1")
             assert content_type.startswith("text/html") and b'<base target="_top">' in embedded
+
+
+def test_an_approved_payments_receipt_reaches_the_outbox_through_the_events_stream(
+        stack: StackHandle) -> None:
+    """The approval's transaction put its PaymentApproved in the events table (written here into
+    the stack's moto as the unit of work writes it); the runner reads the table's stream, the app's
+    stream handler sends the receipt, once."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import boto3
+
+    from chalicelib.adapters.dynamo.models import OutboxEvent, Payment, PaymentItem
+    from chalicelib.adapters.dynamo.outbox import outbox_item
+    from chalicelib.domain.events import PaymentApproved
+
+    member = next(m for m in stack.members if m["status"] == "ACTIVO")
+    email = f"socio-{uuid.uuid4().hex[:8]}@correo.example"
+    now = datetime.now(UTC)
+    payment = Payment(
+        payment_id=uuid.uuid4().hex[:22], reference=f"SV-STREAM-{uuid.uuid4().hex[:6].upper()}",
+        document_number=member["document_number"], payer_name=member["full_name"], payer_email=email,
+        status="APPROVED", amount=150_000, bank_code="1022", bank_name="BANCO UNION COLOMBIANO",
+        person_type="natural", description="Pago Sucursal Virtual", ip="190.25.1.2", gateway="wompi",
+        gateway_id="tx-stream-1", cus="CUS-1", created_at=now, updated_at=now, approved_at=now,
+        status_history=[], receipt_emailed=False,
+        items=[PaymentItem(obligation_id="CR-STREAM", type="CREDITO", product_number="1234",
+                           description="Crédito de libre inversión", amount=150_000)])
+    event = PaymentApproved(payment_id=payment.payment_id, document_number=payment.document_number,
+                            reference=payment.reference, at=now)
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.moto_url, region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+    dynamodb.put_item(TableName=Payment.Meta.table_name, Item=payment.serialize())
+    for _ in range(2):  # moto streams the same put again (MODIFY): a second delivery, no second email
+        dynamodb.put_item(TableName=OutboxEvent.Meta.table_name, Item=outbox_item(event).serialize())
+
+    deadline = time.monotonic() + 20
+    messages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not messages:
+        messages = json.loads(_get(f"{stack.outbox_url}/api/messages?to={email}")[2])["messages"]
+        time.sleep(0.2)
+    assert messages, f"no receipt reached the outbox:\n{stack.log_tail(40)}"
+    (receipt,) = messages
+    assert payment.reference in receipt["subject"] and "Aprobada" in receipt["subject"]
+    stored = dynamodb.get_item(TableName=Payment.Meta.table_name, ConsistentRead=True,
+                               Key={"payment_id": {"S": payment.payment_id}})["Item"]
+    assert stored["receipt_emailed"] == {"BOOL": True}
+    time.sleep(2 * 1.0)  # two more reads of the stream: nothing more is sent
+    assert len(json.loads(_get(f"{stack.outbox_url}/api/messages?to={email}")[2])["messages"]) == 1

@@ -103,16 +103,16 @@ def test_every_staff_route_has_the_iam_authorizer_in_aws() -> None:
 def test_in_aws_the_staff_identity_is_the_iam_user_arn(ctx) -> None:  # type: ignore[no-untyped-def]
     from chalicelib.context import Context
     from chalicelib.domain.errors import Unauthenticated
-    from chalicelib.web.staff_api import _authenticate
+    from chalicelib.web.staff_api import staff_actor
 
     aws = Context(replace(ctx.settings, staff_api_key_required=False))
     arn = "arn:aws:iam::123456789012:user/ana.tesoreria"
     signed = SimpleNamespace(headers={}, path="/staff/v1/review",
                              context={"identity": {"userArn": arn, "sourceIp": "10.0.0.1"}})
-    assert _authenticate(signed, aws) == f"staff:{arn}"  # type: ignore[arg-type]
+    assert staff_actor(signed, aws) == f"staff:{arn}"  # type: ignore[arg-type]
     unsigned = SimpleNamespace(headers={"x-api-key": KEY}, path="/staff/v1/review", context={"identity": {}})
     with pytest.raises(Unauthenticated):
-        _authenticate(unsigned, aws)  # type: ignore[arg-type]
+        staff_actor(unsigned, aws)  # type: ignore[arg-type]
 
 
 # --- searching payments -------------------------------------------------------------------------------

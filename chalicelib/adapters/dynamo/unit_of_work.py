@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.audit import DynamoAuditLog
+from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
 from chalicelib.adapters.dynamo.transaction import Tx
@@ -16,6 +17,8 @@ class DynamoUnitOfWork(UnitOfWork):
         self.tx = Tx()
         self.members = DynamoMembers(self.tx)
         self.audit = DynamoAuditLog(self.tx)
+        # --- imports ---
+        self.imports = DynamoImportStorage()
 
     def commit(self) -> None:
         for event in self.events:

@@ -38,9 +38,11 @@ from chalicelib.services.payments.receipts import (
     RECEIPT_MAX_ATTEMPTS,
     PaymentItemView,
     ReceiptView,
+    handle_payment_events,
     list_payments,
     receipt,
     receipt_pdf,
+    send_receipt,
 )
 from chalicelib.services.payments.reconcile import POLL_PAGE_SIZE, ReconcileReport, reconcile_pending
 from chalicelib.services.payments.review import (
@@ -89,8 +91,9 @@ __all__ = [  # callers import the public names from the package, not from its mo
     "STALE_BANKS_RETRY", "STATUS_QUERY_NOTES", "PaymentItemView", "PaymentPreview", "ReceiptView",
     "ReconcileReport",
     "Requery", "Resolution", "StartedPayment", "allocate", "apply_gateway_event", "check_status",
+    "handle_payment_events",  # TEMPORARY (effects helper), with send_receipt: pay's replace them
     "list_banks",
     "list_payments", "preview_payment", "receipt", "receipt_pdf", "reconcile_pending",
-    "refresh_payment", "resend_receipt", "resolve_review", "staff_payment", "staff_requery",
-    "start_payment",
+    "refresh_payment", "resend_receipt", "resolve_review", "send_receipt", "staff_payment",
+    "staff_requery", "start_payment",
 ]

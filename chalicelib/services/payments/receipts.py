@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from chalicelib.adapters.mailer import Attachment, Email
 from chalicelib.context import Context
 from chalicelib.domain import allocation
 from chalicelib.domain import payments as rules
+from chalicelib.domain.events import PaymentEvent
 from chalicelib.domain.members import mask_document, mask_email
 from chalicelib.domain.payments import APPROVED, OPEN_STATUSES
 from chalicelib.observability import log_event
@@ -260,3 +262,24 @@ def list_payments(ctx: Context, document_number: str) -> list[ReceiptView]:
     found = store.payments_of(document_number)
     masks = rules.distinct_masks(i.product_number for p in found for i in p.items)
     return [_view(p, full=True, masks=masks) for p in found]
+
+
+# --- TEMPORARY (effects helper): the receipt from the stream's domain events. The pay helper's
+# send_receipt and handle_payment_events replace this block at merge (same names, same meaning).
+
+def send_receipt(ctx: Context, payment_id: str) -> bool:
+    """Claim the payment's owed receipt and send it: True once sent; False when nothing is owed
+    (sent already, no address, not final, never reached a bank) or the send failed (then the
+    poller retries it)."""
+    payment = store.get_payment(payment_id)
+    if payment is None or not rules.is_final(payment.status) or not payment.payer_email:
+        return False
+    if payment.status != APPROVED and not payment.gateway_id:  # refused before reaching a bank
+        return False
+    return _retry_receipt(ctx, payment)
+
+
+def handle_payment_events(ctx: Context, events: Sequence[PaymentEvent]) -> None:
+    """What follows a payment's approval or rejection: its receipt, once however often told."""
+    for event in events:
+        send_receipt(ctx, event.payment_id)
