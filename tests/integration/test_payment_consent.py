@@ -385,3 +385,19 @@ def test_the_console_shows_the_acceptance(browser_member: Browser, gateways: Gat
     for document in DOCUMENTS:
         assert f'<a href="{document.url}" rel="noopener noreferrer">{document.title}</a>' in section
         assert f'<code class="token">{document.version}</code>' in section
+
+
+def test_after_a_switch_the_poller_asks_each_payment_its_own_gateway(
+        ana: Member, gateways: Gateways, clock) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.context import get_context
+    from chalicelib.services import payments
+
+    on_wompi = pay(ana, accepted=ALL_IDS).json_body["payment"]
+    gateways.configure("placetopay")
+    gateways.wompi.settle(on_wompi["reference"], "APPROVED")
+    clock.advance(minutes=7)
+    report = payments.reconcile_pending(get_context())
+    assert report.applied == 1
+    assert get_payment(on_wompi["id"]).status == "APPROVED"
+    assert gateways.wompi.count("get_transaction") == 1
+    assert gateways.placetopay.calls == []

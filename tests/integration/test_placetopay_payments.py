@@ -80,3 +80,28 @@ def test_a_placetopay_payment_from_the_api_to_its_webhook(
     assert again.json_body == {"result": "duplicate"}
     assert get_payment(started["id"]).status == "APPROVED"
     assert get_obligation("CR-0001").amount_due == 0
+
+
+def test_a_lost_placetopay_notification_ends_approved_through_the_poller(
+        client, ctx, clock, make_member, make_obligation, placetopay: SandboxHandle,
+        receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.context import get_context
+    from chalicelib.services import payments
+
+    make_member(password=PASSWORD)
+    make_obligation()
+    member = sign_in(client, "1020304050")
+    headers = {**JSON, "Cookie": member.cookie, "X-CSRF-Token": member.csrf,
+               "Idempotency-Key": "ptp-2", "User-Agent": UA}
+    body = {"items": [{"obligation_id": "CR-0001", "amount": 150_000}], "person_type": "natural"}
+    started = client.http.post("/api/v1/payments", headers=headers,
+                               body=json.dumps(body).encode()).json_body["payment"]
+    reference = get_payment(started["id"]).reference
+    code, answer = call("POST", f"{placetopay.url}/_sandbox/outcome",
+                        {"reference": reference, "status": "APPROVED", "notify": "none"})
+    assert code == 200, answer
+    assert receiver.received == []  # the one notification was lost
+    clock.advance(minutes=7)
+    assert payments.reconcile_pending(get_context()).applied == 1
+    assert get_payment(started["id"]).status == "APPROVED"
+    assert get_obligation("CR-0001").amount_due == 0

@@ -65,6 +65,7 @@ def _payment_logs(payment: Payment) -> AbstractContextManager[None]:
 
 
 def _query_gateway(ctx: Context, payment: Payment) -> GatewayTransaction | None:
+    ctx = ctx.for_gateway(payment.gateway)  # the gateway it was started with, even after a switch
     if payment.gateway_id:
         return gateway_transaction(ctx, payment.gateway_id)
     return _timed("find_by_reference", ctx.gateway.find_by_reference, payment.reference)
