@@ -38,6 +38,7 @@ class FakeGateway:
         self.name = name
         self.chooses_bank = chooses_bank
         self.consent_documents: list[ConsentDocument] = []  # what documents() answers
+        self.documents_error: Exception | None = None
         self.validated: list[PaymentRequest] = []  # validate_request's calls
         self.banks: list[Bank] = list(BANKS)
         self.transactions: dict[str, GatewayTransaction] = {}
@@ -58,6 +59,8 @@ class FakeGateway:
         return [Bank("0", "A continuación seleccione su banco"), *self.banks]
 
     def documents(self) -> list[ConsentDocument]:
+        if self.documents_error:
+            raise self.documents_error
         return list(self.consent_documents)
 
     def validate_request(self, request: PaymentRequest) -> None:

@@ -401,3 +401,17 @@ def test_after_a_switch_the_poller_asks_each_payment_its_own_gateway(
     assert get_payment(on_wompi["id"]).status == "APPROVED"
     assert gateways.wompi.count("get_transaction") == 1
     assert gateways.placetopay.calls == []
+
+
+def test_documents_the_gateway_cannot_give_stop_the_payment_with_a_spanish_503(
+        ana: Member, gateways: Gateways, browser_member: Browser) -> None:
+    from chalicelib.adapters.gateways.base import GatewayError
+
+    gateways.wompi.documents_error = GatewayError("caída", code="gateway_unavailable")
+    error = assert_error(ana.get("/api/v1/payment-terms"), 503, "terms_unavailable")
+    assert error["message"].startswith("No pudimos obtener los términos de la pasarela")
+    assert_error(pay(ana, accepted=ALL_IDS), 503, "terms_unavailable")
+    html = summary(browser_member)
+    assert "Hay un problema" in html and "No pudimos obtener los términos de la pasarela" in html
+    assert 'type="checkbox"' not in html
+    nothing_saved(gateways.wompi)
