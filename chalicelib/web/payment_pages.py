@@ -260,11 +260,11 @@ def _receipt_page(page: Page, receipt: ReceiptView, *, returning: bool,
                        refresh_seconds=RETURN_REFRESH_SECONDS)
 
 
-def return_refresh_url(page: Page, receipt: ReceiptView) -> str | None:
+def _return_refresh_url(page: Page, receipt: ReceiptView) -> str | None:
     """Where the return page reloads itself next, or None (final, stopped, or enough tries)."""
     query = dict(page.request.query_params or {})
     count = str(query.get("vez", ""))
-    done = int(count) if count.isdigit() and len(count) < 4 else 0
+    done = int(count) if re.fullmatch(r"[0-9]{1,3}", count) else 0
     if receipt.is_final or query.get("auto") == "0" or done >= RETURN_REFRESH_LIMIT:
         return None
     return page.url(f"/pagos/{receipt.id}/retorno?vez={done + 1}")
@@ -277,7 +277,7 @@ def payment_return(page: Page) -> Response:
     receipt = payments_service.refresh_payment(
         page.ctx, page.param("payment_id"),
         document_number=session.document_number if session else None)
-    refresh_url = return_refresh_url(page, receipt)
+    refresh_url = _return_refresh_url(page, receipt)
     response = _receipt_page(page, receipt, returning=True, refresh_url=refresh_url)
     if refresh_url is not None:
         response.headers["Refresh"] = f"{RETURN_REFRESH_SECONDS}; url={refresh_url}"

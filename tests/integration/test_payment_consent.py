@@ -358,6 +358,7 @@ def test_the_return_page_refreshes_itself_until_a_final_state(
     assert (f'<form method="get" action="/pagos/{payment_id}/retorno" class="no-print">\n'
             '      <button type="submit">Consultar de nuevo</button>') in html
     assert 'http-equiv="refresh"' not in html  # a header: axe's meta-refresh rule stays clean
+    assert browser_member.get(f"/pagos/{payment_id}/retorno?vez=%C2%B3").status_code == 200  # "³"
     later = browser_member.get(f"/pagos/{payment_id}/retorno?vez=4")
     assert later.headers["Refresh"].endswith("?vez=5")
     assert "Refresh" not in browser_member.get(f"/pagos/{payment_id}/retorno?auto=0").headers
