@@ -10,6 +10,7 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.adapters.gateways.base import IgnoredEvent, InvalidEvent
+from chalicelib.config import ConfigError
 from chalicelib.context import Context, get_context
 from chalicelib.domain.allocation import AllocationLine
 from chalicelib.domain.errors import InvalidInput
@@ -170,7 +171,7 @@ def _error(status: int, code: str, message: str) -> Response:
 
 def webhook(request: Request, gateway: str | None = None) -> Response:
     """200 processed/duplicate/ignored/deferred; 401 forged, stale or unverifiable; 400 unreadable;
-    503 when the gateway could not confirm it and only a new delivery can settle it. ``gateway``
+    404 for a gateway this stage is not configured for; 503 when the gateway could not confirm it and only a new delivery can settle it. ``gateway``
     is the one whose path it came to (by default the configured one)."""
     raw = http.raw_body(request)
     try:
@@ -182,6 +183,10 @@ def webhook(request: Request, gateway: str | None = None) -> Response:
     ctx = get_context()
     try:
         result = payments_service.apply_gateway_event(ctx, request.headers, raw, gateway=gateway)
+    except ConfigError as exc:  # a path of a gateway this stage has no credentials for
+        log_event("payment_event_unconfigured_gateway", level=logging.WARNING, gateway=gateway,
+                  ip=http.client_ip(request, ctx.settings), reason=str(exc)[:200])
+        return _error(404, "unknown_gateway", "Esta pasarela de pagos no está configurada.")
     except IgnoredEvent as exc:  # genuine, of a type we do not act on: the gateway stops retrying
         log_event("payment_event_ignored", event_type=exc.event_type)
         return http.json_response({"result": "ignored"})

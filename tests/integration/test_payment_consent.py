@@ -416,3 +416,32 @@ def test_documents_the_gateway_cannot_give_stop_the_payment_with_a_spanish_503(
     assert "Hay un problema" in html and "No pudimos obtener los términos de la pasarela" in html
     assert 'type="checkbox"' not in html
     nothing_saved(gateways.wompi)
+
+
+def test_a_gateway_without_credentials_answers_404_on_its_webhook(
+        gateways: Gateways, client, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.gateways import registry
+    from chalicelib.config import ConfigError
+
+    def unconfigured(settings: Any, name: str | None = None) -> FakeGateway:
+        if name == "placetopay":
+            raise ConfigError("secret PLACETOPAY_SECRET_KEY is not configured")
+        return gateways.wompi
+
+    monkeypatch.setattr(registry, "gateway_for", unconfigured)
+    answer = webhook(client, "/webhooks/placetopay", b'{"requestId": 1}')
+    assert_error(answer, 404, "unknown_gateway")
+
+
+def test_the_openapi_document_describes_consent_and_both_webhooks(client) -> None:  # type: ignore[no-untyped-def]
+    document = client.http.get("/api/v1/openapi.json").json_body
+    paths = document["paths"]
+    terms = paths["/api/v1/payment-terms"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert terms["schema"]["required"] == ["gateway", "documents"]
+    body = paths["/api/v1/payments"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "bank_code" not in body["required"] and "accepted_documents" in body["properties"]
+    assert "terms_not_accepted" in paths["/api/v1/payments"]["post"]["responses"]["400"]["description"]
+    banks = paths["/api/v1/banks"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert banks["properties"]["chosen_by_gateway"]["type"] == "boolean"
+    assert {"pseWebhook", "placetopayWebhook"} == {
+        paths[p]["post"]["operationId"] for p in ("/webhooks/pse", "/webhooks/placetopay")}
