@@ -134,9 +134,11 @@ def aws() -> Iterator[None]:
     """
     from moto import mock_aws
 
-    from chalicelib.adapters.dynamo.models import ALL_MODELS
+    from chalicelib.adapters.dynamo.models import ALL_MODELS, bind_tables
+    from chalicelib.config import get_settings
     from chalicelib.context import reset_contexts
 
+    bind_tables(get_settings())
     with mock_aws():
         for model in ALL_MODELS:
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -52,7 +52,7 @@ def _kinds(ctx, member_document: str) -> dict[str, Callable[[], float]]:  # type
 
 
 def run() -> tuple[list[Row], list[str]]:
-    from chalicelib.adapters.dynamo import repositories as repo
+    from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
     from chalicelib.context import get_context
 
     with env.env_overrides(BCRYPT_COST=COST), env.aws(), env.bench_clock():
@@ -70,7 +70,8 @@ def run() -> tuple[list[Row], list[str]]:
                     elapsed = kinds[name]()
                     if round_no >= WARMUP:
                         samples[name].append(elapsed)
-        after = repo.get_member(member.document_number)
+        with DynamoUnitOfWork() as uow:
+            after = uow.members.get(member.document_number)
         if after is None or after.locked_until is not None:
             raise RuntimeError("the known member got locked during the login measure")
 

@@ -1,7 +1,9 @@
 """What a use case needs from the outside world, built once per configuration.
 
 Clocks, randomness and sleeping come from :class:`Runtime` so tests can replace them instead of
-waiting; collaborators (hasher, mailer, gateway) are built lazily, off the cold-start path.
+waiting; use cases read them through their context (``ctx.now()``, ``ctx.monotonic()``,
+``ctx.sleep()``). Collaborators (hasher, mailer, gateway) are built lazily, off the cold-start
+path. This is the composition root: it binds the DynamoDB models to the settings' tables.
 """
 
 from __future__ import annotations
@@ -48,10 +50,18 @@ class Context:
             return self.units_of_work()
         from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 
+        _bind_tables(self.settings)
         return DynamoUnitOfWork()
 
     def now(self) -> datetime:
         return Runtime.clock()
+
+    def monotonic(self) -> float:
+        """Seconds for measuring a duration (never goes back; not a time of day)."""
+        return Runtime.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        Runtime.sleep(seconds)
 
     def token(self, nbytes: int = 32) -> str:
         """URL-safe random text with ``nbytes`` of entropy (32 bytes = 256 bits)."""
@@ -118,8 +128,17 @@ class Context:
 _contexts: dict[Settings, Context] = {}
 
 
+def _bind_tables(settings: Settings) -> None:
+    """The DynamoDB models' table names and region, from ``settings`` (idempotent, cheap)."""
+    from chalicelib.adapters.dynamo.models import bind_tables
+
+    bind_tables(settings)
+
+
 def get_context() -> Context:
+    """The context of the process's current settings, the DynamoDB models bound to them."""
     settings = get_settings()
+    _bind_tables(settings)
     context = _contexts.get(settings)
     if context is None:
         context = _contexts[settings] = Context(settings)

@@ -11,8 +11,8 @@ runs; and every second, the events table's stream to the ``@app.on_dynamodb_reco
 receipts), as Lambda reads it in AWS. Ctrl+C or SIGTERM stops everything.
 
 Ports: ``PORT`` (8000, the app), ``OUTBOX_PORT`` (8025), ``SANDBOX_PORT`` (8050), ``MOTO_PORT``
-(0: a free one). ``chalicelib`` is imported only once the environment is set, because table names
-are fixed when the models are imported.
+(0: a free one). ``chalicelib`` is imported only once the environment is set: its settings, and
+the tables the models are bound to, come from it.
 
 Browser tests use :func:`start_stack`, which runs this same runner in a child process (so the
 test process keeps its own in-process moto) and returns a :class:`StackHandle`.
@@ -507,8 +507,9 @@ def _start(stack: LocalStack, port: int, outbox_port: int, sandbox_port: int, mo
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from chalicelib.adapters.dynamo.tables import create_all_tables  # only now: env is set
+    from chalicelib.config import get_settings
 
-    created = create_all_tables()
+    created = create_all_tables(get_settings())
     if created:
         _say(f"tablas creadas: {', '.join(created)}")
     _verify_sender()

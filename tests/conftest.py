@@ -1,7 +1,7 @@
 """Shared fixtures: moto in process (serialized, like DynamoDB), a controllable clock, the app client.
 
-The local stage's environment from .chalice/config.json is applied before anything imports the app
-(table names are fixed at import), with test-friendly overrides: bcrypt cost 4, no response floor.
+The local stage's environment from .chalice/config.json is applied before anything imports the app,
+with test-friendly overrides: bcrypt cost 4, no response floor.
 """
 
 from __future__ import annotations
@@ -86,9 +86,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    from chalicelib.adapters.dynamo.models import ALL_MODELS
+    from chalicelib.adapters.dynamo.models import ALL_MODELS, bind_tables
+    from chalicelib.config import get_settings
     from chalicelib.context import reset_contexts
 
+    bind_tables(get_settings())
     with mock_aws():
         for model in ALL_MODELS:
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

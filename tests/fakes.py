@@ -20,12 +20,17 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.obligations import Obligation
+from chalicelib.domain.sessions import Recovery, Session, StaffSession
 from chalicelib.services.repositories import (
     AuditLog,
     ImportLease,
     ImportRunRecord,
     ImportStorage,
     MemberRepository,
+    RateCounters,
+    RecoveryRepository,
+    SessionRepository,
+    StaffSessionRepository,
 )
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -80,6 +85,11 @@ class FakeUnitOfWork(UnitOfWork):
         self.audit = FakeAuditLog(self)
         # --- imports ---
         self.imports = FakeImportStorage(store)
+        # access
+        self.sessions = FakeSessions(self)
+        self.recoveries = FakeRecoveries(self)
+        self.rate_counters = FakeRateCounters(self)
+        self.staff_sessions = FakeStaffSessions(self)
 
     def stage(self, label: str, table: str, key: Hashable, value: Any, expect: Expectation) -> None:
         self.staged.append(Staged(label, table, key, value, expect))
@@ -267,3 +277,98 @@ class FakeImportStorage(ImportStorage):
 
     def record_run(self, run: ImportRunRecord) -> None:
         self._table("import_runs")[run.batch_id] = run
+# --- access: member sessions, recoveries, rate counters, staff sessions --------------------------
+
+def exists(current: Any) -> bool:
+    return current is not None
+
+
+class FakeSessions(SessionRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, session_hash: str) -> Session | None:
+        session: Session | None = self.uow.store.read("sessions", session_hash)
+        return session
+
+    def add(self, session: Session) -> None:
+        self.uow.stage("session", "sessions", session.session_hash, session, ABSENT)
+
+    def touch(self, session: Session, at: datetime) -> None:
+        self.uow.stage("session", "sessions", session.session_hash,
+                       replace(session, last_seen_at=at), exists)
+
+    def delete(self, session_hash: str) -> None:
+        self.uow.stage("session", "sessions", session_hash, None, None)
+
+    def delete_of_member(self, document_number: str, *, keep: str | None = None) -> int:
+        table = self.uow.store.tables["sessions"]
+        ended = [k for k, s in table.items() if s.document_number == document_number and k != keep]
+        for key in ended:
+            del table[key]
+        return len(ended)
+
+
+class FakeRecoveries(RecoveryRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, token_hash: str) -> Recovery | None:
+        recovery: Recovery | None = self.uow.store.read("recoveries", token_hash)
+        return recovery
+
+    def add(self, recovery: Recovery) -> None:
+        self.uow.stage("recovery", "recoveries", recovery.token_hash, recovery, ABSENT)
+
+    def mark_used(self, recovery: Recovery, at: datetime) -> None:
+        stored = self.uow.store.read("recoveries", recovery.token_hash)
+        self.uow.stage("recovery", "recoveries", recovery.token_hash,
+                       replace(stored or recovery, used_at=at),
+                       lambda current: current is not None and current.used_at is None)
+
+    def count_attempt(self, recovery: Recovery, max_attempts: int) -> int:
+        stored = self.uow.store.tables["recoveries"].get(recovery.token_hash)
+        if stored is None or stored.attempts >= max_attempts:
+            return 0
+        stored.attempts += 1
+        attempts: int = stored.attempts
+        recovery.attempts = attempts
+        return max(0, max_attempts - attempts)
+
+
+class FakeRateCounters(RateCounters):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def hit(self, key: str, *, limit: int, expires_at: datetime) -> bool:
+        counters = self.uow.store.tables["rate_counters"]
+        if counters.get(key, 0) >= limit:
+            return False
+        counters[key] = counters.get(key, 0) + 1
+        return True
+
+
+class FakeStaffSessions(StaffSessionRepository):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, session_hash: str) -> StaffSession | None:
+        session: StaffSession | None = self.uow.store.read("staff_sessions", session_hash)
+        return session
+
+    def add(self, session: StaffSession) -> None:
+        self.uow.stage("staff_session", "staff_sessions", session.session_hash, session, ABSENT)
+
+    def touch(self, session: StaffSession, at: datetime) -> None:
+        self.uow.stage("staff_session", "staff_sessions", session.session_hash,
+                       replace(session, last_seen_at=at), exists)
+
+    def delete(self, session_hash: str) -> None:
+        self.uow.stage("staff_session", "staff_sessions", session_hash, None, None)
+
+    def delete_of_user(self, username: str) -> int:
+        table = self.uow.store.tables["staff_sessions"]
+        ended = [k for k, s in table.items() if s.username == username]
+        for key in ended:
+            del table[key]
+        return len(ended)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class DomainError(Exception):
@@ -12,7 +13,7 @@ class DomainError(Exception):
     code = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 extra: dict | None = None) -> None:
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code:
@@ -55,7 +56,7 @@ class Conflict(DomainError):
 
     def __init__(self, message: str = "Los datos cambiaron mientras se procesaba; intente de nuevo.",
                  *, changed: Iterable[str] = (), code: str | None = None, field: str | None = None,
-                 extra: dict | None = None) -> None:
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message, code=code, field=field, extra=extra)
         self.changed = frozenset(changed)
 

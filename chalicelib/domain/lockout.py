@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from chalicelib.domain.members import Member
+
 HOUR = timedelta(hours=1)
 
 
@@ -54,3 +56,24 @@ class LockoutPolicy:
     @staticmethod
     def after_success() -> FailureState:
         return FailureState()
+
+
+def failure_state(member: Member) -> FailureState:
+    """The member's failed-password record, as the policy reads it."""
+    return FailureState(consecutive=member.failed_consecutive or 0, locked_until=member.locked_until,
+                        window_start=member.failure_window_start,
+                        window_failures=member.failure_window_count or 0)
+
+
+def record_failure_state(member: Member, state: FailureState) -> None:
+    """Store ``state`` (what the policy decided after a failure) on the member."""
+    member.failed_consecutive = state.consecutive
+    member.locked_until = state.locked_until
+    member.failure_window_start = state.window_start
+    member.failure_window_count = state.window_failures
+
+
+def clear_failures(member: Member) -> None:
+    """A correct password ends the consecutive count and any lock; the hourly window stays."""
+    member.failed_consecutive = 0
+    member.locked_until = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import repositories as repo
-from chalicelib.adapters.dynamo.models import AuditEvent
 from chalicelib.context import Context
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.observability import log_event
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.dynamo.models import AuditEvent
 
 
 def audit_entry(ctx: Context, *, subject: str, event: str, actor: str = "member",
@@ -22,15 +23,11 @@ def audit_entry(ctx: Context, *, subject: str, event: str, actor: str = "member"
                       details={k: str(v) for k, v in details.items()} or None)
 
 
-def audit_item(ctx: Context, *, subject: str, event: str, actor: str = "member",
-               ip: str | None = None, reason: str | None = None, payment_id: str | None = None,
-               **details: Any) -> AuditEvent:
+def audit_item(ctx: Context, **fields: Any) -> AuditEvent:
     """Until every use case writes through a unit of work: the entry as a PynamoDB item."""
-    log_event(event, document_number=subject, actor=actor, ip=ip, reason=reason,
-              payment_id=payment_id, **details)
-    return repo.audit_event(subject=subject, event=event, actor=actor, at=ctx.now(),
-                            suffix=ctx.token(6), ip=ip, reason=reason, payment_id=payment_id,
-                            details={k: str(v) for k, v in details.items()} or None)
+    from chalicelib.adapters.dynamo.audit import audit_item as item_of_entry
+
+    return item_of_entry(audit_entry(ctx, **fields))
 
 
 def record(ctx: Context, **fields: Any) -> None:

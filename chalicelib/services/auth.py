@@ -10,17 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.dynamo import repositories as repo
-from chalicelib.adapters.dynamo.models import Member, Session
 from chalicelib.context import Context
-from chalicelib.domain.errors import InvalidCredentials, InvalidInput
-from chalicelib.domain.lockout import FailureState, LockoutPolicy
-from chalicelib.domain.members import mask_email, parse_document_number
+from chalicelib.domain.errors import Conflict, InvalidCredentials, InvalidInput
+from chalicelib.domain.lockout import (
+    LockoutPolicy,
+    clear_failures,
+    failure_state,
+    record_failure_state,
+)
+from chalicelib.domain.members import Member, mask_email, parse_document_number
+from chalicelib.domain.sessions import Session
 from chalicelib.observability import log_event
 from chalicelib.security.passwords import hash_token
 from chalicelib.security.signing import BadSignature
 from chalicelib.services import throttle
-from chalicelib.services.audit import audit_item
+from chalicelib.services.audit import audit_entry
+from chalicelib.services.unit_of_work import UnitOfWork, until_committed
 
 GENERIC_FAILURE = (
     "Documento o contraseña incorrectos. Si es su primer ingreso o olvidó su contraseña, use "
@@ -29,7 +34,9 @@ GENERIC_FAILURE = (
 )
 TICKET_EXPIRED = "El tiempo para escribir la contraseña terminó. Escriba de nuevo su número de documento."
 MAX_PASSWORD_INPUT = 1024  # far above the policy's 128 characters; bounds the work per request
-_MAX_RACE_RETRIES = 3
+#: Decisions a login makes at most when other requests keep changing the member meanwhile.
+LOGIN_ATTEMPTS = 5
+TOUCH_AFTER = timedelta(seconds=30)  # a session's idle timeout slides at most this often
 
 
 @dataclass(frozen=True)
@@ -87,115 +94,99 @@ def ticket_document(ctx: Context, ticket: object) -> str | None:
         return None
 
 
-def _failure_state(member: Member) -> FailureState:
-    return FailureState(
-        consecutive=member.failed_consecutive or 0,
-        locked_until=member.locked_until,
-        window_start=member.failure_window_start,
-        window_failures=member.failure_window_count or 0,
-    )
-
-
-def _can_sign_in(member: Member | None) -> bool:
-    return bool(member and member.status == "ACTIVO" and not member.portal_blocked
-                and member.password_hash)
+def _can_sign_in(member: Member) -> bool:
+    return bool(member.status == "ACTIVO" and not member.portal_blocked and member.password_hash)
 
 
 def login(ctx: Context, ticket: object, password: object, *, ip: str) -> LoginResult:
-    """Step 2: verify the password; on success a new server-side session."""
+    """Step 2: verify the password; on success a new server-side session.
+
+    Every outcome is one version-checked write of the member (or an audit entry alone): when two
+    requests for one member race, the loser reads the member again and decides again, so no
+    failure goes uncounted and a lock is never skipped."""
     if not isinstance(password, str) or not password:
         raise InvalidInput("Ingrese su contraseña.", field="password")
     if len(password) > MAX_PASSWORD_INPUT:
         raise InvalidCredentials(GENERIC_FAILURE)
     throttle.check_ip(ctx, "login", ip)
     document_number = _ticket_document(ctx, ticket)
-    for _ in range(_MAX_RACE_RETRIES):
-        member = repo.get_member(document_number)
+    verdicts: dict[str | None, bool] = {}
+
+    def verified(stored_hash: str | None) -> bool:
+        """bcrypt on every path (a dummy hash without a member), once per stored hash."""
+        if stored_hash not in verdicts:
+            verdicts[stored_hash] = ctx.hasher.verify(password, stored_hash)
+        return verdicts[stored_hash]
+
+    def attempt(uow: UnitOfWork) -> LoginResult | None:
+        member = uow.members.get(document_number)
         now = ctx.now()
-        verified = ctx.hasher.verify(password, member.password_hash if member else None)
-        try:
-            if member is None:
-                audit_item(ctx, subject=document_number, event="authn_login_fail", ip=ip,
-                           reason="unknown_document").save()
-            elif _failure_state(member).is_locked(now):
-                # Not verified nor counted while locked: the lock is not extended (lockout DoS).
-                audit_item(ctx, subject=document_number, event="authn_login_fail_max", ip=ip,
-                           reason="locked").save()
-            elif verified and _can_sign_in(member):
-                return _sign_in(ctx, member, ip=ip, now=now)
-            else:
-                _record_failure(ctx, member, ip=ip, now=now,
-                                reason="wrong_password" if not verified else f"status_{member.status}")
-        except repo.ConcurrentUpdate:
-            continue
+        correct = verified(member.password_hash if member else None)
+        if member is None:
+            uow.audit.add(audit_entry(ctx, subject=document_number, event="authn_login_fail", ip=ip,
+                                      reason="unknown_document"))
+        elif failure_state(member).is_locked(now):
+            # Not verified nor counted while locked: the lock is not extended (lockout DoS).
+            uow.audit.add(audit_entry(ctx, subject=document_number, event="authn_login_fail_max",
+                                      ip=ip, reason="locked"))
+        elif correct and _can_sign_in(member):
+            return _sign_in(ctx, uow, member, ip=ip, now=now)
+        else:
+            _record_failure(ctx, uow, member, ip=ip, now=now,
+                            reason="wrong_password" if not correct else f"status_{member.status}")
+        return None
+
+    try:
+        result = until_committed(ctx.unit_of_work, attempt, attempts=LOGIN_ATTEMPTS)
+    except Conflict:
+        result = None
+    if result is None:
         raise InvalidCredentials(GENERIC_FAILURE)
-    raise InvalidCredentials(GENERIC_FAILURE)
+    log_event("session_created", document_number=document_number, ip=ip)
+    return result
 
 
-def _record_failure(ctx: Context, member: Member, *, ip: str, now: datetime, reason: str) -> None:
-    before = _failure_state(member)
-    after = lockout_policy(ctx).after_failure(before, now)
-    locked_now = after.is_locked(now)
-    event = "authn_login_lock" if locked_now else "authn_login_fail"
-    audit = audit_item(ctx, subject=member.document_number, event=event, ip=ip, reason=reason,
-                       consecutive=after.consecutive)
-    repo.transact(
-        updates=[(
-            member,
-            [
-                Member.failed_consecutive.set(after.consecutive),
-                Member.locked_until.set(after.locked_until) if after.locked_until
-                else Member.locked_until.remove(),
-                Member.failure_window_start.set(after.window_start),
-                Member.failure_window_count.set(after.window_failures),
-            ],
-            # Concurrent guesses must not share one count.
-            Member.failed_consecutive == before.consecutive
-            if member.failed_consecutive is not None else Member.failed_consecutive.does_not_exist(),
-        )],
-        saves=[audit],
-    )
+def _record_failure(ctx: Context, uow: UnitOfWork, member: Member, *, ip: str, now: datetime,
+                    reason: str) -> None:
+    after = lockout_policy(ctx).after_failure(failure_state(member), now)
+    record_failure_state(member, after)
+    event = "authn_login_lock" if after.is_locked(now) else "authn_login_fail"
+    uow.members.update(member)
+    uow.audit.add(audit_entry(ctx, subject=member.document_number, event=event, ip=ip, reason=reason,
+                              consecutive=after.consecutive))
 
 
-def _sign_in(ctx: Context, member: Member, *, ip: str, now: datetime) -> LoginResult:
+def _sign_in(ctx: Context, uow: UnitOfWork, member: Member, *, ip: str, now: datetime) -> LoginResult:
     s = ctx.settings
     token = ctx.token(32)
     csrf = ctx.token(32)
-    expires = now + timedelta(seconds=s.session_absolute_seconds)
-    session = Session(
+    previous_at, previous_ip = member.last_login_at, member.last_login_ip
+    uow.sessions.add(Session(
         session_hash=hash_token(token),
         document_number=member.document_number,
         csrf_token=csrf,
         created_at=now,
         last_seen_at=now,
-        expires_at=expires,
+        expires_at=now + timedelta(seconds=s.session_absolute_seconds),
         ip=ip,
-        ttl=expires,
-    )
-    actions = [
-        Member.failed_consecutive.set(0),
-        Member.locked_until.remove(),
-        Member.last_login_at.set(now),
-        Member.last_login_ip.set(ip),
-    ]
-    if member.last_login_at:
-        actions += [Member.previous_login_at.set(member.last_login_at),
-                    Member.previous_login_ip.set(member.last_login_ip or "")]
-    audits = [audit_item(ctx, subject=member.document_number, event="authn_login_success", ip=ip)]
+    ))
+    clear_failures(member)
+    if previous_at:
+        member.previous_login_at, member.previous_login_ip = previous_at, previous_ip or ""
+    member.last_login_at, member.last_login_ip = now, ip
+    uow.audit.add(audit_entry(ctx, subject=member.document_number, event="authn_login_success", ip=ip))
     if member.terms_version != s.terms_version:
         # Entering means accepting the terms (seed notice): keep version, time and IP as proof.
-        actions += [Member.terms_version.set(s.terms_version), Member.terms_accepted_at.set(now),
-                    Member.terms_accepted_ip.set(ip)]
-        audits.append(audit_item(ctx, subject=member.document_number, event="terms_accepted", ip=ip,
-                                 terms_version=s.terms_version))
-    repo.transact(updates=[(member, actions, None)], saves=[session, *audits])
-    log_event("session_created", document_number=member.document_number, ip=ip)
+        member.terms_version, member.terms_accepted_at, member.terms_accepted_ip = s.terms_version, now, ip
+        uow.audit.add(audit_entry(ctx, subject=member.document_number, event="terms_accepted", ip=ip,
+                                  terms_version=s.terms_version))
+    uow.members.update(member)
     return LoginResult(
         session_token=token,
         csrf_token=csrf,
         member_name=member.full_name,
-        previous_login_at=member.last_login_at,
-        previous_login_ip=member.last_login_ip,
+        previous_login_at=previous_at,
+        previous_login_ip=previous_ip,
     )
 
 
@@ -204,20 +195,27 @@ def current_session(ctx: Context, token: str | None) -> SessionView | None:
     if not token or len(token) > 256:
         return None
     session_hash = hash_token(token)
-    session = repo.get_session(session_hash)
-    if session is None:
-        return None
-    now = ctx.now()
-    idle = timedelta(seconds=ctx.settings.session_idle_seconds)
-    if now >= session.expires_at or now >= session.last_seen_at + idle:
-        repo.delete_session(session_hash)
-        audit_item(ctx, subject=session.document_number, event="session_expired",
-                   reason="absolute" if now >= session.expires_at else "idle").save()
-        return None
-    last_seen = session.last_seen_at
-    if now - last_seen >= timedelta(seconds=30):
-        repo.touch_session(session, now)
-        last_seen = now
+    with ctx.unit_of_work() as uow:
+        session = uow.sessions.get(session_hash)
+        if session is None:
+            return None
+        now = ctx.now()
+        idle = timedelta(seconds=ctx.settings.session_idle_seconds)
+        ended = session.end_reason(now, idle)
+        if ended:
+            uow.sessions.delete(session_hash)
+            uow.audit.add(audit_entry(ctx, subject=session.document_number, event="session_expired",
+                                      reason=ended))
+            uow.commit()
+            return None
+        last_seen = session.last_seen_at
+        if now - last_seen >= TOUCH_AFTER:
+            uow.sessions.touch(session, now)
+            try:
+                uow.commit()
+            except Conflict:
+                return None  # ended meanwhile (a logout in another tab)
+            last_seen = now
     return SessionView(
         session_hash=session_hash,
         document_number=session.document_number,
@@ -228,8 +226,11 @@ def current_session(ctx: Context, token: str | None) -> SessionView | None:
 
 
 def logout(ctx: Context, session: SessionView, *, ip: str) -> None:
-    repo.delete_session(session.session_hash)
-    audit_item(ctx, subject=session.document_number, event="session_expired", ip=ip, reason="logout").save()
+    with ctx.unit_of_work() as uow:
+        uow.sessions.delete(session.session_hash)
+        uow.audit.add(audit_entry(ctx, subject=session.document_number, event="session_expired", ip=ip,
+                                  reason="logout"))
+        uow.commit()
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,9 @@ class MemberSummary:
     previous_login_ip: str | None
 
 
-def member_summary(session: SessionView) -> MemberSummary:
-    member = repo.get_member(session.document_number)
+def member_summary(ctx: Context, session: SessionView) -> MemberSummary:
+    with ctx.unit_of_work() as uow:
+        member = uow.members.get(session.document_number)
     if member is None:
         raise InvalidCredentials(GENERIC_FAILURE)
     return MemberSummary(

@@ -36,7 +36,7 @@ from urllib.parse import unquote, unquote_plus
 from chalicelib.adapters.s3 import get_object
 from chalicelib.adapters.s3 import s3_client as s3_client  # re-exported: the console's client
 from chalicelib.config import Settings
-from chalicelib.context import Runtime
+from chalicelib.context import Context, get_context
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.services.imports import ImportBusy, ImportReport, import_members, import_obligations
@@ -113,7 +113,7 @@ def open_object(s3: Any, bucket: str, key: str) -> tuple[str, dict[str, Any]]:
 
 def import_s3_object(bucket: str, key: str, *, now: datetime, s3: Any,
                      progress: Callable[[int], None] | None = None, force_close: bool = False,
-                     busy_wait_seconds: float = 0) -> S3ImportResult:
+                     busy_wait_seconds: float = 0, ctx: Context | None = None) -> S3ImportResult:
     """Import ``s3://bucket/key`` (streamed) and write its report next to it; see the module.
 
     Raises ImportBusy when another obligations import still runs after ``busy_wait_seconds``
@@ -130,6 +130,7 @@ def import_s3_object(bucket: str, key: str, *, now: datetime, s3: Any,
         log_event("import_s3_unrecognized", level=30, bucket=bucket, key=key)
         return S3ImportResult(bucket, key, None, text_key, json_key, text)
 
+    ctx = ctx or get_context()
     waited = 0.0
     while True:
         key, answer = open_object(s3, bucket, key)
@@ -137,17 +138,17 @@ def import_s3_object(bucket: str, key: str, *, now: datetime, s3: Any,
         body = answer["Body"]  # botocore StreamingBody: read(n) pulls from the connection
         try:
             if kind.kind == "members":
-                report = import_members(body, now=now, progress=progress, source=source)
+                report = import_members(body, now=now, progress=progress, source=source, ctx=ctx)
             else:
                 report = import_obligations(body, now=now, progress=progress, full=kind.full,
-                                            force_close=force_close, source=source)
+                                            force_close=force_close, source=source, ctx=ctx)
             break
         except ImportBusy:
             if waited >= busy_wait_seconds:
                 raise
         finally:
             body.close()
-        Runtime.sleep(BUSY_POLL_SECONDS)
+        ctx.sleep(BUSY_POLL_SECONDS)
         waited += BUSY_POLL_SECONDS
 
     text_key, json_key = report_keys(key)

@@ -18,15 +18,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.cognito import ROLES, CognitoRefusal, StaffDirectory
-from chalicelib.adapters.dynamo import staff_repo
-from chalicelib.adapters.dynamo.models import StaffSession
+from chalicelib.adapters.cognito import ROLES, AuthStep, CognitoRefusal, StaffDirectory
 from chalicelib.context import Context
-from chalicelib.domain.errors import Forbidden, InvalidCredentials, InvalidInput, Throttled
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.errors import Conflict, Forbidden, InvalidCredentials, InvalidInput, Throttled
+from chalicelib.domain.sessions import StaffSession
 from chalicelib.observability import log_event
 from chalicelib.security.passwords import hash_token
 from chalicelib.services import throttle
-from chalicelib.services.audit import record
+from chalicelib.services.audit import audit_entry, record
 
 ACTIVE = "ACTIVE"
 NEW_PASSWORD = "NEW_PASSWORD_REQUIRED"  # a challenge name  # noqa: S105  # nosec B105
@@ -50,6 +50,7 @@ FORBIDDEN = "Su rol no permite esta acción."
 _USERNAME = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _CODE = re.compile(r"[0-9]{6}")
 MAX_PASSWORD = 256
+TOUCH_AFTER = timedelta(seconds=30)  # a session's idle timeout slides at most this often
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,16 @@ def _pending(ctx: Context, *, username: str, stage: str, ip: str, session: str |
     now = ctx.now()
     token = ctx.token(32)
     expires = now + timedelta(seconds=ctx.settings.staff_signin_seconds)
-    StaffSession(session_hash=hash_token(token), username=username, stage=stage,
-                 csrf_token=ctx.token(32), created_at=now, last_seen_at=now, expires_at=expires,
-                 ip=ip, challenge_session=session, access_token=access_token, totp_secret=secret,
-                 ttl=expires).save()
+    with ctx.unit_of_work() as uow:
+        uow.staff_sessions.add(StaffSession(
+            session_hash=hash_token(token), username=username, stage=stage, csrf_token=ctx.token(32),
+            created_at=now, last_seen_at=now, expires_at=expires, ip=ip, challenge_session=session,
+            access_token=access_token, totp_secret=secret))
+        uow.commit()
     return SignInStep(stage, token)
 
 
-def _advance(ctx: Context, username: str, step, *, ip: str) -> SignInStep:  # type: ignore[no-untyped-def]
+def _advance(ctx: Context, username: str, step: AuthStep, *, ip: str) -> SignInStep:
     """The next pending stage for what Cognito answered (never a session: see the module)."""
     dirx = directory(ctx)
     if step.challenge == NEW_PASSWORD:
@@ -179,18 +182,28 @@ def pending(ctx: Context, token: str | None) -> StaffSession | None:
     """The sign-in in progress behind this cookie, if it is still in time."""
     if not token or len(token) > 256:
         return None
-    item = staff_repo.get(hash_token(token))
+    with ctx.unit_of_work() as uow:
+        item = uow.staff_sessions.get(hash_token(token))
     if item is None or item.stage == ACTIVE:
         return None
     if ctx.now() >= item.expires_at:
-        staff_repo.delete(item.session_hash)
+        _end(ctx, item.session_hash)
         return None
     return item
 
 
-def _replace(item: StaffSession, step: SignInStep) -> SignInStep:
+def _end(ctx: Context, session_hash: str, entry: AuditEntry | None = None) -> None:
+    """Delete a staff session or pending item, with the audit entry that says why, if any."""
+    with ctx.unit_of_work() as uow:
+        uow.staff_sessions.delete(session_hash)
+        if entry is not None:
+            uow.audit.add(entry)
+        uow.commit()
+
+
+def _replace(ctx: Context, item: StaffSession, step: SignInStep) -> SignInStep:
     """The pending item is used up: the next stage has its own (a fresh cookie each step)."""
-    staff_repo.delete(item.session_hash)
+    _end(ctx, item.session_hash)
     return step
 
 
@@ -210,7 +223,7 @@ def set_new_password(ctx: Context, item: StaffSession, new_password: object, con
         raise _refusal(ctx, exc, username=item.username, ip=ip) from None
     record(ctx, subject=STAFF_SUBJECT, event="authn_password_change", actor=f"staff:{item.username}",
            ip=ip, reason="first_sign_in")
-    return _replace(item, _advance(ctx, item.username, step, ip=ip))
+    return _replace(ctx, item, _advance(ctx, item.username, step, ip=ip))
 
 
 def submit_code(ctx: Context, item: StaffSession, code: object, *, ip: str) -> SignInStep:
@@ -235,17 +248,17 @@ def submit_code(ctx: Context, item: StaffSession, code: object, *, ip: str) -> S
             dirx.prefer_totp(item.access_token or "")
             record(ctx, subject=STAFF_SUBJECT, event="authn_mfa_enrolled", actor=f"staff:{item.username}",
                    ip=ip)
-            return _replace(item, SignInStep("DONE"))
+            return _replace(ctx, item, SignInStep("DONE"))
         else:
             raise InvalidCredentials(SIGNIN_EXPIRED, code="signin_expired")
     except CognitoRefusal as exc:
         raise _refusal(ctx, exc, username=item.username, ip=ip) from None
     if step.challenge is not None or not step.access_token:
-        return _replace(item, _advance(ctx, item.username, step, ip=ip))
+        return _replace(ctx, item, _advance(ctx, item.username, step, ip=ip))
     if item.stage == MFA_SETUP:
         record(ctx, subject=STAFF_SUBJECT, event="authn_mfa_enrolled", actor=f"staff:{item.username}",
                ip=ip)
-    return _replace(item, _activate(ctx, item.username, ip=ip))
+    return _replace(ctx, item, _activate(ctx, item.username, ip=ip))
 
 
 def _activate(ctx: Context, username: str, *, ip: str) -> SignInStep:
@@ -260,11 +273,13 @@ def _activate(ctx: Context, username: str, *, ip: str) -> SignInStep:
     now = ctx.now()
     token = ctx.token(32)
     expires = now + timedelta(seconds=ctx.settings.staff_session_absolute_seconds)
-    StaffSession(session_hash=hash_token(token), username=username, stage=ACTIVE, groups=list(groups),
-                 csrf_token=ctx.token(32), created_at=now, last_seen_at=now, expires_at=expires,
-                 ip=ip, ttl=expires).save()
-    record(ctx, subject=STAFF_SUBJECT, event="authn_login_success", actor=f"staff:{username}", ip=ip,
-           groups=",".join(groups))
+    with ctx.unit_of_work() as uow:
+        uow.staff_sessions.add(StaffSession(
+            session_hash=hash_token(token), username=username, stage=ACTIVE, groups=list(groups),
+            csrf_token=ctx.token(32), created_at=now, last_seen_at=now, expires_at=expires, ip=ip))
+        uow.audit.add(audit_entry(ctx, subject=STAFF_SUBJECT, event="authn_login_success",
+                                  actor=f"staff:{username}", ip=ip, groups=",".join(groups)))
+        uow.commit()
     log_event("session_created", actor=f"staff:{username}", ip=ip)
     return SignInStep(ACTIVE, token)
 
@@ -273,19 +288,25 @@ def current(ctx: Context, token: str | None) -> StaffSessionView | None:
     """The signed-in staff session for a cookie value (idle 15 min, absolute 8 h), or None."""
     if not token or len(token) > 256:
         return None
-    item = staff_repo.get(hash_token(token))
+    with ctx.unit_of_work() as uow:
+        item = uow.staff_sessions.get(hash_token(token))
     if item is None or item.stage != ACTIVE or not item.groups:
         return None
     now = ctx.now()
     idle = timedelta(seconds=ctx.settings.staff_session_idle_seconds)
-    if now >= item.expires_at or now >= item.last_seen_at + idle:
-        staff_repo.delete(item.session_hash)
-        record(ctx, subject=STAFF_SUBJECT, event="session_expired", actor=f"staff:{item.username}",
-               reason="absolute" if now >= item.expires_at else "idle")
+    ended = item.end_reason(now, idle)
+    if ended:
+        _end(ctx, item.session_hash, audit_entry(ctx, subject=STAFF_SUBJECT, event="session_expired",
+                                                 actor=f"staff:{item.username}", reason=ended))
         return None
     last_seen = item.last_seen_at
-    if now - last_seen >= timedelta(seconds=30):
-        staff_repo.touch(item, now)
+    if now - last_seen >= TOUCH_AFTER:
+        with ctx.unit_of_work() as uow:
+            uow.staff_sessions.touch(item, now)
+            try:
+                uow.commit()
+            except Conflict:
+                return None  # ended meanwhile (signed out in another tab, or disabled)
         last_seen = now
     return StaffSessionView(session_hash=item.session_hash, username=item.username,
                             groups=tuple(g for g in item.groups if g in RANKS), csrf_token=item.csrf_token,
@@ -294,6 +315,5 @@ def current(ctx: Context, token: str | None) -> StaffSessionView | None:
 
 
 def logout(ctx: Context, session: StaffSessionView, *, ip: str) -> None:
-    staff_repo.delete(session.session_hash)
-    record(ctx, subject=STAFF_SUBJECT, event="session_expired", actor=session.actor, ip=ip,
-           reason="logout")
+    _end(ctx, session.session_hash, audit_entry(ctx, subject=STAFF_SUBJECT, event="session_expired",
+                                                actor=session.actor, ip=ip, reason="logout"))

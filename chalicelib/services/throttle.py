@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from chalicelib.adapters.dynamo import repositories as repo
 from chalicelib.context import Context
 from chalicelib.domain.errors import Throttled
 from chalicelib.observability import log_event
@@ -14,11 +14,12 @@ THROTTLED_MESSAGE = ("Ha realizado demasiados intentos en poco tiempo. "
 
 
 def allow(ctx: Context, key: str, *, limit: int, window_seconds: int) -> bool:
-    """Count a hit for ``key``; False when the window's ``limit`` is used up."""
+    """Count a hit for ``key``; False when the window's ``limit`` is used up (one round trip)."""
     now = ctx.now()
     window = int(now.timestamp()) // window_seconds
-    expires = repo.ttl_in(now.replace(microsecond=0), window_seconds * 2)
-    return repo.hit_counter(f"{key}:{window}", limit=limit, expires_at=expires)
+    expires = now.replace(microsecond=0) + timedelta(seconds=window_seconds * 2)
+    with ctx.unit_of_work() as uow:
+        return uow.rate_counters.hit(f"{key}:{window}", limit=limit, expires_at=expires)
 
 
 def check_ip(ctx: Context, action: str, ip: str) -> None:

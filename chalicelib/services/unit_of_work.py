@@ -15,11 +15,21 @@ once or none. Leaving the ``with`` block without a commit forgets what was stage
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import DomainEvent
-from chalicelib.services.repositories import AuditLog, ImportStorage, MemberRepository
+from chalicelib.services.repositories import (
+    AuditLog,
+    ImportStorage,
+    MemberRepository,
+    RateCounters,
+    RecoveryRepository,
+    SessionRepository,
+    StaffSessionRepository,
+)
 
 
 class UnitOfWork(ABC):
@@ -27,6 +37,11 @@ class UnitOfWork(ABC):
     audit: AuditLog
     # --- imports: bulk writes of their own, never staged (see ImportStorage) ---
     imports: ImportStorage
+    # access
+    sessions: SessionRepository
+    recoveries: RecoveryRepository
+    rate_counters: RateCounters
+    staff_sessions: StaffSessionRepository
 
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
@@ -50,3 +65,24 @@ class UnitOfWork(ABC):
     @abstractmethod
     def rollback(self) -> None:
         """Forget what is staged (nothing is written)."""
+
+
+T = TypeVar("T")
+
+
+def until_committed(units: Callable[[], UnitOfWork], decide: Callable[[UnitOfWork], T], *,
+                    attempts: int = 5) -> T:
+    """Run ``decide`` (read, decide, stage) in a new unit of work and commit what it staged; after a
+    :class:`Conflict`, decide again on what is stored then, up to ``attempts`` times in all (then
+    the last Conflict is raised). ``decide`` may raise to refuse: nothing is written then."""
+    for attempt in range(1, attempts + 1):
+        with units() as uow:
+            result = decide(uow)
+            try:
+                uow.commit()
+            except Conflict:
+                if attempt == attempts:
+                    raise
+                continue
+            return result
+    raise ValueError("attempts must be at least 1")

@@ -107,7 +107,7 @@ def confirm_recovery(call: Call) -> Response:
 @api_handler
 def me(call: Call) -> Response:
     session = call.session()
-    member = auth.member_summary(session)
+    member = auth.member_summary(call.ctx, session)
     return http.json_response({
         "document_type": member.document_type,
         "document_number": member.document_number,

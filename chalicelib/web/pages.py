@@ -268,7 +268,7 @@ def landing(page: Page) -> Response:
     from chalicelib.services import obligations
 
     session = require_session(page)
-    summary = auth.member_summary(session)
+    summary = auth.member_summary(page.ctx, session)
     owed = obligations.standing(obligations.list_obligations(page.ctx, session.document_number))
     changed = page.query().get("aviso") == "clave-cambiada"
     return page.render("landing.html", member=summary, owed=owed, password_changed=changed)

@@ -15,8 +15,8 @@ from urllib.parse import quote, urlsplit
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.adapters.dynamo.models import StaffSession
 from chalicelib.domain.errors import DomainError, Forbidden, InvalidCredentials, Unauthenticated
+from chalicelib.domain.sessions import StaffSession
 from chalicelib.formatting import iso
 from chalicelib.observability import log_event
 from chalicelib.services import staff_auth

@@ -44,20 +44,13 @@ class Table:
 
 
 def tables() -> list[Table]:
-    """One :class:`Table` per model of ``ALL_MODELS``, in order.
-
-    The models' table names were fixed at import with whatever ``TABLE_PREFIX`` the process had;
-    the entity is what follows that prefix, and each stage puts its own prefix in front.
-    """
+    """One :class:`Table` per model of ``ALL_MODELS``, in order: each model's entity, to which
+    each stage puts its own prefix in front."""
     from chalicelib.adapters.dynamo import models
 
-    prefix = models.table_name("")  # "{TABLE_PREFIX}-"
     found: list[Table] = []
     for model in models.ALL_MODELS:
-        full = model.Meta.table_name
-        if not full.startswith(prefix) or len(full) == len(prefix):
-            raise SystemExit(f"{model.__name__}: table {full!r} is not named {prefix}<entity>")
-        entity = full[len(prefix):]
+        entity = models.entity(model)
         found.append(Table(entity=entity, logical_id=f"{pascal_case(entity)}Table", model=model))
     ids = [t.logical_id for t in found]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})

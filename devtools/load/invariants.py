@@ -125,7 +125,10 @@ def check_answers(server_errors: int, problems: Mapping[str, int]) -> list[Check
 
 def read_tables(documents: set[str]) -> tuple[list[PaymentRow], list[ObligationRow]]:
     """The run's members' payments and obligations (a scan: a development tool, moto only)."""
-    from chalicelib.adapters.dynamo.models import Obligation, Payment
+    from chalicelib.adapters.dynamo.models import Obligation, Payment, bind_tables
+    from chalicelib.config import get_settings
+
+    bind_tables(get_settings())
 
     payments = [PaymentRow(p.payment_id, p.reference, p.document_number, p.status,
                            bool(p.review_flag),

@@ -53,10 +53,12 @@ class BackOffice(RuleBasedStateMachine):
         super().__init__()
         from moto import mock_aws
 
-        from chalicelib.adapters.dynamo.models import ALL_MODELS, Member
+        from chalicelib.adapters.dynamo.models import ALL_MODELS, Member, bind_tables
         from chalicelib.adapters.gateways import registry
+        from chalicelib.config import get_settings
         from chalicelib.context import Runtime, get_context, reset_contexts
 
+        bind_tables(get_settings())
         self._moto = mock_aws()
         self._moto.start()
         for model in ALL_MODELS:

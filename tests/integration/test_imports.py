@@ -11,6 +11,7 @@ import pytest
 from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.models import Member, Obligation
 from chalicelib.adapters.dynamo.tables import create_all_tables
+from chalicelib.config import get_settings
 from chalicelib.services import imports
 from chalicelib.services.imports import ImportReport, import_members, import_obligations
 from devtools import demo_dates
@@ -76,7 +77,7 @@ def counts(report: ImportReport) -> tuple[int, int, int, int, int]:
 # --- tables ------------------------------------------------------------------------------------
 
 def test_create_all_tables_is_idempotent(aws: None) -> None:
-    assert create_all_tables() == []  # the fixture already created them all
+    assert create_all_tables(get_settings()) == []  # the fixture already created them all
 
 
 # --- formats -----------------------------------------------------------------------------------

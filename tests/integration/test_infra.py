@@ -36,8 +36,9 @@ def templates() -> dict[str, dict[str, Any]]:
 def moto_tables() -> dict[str, dict[str, Any]]:
     """What the PynamoDB models create (as the local runner does), by entity, read back from moto."""
     from chalicelib.adapters.dynamo import models
+    from chalicelib.config import get_settings
 
-    prefix = models.table_name("")
+    models.bind_tables(get_settings())
     found: dict[str, dict[str, Any]] = {}
     with mock_aws():
         client = boto3.client("dynamodb", region_name=models.Member.Meta.region)
@@ -45,8 +46,8 @@ def moto_tables() -> dict[str, dict[str, Any]]:
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
             name = model.Meta.table_name
             ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-            found[name[len(prefix):]] = {"table": client.describe_table(TableName=name)["Table"],
-                                         "ttl": ttl}
+            found[models.entity(model)] = {"table": client.describe_table(TableName=name)["Table"],
+                                           "ttl": ttl}
     return found
 
 

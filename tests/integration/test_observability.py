@@ -120,7 +120,7 @@ def test_api_gateways_request_id_comes_first() -> None:
 def _fail_landing(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
     from chalicelib.services import auth
 
-    def boom(session):  # type: ignore[no-untyped-def]
+    def boom(*args):  # type: ignore[no-untyped-def]
         raise error
 
     monkeypatch.setattr(auth, "member_summary", boom)

@@ -171,7 +171,8 @@ with warnings.catch_warnings(record=True) as caught:
         getattr(boto3.client(service), operation)(**arguments)
 
     from chalicelib.adapters.dynamo.tables import create_all_tables
-    create_all_tables()
+    from chalicelib.config import get_settings
+    create_all_tables(get_settings())
 
     import app
 

@@ -182,9 +182,12 @@ def test_an_approved_payments_receipt_reaches_the_outbox_through_the_events_stre
 
     import boto3
 
-    from chalicelib.adapters.dynamo.models import OutboxEvent, Payment, PaymentItem
+    from chalicelib.adapters.dynamo.models import OutboxEvent, Payment, PaymentItem, bind_tables
     from chalicelib.adapters.dynamo.outbox import outbox_item
+    from chalicelib.config import get_settings
     from chalicelib.domain.events import PaymentApproved
+
+    bind_tables(get_settings())  # the stack's tables: this process shares its environment
 
     member = next(m for m in stack.members if m["status"] == "ACTIVO")
     email = f"socio-{uuid.uuid4().hex[:8]}@correo.example"

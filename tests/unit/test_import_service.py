@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from chalicelib.config import get_settings
-from chalicelib.context import Context
+from chalicelib.context import Context, Runtime
+from chalicelib.services import import_jobs
 from chalicelib.services.imports import ImportBusy, import_members, import_obligations
-from chalicelib.services.imports.lock import LOCK_ID
+from chalicelib.services.imports.lock import LOCK_ID, LOCK_LEASE, LOCK_RENEW_SECONDS, ImportLock
 from chalicelib.services.repositories import ImportLease
-from tests.fakes import FakeStore
+from tests.fakes import FakeImportStorage, FakeStore
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 MEMBERS = "document_type;document_number;full_name;email;phone;status\n"
@@ -90,3 +92,56 @@ def test_one_obligations_import_at_a_time(ctx: Context, store: FakeStore) -> Non
         load(ctx, row("A"))
     assert load(ctx, row("A"), now=NOW + timedelta(minutes=6)).closing == "empty"
     assert LOCK_ID not in store.tables["import_runs"]
+
+
+def test_the_run_lasts_what_the_contexts_monotonic_clock_counted(
+        ctx: Context, store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ticks = iter([100.0, 107.5])  # the import's start and its end
+    monkeypatch.setattr(Runtime, "monotonic", staticmethod(lambda: next(ticks)))
+    report = import_members(io.BytesIO(MEMBERS.encode()), now=NOW, ctx=ctx)
+    assert store.tables["import_runs"][report.batch_id].finished_at == NOW + timedelta(seconds=7.5)
+
+
+def test_the_lock_renews_its_lease_on_its_monotonic_clock(store: FakeStore) -> None:
+    seconds = [0.0]
+    lock = ImportLock(FakeImportStorage(store), "b1", NOW, None, monotonic=lambda: seconds[0])
+    lock.acquire()
+    assert store.tables["import_runs"][LOCK_ID].lease_until == NOW + LOCK_LEASE
+    seconds[0] = LOCK_RENEW_SECONDS - 1
+    lock.renew()  # too soon: the lease stays
+    assert store.tables["import_runs"][LOCK_ID].lease_until == NOW + LOCK_LEASE
+    seconds[0] = LOCK_RENEW_SECONDS
+    lock.renew()
+    assert store.tables["import_runs"][LOCK_ID].lease_until == (
+        NOW + timedelta(seconds=LOCK_RENEW_SECONDS) + LOCK_LEASE)
+
+
+class FakeS3:
+    """``GetObject`` and ``PutObject`` of one bucket, in memory."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.objects[Key]), "ContentLength": len(self.objects[Key])}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:
+        self.objects[Key] = Body
+
+
+def test_a_busy_drop_folder_import_waits_with_the_contexts_sleep(
+        ctx: Context, store: FakeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.tables["import_runs"][LOCK_ID] = ImportLease("other", NOW + timedelta(minutes=5))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        del store.tables["import_runs"][LOCK_ID]  # the other import ended meanwhile
+
+    monkeypatch.setattr(Runtime, "sleep", staticmethod(sleep))
+    s3 = FakeS3({"imports/obligations.csv": (OBLIGATIONS + row("A")).encode()})
+    result = import_jobs.import_s3_object("bucket", "imports/obligations.csv", now=NOW, s3=s3,
+                                          busy_wait_seconds=60, ctx=ctx)
+    assert slept == [import_jobs.BUSY_POLL_SECONDS]
+    assert result.report is not None and result.report.kind == "obligations"
+    assert result.report_text_key in s3.objects and LOCK_ID not in store.tables["import_runs"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
-from pynamodb.attributes import Attribute, MapAttribute, NumberAttribute
-from pynamodb.expressions.condition import Condition
+from pynamodb.attributes import Attribute, AttributeContainer, MapAttribute, NumberAttribute
+from pynamodb.expressions.condition import And, Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo import models
@@ -26,7 +27,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def entity_from_item(cls: type[E], item: Model, **overrides: Any) -> E:
+def entity_from_item(cls: type[E], item: AttributeContainer, **overrides: Any) -> E:
     """``cls`` (a dataclass) from the item's attributes of the same names; an absent version is 0."""
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
@@ -48,6 +49,20 @@ def item_from_entity(model: type[M], entity: object, **overrides: Any) -> M:
     return model(**{k: v for k, v in values.items() if v is not None})
 
 
+def changed_attributes(model: type[Model], before: object, after: object) -> list[Action]:
+    """SET or REMOVE each attribute whose field differs between two states of one entity (the
+    version aside): an update that leaves what it did not change to other writers."""
+    attributes = model.get_attributes()
+    actions: list[Action] = []
+    for f in fields(after):  # type: ignore[arg-type]
+        new = getattr(after, f.name)
+        if f.name == "version" or new == getattr(before, f.name):
+            continue
+        attribute = attributes[f.name]
+        actions.append(attribute.remove() if new is None else attribute.set(new))
+    return actions
+
+
 def hash_key(model: type[Model]) -> Attribute[Any]:
     return next(a for a in model.get_attributes().values() if a.is_hash_key)
 
@@ -56,7 +71,7 @@ def unchanged_since_read(model: type[Model], version: int) -> Condition:
     """The stored item is still the one read at ``version`` (0: stored before versions existed)."""
     stored_version: NumberAttribute = model.get_attributes()["version"]  # type: ignore[assignment]
     if version == 0:
-        return hash_key(model).exists() & stored_version.does_not_exist()
+        return And(hash_key(model).exists(), stored_version.does_not_exist())  # `&` is untyped
     return stored_version == version
 
 

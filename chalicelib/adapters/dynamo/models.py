@@ -1,11 +1,16 @@
-"""PynamoDB models: one table per entity, names ``{TABLE_PREFIX}-{entity}``.
+"""PynamoDB models: one table per entity, named ``{TABLE_PREFIX}-{entity}``.
 
-Table names and region are fixed when this module is imported (a Lambda container's environment
-does not change). DynamoDB TTL deletes lazily (and moto never does), so every read of an item with
-``ttl`` must check expiry itself: see the ``is_expired`` helpers.
+Importing this module reads no configuration: :func:`bind_tables` gives every model its table
+name and region from the settings, and the composition root calls it (``chalicelib.context`` when
+it builds a context or a DynamoDB unit of work, the local runner, the tests' fixtures). A model
+used before that fails (PynamoDB: "Models must have a table_name"). DynamoDB TTL deletes lazily
+(and moto never does), so every read of an item with ``ttl`` must check expiry itself: see the
+``is_expired`` helpers.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -20,25 +25,25 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.config import get_settings
-
-_settings = get_settings()
-
-
-def table_name(entity: str) -> str:
-    return f"{_settings.table_prefix}-{entity}"
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
 
 
-class _Meta:
-    region = _settings.region
+class TableMeta:
+    """Every model's ``Meta``: ``entity`` names its table; :func:`bind_tables` sets the name and
+    the region."""
+
+    entity: ClassVar[str]
+    table_name: ClassVar[str]
+    region: ClassVar[str | None] = None
     billing_mode = "PAY_PER_REQUEST"
 
 
 class Member(Model):
     """A member of the cooperative, loaded from the core system; the password is set by the member."""
 
-    class Meta(_Meta):
-        table_name = table_name("members")
+    class Meta(TableMeta):
+        entity = "members"
 
     document_number = UnicodeAttribute(hash_key=True)
     document_type = UnicodeAttribute(default="CC")
@@ -83,8 +88,8 @@ class SessionsByMember(GlobalSecondaryIndex["Session"]):
 class Session(Model):
     """A signed-in browser or API client. Keyed by the SHA-256 of the cookie value."""
 
-    class Meta(_Meta):
-        table_name = table_name("sessions")
+    class Meta(TableMeta):
+        entity = "sessions"
 
     session_hash = UnicodeAttribute(hash_key=True)
     document_number = UnicodeAttribute()
@@ -100,8 +105,8 @@ class Session(Model):
 class Recovery(Model):
     """A credential-recovery request: token and temporary key stored hashed, single use."""
 
-    class Meta(_Meta):
-        table_name = table_name("recoveries")
+    class Meta(TableMeta):
+        entity = "recoveries"
 
     token_hash = UnicodeAttribute(hash_key=True)
     document_number = UnicodeAttribute()
@@ -116,8 +121,8 @@ class Recovery(Model):
 class RateCounter(Model):
     """A fixed-window counter (per IP and action, per account...)."""
 
-    class Meta(_Meta):
-        table_name = table_name("rate-counters")
+    class Meta(TableMeta):
+        entity = "rate-counters"
 
     counter_key = UnicodeAttribute(hash_key=True)
     hits = NumberAttribute(default=0)
@@ -127,8 +132,8 @@ class RateCounter(Model):
 class AuditEvent(Model):
     """Append-only security and payment audit trail, per member (``subject``)."""
 
-    class Meta(_Meta):
-        table_name = table_name("audit")
+    class Meta(TableMeta):
+        entity = "audit"
 
     subject = UnicodeAttribute(hash_key=True)  # a document number, or "system"
     event_key = UnicodeAttribute(range_key=True)  # ISO time + random suffix: ordered, unique
@@ -137,7 +142,7 @@ class AuditEvent(Model):
     ip = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     payment_id = UnicodeAttribute(null=True)
-    details = MapAttribute(null=True)
+    details: MapAttribute[str, Any] = MapAttribute(null=True)
 
 
 class ObligationsByDueDate(GlobalSecondaryIndex["Obligation"]):
@@ -175,8 +180,8 @@ class ObligationsOpenByImport(GlobalSecondaryIndex["Obligation"]):
 class Obligation(Model):
     """Something a member owes, loaded from the core system (aporte, crédito, ahorro, convenio)."""
 
-    class Meta(_Meta):
-        table_name = table_name("obligations")
+    class Meta(TableMeta):
+        entity = "obligations"
 
     document_number = UnicodeAttribute(hash_key=True)
     obligation_id = UnicodeAttribute(range_key=True)
@@ -192,7 +197,7 @@ class Obligation(Model):
     pending_payment_id = UnicodeAttribute(null=True)  # the PENDING payment holding it (PSE rule)
     pending_reference = UnicodeAttribute(null=True)  # that payment's reference, for the list (payments)
     # Payments applied in the portal, not yet known to the core: payment id -> {amount, at}.
-    portal_payments = MapAttribute(null=True)
+    portal_payments: MapAttribute[str, Any] = MapAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
     # --- back office: closing obligations absent from a full file (services/imports) ---
     import_batch = UnicodeAttribute(null=True)  # the last import that listed it (a batch id)
@@ -210,7 +215,15 @@ class Obligation(Model):
 
 # --- payments: payments, gateway events, idempotency claims, bank list cache ----------
 
-class PaymentItem(MapAttribute):
+class TypedMap(MapAttribute[str, Any]):
+    """A map of named attributes whose constructor is typed: PynamoDB's is not annotated (and
+    mypy's ``untyped_calls_exclude`` does not cover a ``super()`` call)."""
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)  # type: ignore[no-untyped-call]
+
+
+class PaymentItem(TypedMap):
     """One obligation paid, as it was when the payment locked it."""
 
     obligation_id = UnicodeAttribute()
@@ -229,7 +242,7 @@ class PaymentItem(MapAttribute):
     parts = JSONAttribute(null=True)
 
 
-class StatusChange(MapAttribute):
+class StatusChange(TypedMap):
     status = UnicodeAttribute()
     at = UTCDateTimeAttribute()
 
@@ -320,8 +333,8 @@ class PaymentsByStatus(GlobalSecondaryIndex["Payment"]):
 class Payment(Model):
     """One PSE payment attempt of a member; saved CREATED before the gateway is called."""
 
-    class Meta(_Meta):
-        table_name = table_name("payments")
+    class Meta(TableMeta):
+        entity = "payments"
 
     payment_id = UnicodeAttribute(hash_key=True)  # 128-bit random, URL-safe: the receipt's key
     reference = UnicodeAttribute()  # ours, sent to the gateway, never reused
@@ -393,8 +406,8 @@ class GatewayEvent(Model):
     """A verified gateway notification, raw, stored once per ``gateway#transaction id#status``
     (the signed values; ``gateway_events.event_key``), never read back to decide anything."""
 
-    class Meta(_Meta):
-        table_name = table_name("gateway-events")
+    class Meta(TableMeta):
+        entity = "gateway-events"
 
     event_id = UnicodeAttribute(hash_key=True)
     gateway = UnicodeAttribute()
@@ -413,8 +426,8 @@ class IdempotencyRecord(Model):
     ``reference#{reference}`` records never expire: they make a reference impossible to reuse.
     """
 
-    class Meta(_Meta):
-        table_name = table_name("idempotency")
+    class Meta(TableMeta):
+        entity = "idempotency"
 
     record_key = UnicodeAttribute(hash_key=True)
     payment_id = UnicodeAttribute()
@@ -426,8 +439,8 @@ class IdempotencyRecord(Model):
 class BankListCache(Model):
     """The gateway's bank list, refreshed daily (PSE rule); kept past expiry as a fallback."""
 
-    class Meta(_Meta):
-        table_name = table_name("bank-list")
+    class Meta(TableMeta):
+        entity = "bank-list"
 
     cache_key = UnicodeAttribute(hash_key=True)  # the gateway's name
     banks = UnicodeAttribute()  # JSON [[code, name], ...] in the gateway's order
@@ -453,8 +466,8 @@ class OpenExports(GlobalSecondaryIndex["Export"]):
 class Export(Model):
     """One CSV of approved payments written to S3 for the core system (SPEC §4)."""
 
-    class Meta(_Meta):
-        table_name = table_name("exports")
+    class Meta(TableMeta):
+        entity = "exports"
 
     export_id = UnicodeAttribute(hash_key=True)  # YYYYMMDD-HHMMSS (Colombia) + random suffix
     status = UnicodeAttribute()  # OPEN (claiming, file not written yet) | COMPLETE
@@ -482,8 +495,8 @@ class ReminderSent(Model):
     send deletes its claim so the next run tries again; ``ttl`` forgets claims long after use.
     """
 
-    class Meta(_Meta):
-        table_name = table_name("reminders")
+    class Meta(TableMeta):
+        entity = "reminders"
 
     reminder_key = UnicodeAttribute(hash_key=True)
     kind = UnicodeAttribute()  # due | pending
@@ -501,8 +514,8 @@ class ImportRun(Model):
     obligations imports one at a time: closing the obligations a full file does not list is only
     right if no other import is stamping obligations meanwhile (services/imports.py)."""
 
-    class Meta(_Meta):
-        table_name = table_name("imports")
+    class Meta(TableMeta):
+        entity = "imports"
 
     run_id = UnicodeAttribute(hash_key=True)  # the import's batch id, or "lock#obligations"
     kind = UnicodeAttribute()  # members | obligations
@@ -533,8 +546,8 @@ class StaffSession(Model):
     signed-in session, else the Cognito challenge the sign-in waits for (``NEW_PASSWORD_REQUIRED``,
     ``SOFTWARE_TOKEN_MFA``, ``MFA_SETUP``, ``TOKEN_SETUP``): a pending sign-in opens no page."""
 
-    class Meta(_Meta):
-        table_name = table_name("staff-sessions")
+    class Meta(TableMeta):
+        entity = "staff-sessions"
 
     session_hash = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
@@ -558,8 +571,8 @@ class OutboxEvent(Model):
     """A domain event (``chalicelib.domain.events``), put in the same transaction as the change it
     records; its table's stream (new images) feeds the handlers that act after the commit."""
 
-    class Meta(_Meta):
-        table_name = table_name("events")
+    class Meta(TableMeta):
+        entity = "events"
         stream_view_type = "NEW_IMAGE"
 
     event_id = UnicodeAttribute(hash_key=True)  # {payment_id}#{type}#{at}: a replay is one item
@@ -576,3 +589,36 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Member, Session, Recovery, RateCounter, AuditEvent, Obligation, Payment, GatewayEvent,
     IdempotencyRecord, BankListCache, Export, ReminderSent, ImportRun, StaffSession, OutboxEvent,
 )
+
+_bound: tuple[str, str] | None = None  # (table prefix, region) of the last bind_tables
+
+
+def _table_meta(model: type[Model]) -> type[TableMeta]:
+    meta = model.Meta
+    if not (isinstance(meta, type) and issubclass(meta, TableMeta)):
+        raise TypeError(f"{model.__name__}.Meta must derive from TableMeta")
+    return meta
+
+
+def entity(model: type[Model]) -> str:
+    """What follows the prefix in the model's table name (``members``, ``rate-counters``...)."""
+    return _table_meta(model).entity
+
+
+def bind_tables(settings: Settings) -> None:
+    """Point every model at ``{settings.table_prefix}-{entity}`` in ``settings.region``.
+
+    Idempotent and cheap once bound. PynamoDB keeps one connection per model and makes a new one
+    only when ``Meta.table_name`` changes, so a new region alone drops the cached connection too.
+    """
+    global _bound
+    wanted = (settings.table_prefix, settings.region)
+    if _bound == wanted:
+        return
+    for model in ALL_MODELS:
+        meta = _table_meta(model)
+        if meta.region != settings.region:
+            model._connection = None
+        meta.table_name = f"{settings.table_prefix}-{meta.entity}"
+        meta.region = settings.region
+    _bound = wanted

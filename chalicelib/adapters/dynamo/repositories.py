@@ -6,17 +6,20 @@ Writes that must happen together go in one ``TransactWriteItems`` (one round tri
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ConnectionError as NetworkError
 from botocore.exceptions import HTTPClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamo.models import AuditEvent, Member, RateCounter, Recovery, Session
+from chalicelib.adapters.dynamo.models import AuditEvent, Session
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import Conflict
 
@@ -70,65 +73,24 @@ def connection() -> Connection:
     return _connection(get_settings().region)
 
 
-def transact(*, updates: Iterable[tuple] = (), saves: Iterable[object] = (),
-             deletes: Iterable[object] = ()) -> None:
+def transact(*, updates: Iterable[tuple[Model, list[Action], Condition | None]] = (),
+             saves: Iterable[Model] = (), deletes: Iterable[Model] = ()) -> None:
     """One atomic write. ``updates`` are ``(item, actions, condition)`` triples."""
     try:
         with TransactWrite(connection=connection()) as tx:
             for item, actions, condition in updates:
                 tx.update(item, actions=actions, condition=condition)
             for item in saves:
-                tx.save(item)  # type: ignore[arg-type]
+                tx.save(item)
             for item in deletes:
-                tx.delete(item)  # type: ignore[arg-type]
+                tx.delete(item)
     except TransactWriteError as exc:
         if aws_error_code(exc) == "TransactionCanceledException":
             raise ConcurrentUpdate(str(exc)) from exc
         raise
 
 
-# --- members ---------------------------------------------------------------------------------
-
-def get_member(document_number: str) -> Member | None:
-    try:
-        return Member.get(document_number, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-# --- rate counters ---------------------------------------------------------------------------
-
-def hit_counter(key: str, *, limit: int, expires_at: datetime) -> bool:
-    """Count one hit in a fixed window; False once ``limit`` hits were counted (one round trip)."""
-    counter = RateCounter(counter_key=key)
-    try:
-        counter.update(
-            actions=[RateCounter.hits.add(1), RateCounter.ttl.set(expires_at)],
-            condition=RateCounter.hits.does_not_exist() | (RateCounter.hits < limit),
-        )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
 # --- sessions --------------------------------------------------------------------------------
-
-def get_session(session_hash: str) -> Session | None:
-    try:
-        return Session.get(session_hash)
-    except DoesNotExist:
-        return None
-
-
-def touch_session(session: Session, now: datetime) -> None:
-    session.update(actions=[Session.last_seen_at.set(now)], condition=Session.session_hash.exists())
-
-
-def delete_session(session_hash: str) -> None:
-    Session(session_hash=session_hash).delete()
-
 
 def delete_items(items: list[Any]) -> int:
     """Delete these items of one model (BatchWriteItem, 25 a request); how many."""
@@ -144,34 +106,11 @@ def delete_member_sessions(document_number: str, *, keep: str | None = None) -> 
     return delete_items([s for s in Session.by_member.query(document_number) if s.session_hash != keep])
 
 
-# --- recoveries ------------------------------------------------------------------------------
-
-def get_recovery(token_hash: str) -> Recovery | None:
-    try:
-        return Recovery.get(token_hash, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def count_recovery_attempt(recovery: Recovery, max_attempts: int) -> int:
-    """Spend one try of the temporary key; returns the tries left (0 when exhausted)."""
-    try:
-        recovery.update(
-            actions=[Recovery.attempts.add(1)],
-            condition=Recovery.attempts < max_attempts,
-        )
-    except UpdateError as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return 0
-        raise
-    return max(0, max_attempts - recovery.attempts)
-
-
 # --- audit -----------------------------------------------------------------------------------
 
 def audit_event(*, subject: str, event: str, actor: str, at: datetime, suffix: str,
                 ip: str | None = None, reason: str | None = None, payment_id: str | None = None,
-                details: dict | None = None) -> AuditEvent:
+                details: dict[str, Any] | None = None) -> AuditEvent:
     """An audit item, to save alone or inside a transaction."""
     return AuditEvent(
         subject=subject,
@@ -187,7 +126,3 @@ def audit_event(*, subject: str, event: str, actor: str, at: datetime, suffix: s
 
 def list_audit(subject: str, *, limit: int = 100, newest_first: bool = True) -> list[AuditEvent]:
     return list(AuditEvent.query(subject, scan_index_forward=not newest_first, limit=limit))
-
-
-def ttl_in(now: datetime, seconds: int) -> datetime:
-    return now + timedelta(seconds=seconds)

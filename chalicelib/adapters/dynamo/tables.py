@@ -6,18 +6,25 @@ Every model in :data:`ALL_MODELS` is covered, so a model appended there later is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pynamodb.exceptions import TableError
 
-from chalicelib.adapters.dynamo.models import ALL_MODELS
+from chalicelib.adapters.dynamo.models import ALL_MODELS, bind_tables
 from chalicelib.adapters.dynamo.repositories import aws_error_code
+
+if TYPE_CHECKING:
+    from chalicelib.config import Settings
 
 
 def _already_exists(exc: TableError) -> bool:
     return aws_error_code(exc) == "ResourceInUseException"
 
 
-def create_all_tables() -> list[str]:
-    """Create every missing table (idempotent); return the names of the tables created."""
+def create_all_tables(settings: Settings) -> list[str]:
+    """Create every missing table of ``settings`` (idempotent), the models bound to them; return
+    the names of the tables created."""
+    bind_tables(settings)
     created: list[str] = []
     for model in ALL_MODELS:
         if model.exists():

@@ -7,6 +7,8 @@ from chalicelib.adapters.dynamo.audit import DynamoAuditLog
 from chalicelib.adapters.dynamo.imports import DynamoImportStorage
 from chalicelib.adapters.dynamo.members import DynamoMembers
 from chalicelib.adapters.dynamo.outbox import outbox_item
+from chalicelib.adapters.dynamo.sessions import DynamoRateCounters, DynamoRecoveries, DynamoSessions
+from chalicelib.adapters.dynamo.staff_repo import DynamoStaffSessions
 from chalicelib.adapters.dynamo.transaction import Tx
 from chalicelib.services.unit_of_work import UnitOfWork
 
@@ -19,6 +21,11 @@ class DynamoUnitOfWork(UnitOfWork):
         self.audit = DynamoAuditLog(self.tx)
         # --- imports ---
         self.imports = DynamoImportStorage()
+        # access
+        self.sessions = DynamoSessions(self.tx)
+        self.recoveries = DynamoRecoveries(self.tx)
+        self.rate_counters = DynamoRateCounters()
+        self.staff_sessions = DynamoStaffSessions(self.tx)
 
     def commit(self) -> None:
         for event in self.events:

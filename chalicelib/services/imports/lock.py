@@ -4,7 +4,7 @@ lives, so a crashed import frees it), renewed by a long import."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chalicelib.services.repositories import ImportStorage
@@ -25,15 +25,17 @@ class ImportBusy(Exception):
 
 
 class ImportLock:
-    """``lock#obligations`` in the imports table, held by one import's batch id."""
+    """``lock#obligations`` in the imports table, held by one import's batch id. Its times are
+    ``now`` (when the import started) plus the seconds ``monotonic`` counted since."""
 
-    def __init__(self, storage: ImportStorage, batch_id: str, now: datetime,
-                 source: str | None) -> None:
+    def __init__(self, storage: ImportStorage, batch_id: str, now: datetime, source: str | None,
+                 *, monotonic: Callable[[], float]) -> None:
         self.storage, self.batch_id, self.now, self.source = storage, batch_id, now, source
-        self._started = self._renewed = time.monotonic()
+        self.monotonic = monotonic
+        self._started = self._renewed = monotonic()
 
     def _clock(self) -> datetime:
-        return self.now + timedelta(seconds=time.monotonic() - self._started)
+        return self.now + timedelta(seconds=self.monotonic() - self._started)
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`ImportBusy` naming the import that holds it."""
@@ -50,12 +52,12 @@ class ImportLock:
 
     def renew(self) -> None:
         """Extend the lease every LOCK_RENEW_SECONDS; ImportBusy if another import took it."""
-        if time.monotonic() - self._renewed < LOCK_RENEW_SECONDS:
+        if self.monotonic() - self._renewed < LOCK_RENEW_SECONDS:
             return
         if not self.storage.renew_lock(LOCK_ID, holder=self.batch_id,
                                        lease_until=self._clock() + LOCK_LEASE):
             raise ImportBusy(None, None)
-        self._renewed = time.monotonic()
+        self._renewed = self.monotonic()
 
     def release(self) -> None:
         self.storage.release_lock(LOCK_ID, holder=self.batch_id)

@@ -9,7 +9,6 @@ document to name repeated rows (about 100 bytes per row).
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -109,13 +108,14 @@ def write_members(storage: ImportStorage, batch: list[MemberRow], report: Import
 def import_members(stream: BinaryIO, *, now: datetime, progress: Progress | None = None,
                    source: str | None = None, ctx: Context | None = None) -> ImportReport:
     """Upsert the members of a ``members.csv`` stream; see the module docstring."""
+    ctx = ctx or get_context()
     report = ImportReport("members", batch_id=new_batch_id(now), source=source)
-    started = time.monotonic()
-    with (ctx or get_context()).unit_of_work() as uow:
+    started = ctx.monotonic()
+    with ctx.unit_of_work() as uow:
         try:
             read_members(uow.imports, stream, report, now, progress)
         finally:
-            record_run(uow.imports, report, now, started)
+            record_run(uow.imports, report, now, ctx.monotonic() - started)
     log_finished(report)
     return report.finish()
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -416,12 +415,13 @@ def import_obligations(stream: BinaryIO, *, now: datetime, progress: Progress | 
     """Upsert the obligations of an ``obligations.csv`` stream and, for a ``full`` file, close the
     OPEN ones it does not list; see the module docstring. Raises :class:`ImportBusy` when another
     obligations import is running (nothing was read or written then)."""
+    ctx = ctx or get_context()
     report = ImportReport("obligations", batch_id=new_batch_id(now), source=source, full=full)
-    with (ctx or get_context()).unit_of_work() as uow:
+    with ctx.unit_of_work() as uow:
         storage = uow.imports
-        lock = ImportLock(storage, report.batch_id or "", now, source)
+        lock = ImportLock(storage, report.batch_id or "", now, source, monotonic=ctx.monotonic)
         lock.acquire()
-        started = time.monotonic()
+        started = ctx.monotonic()
         importer = ObligationImporter(storage, report, now, workers)
         try:
             read_obligations(stream, report, importer, lock, now, progress)
@@ -430,7 +430,7 @@ def import_obligations(stream: BinaryIO, *, now: datetime, progress: Progress | 
         finally:
             importer.close()
             lock.release()
-            record_run(storage, report, now, started)
+            record_run(storage, report, now, ctx.monotonic() - started)
     log_finished(report)
     return report.finish()
 

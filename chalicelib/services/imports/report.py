@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,12 +191,13 @@ def log_finished(report: ImportReport) -> None:
               **counts)
 
 
-def record_run(storage: ImportStorage, report: ImportReport, now: datetime, started: float) -> None:
-    """What the import did, in the imports table (best effort: the import itself is done)."""
+def record_run(storage: ImportStorage, report: ImportReport, now: datetime, seconds: float) -> None:
+    """What the import did and how long it took, in the imports table (best effort: the import
+    itself is done)."""
     try:
         storage.record_run(ImportRunRecord(
             batch_id=report.batch_id or new_batch_id(now), kind=report.kind, source=report.source,
-            started_at=now, finished_at=now + timedelta(seconds=time.monotonic() - started),
+            started_at=now, finished_at=now + timedelta(seconds=seconds),
             summary=json.dumps({**report.counts(), "closing": report.closing,
                                 "file_error": report.file_error})))
     except Exception as exc:
