@@ -201,6 +201,10 @@ def test_each_gateway_has_its_webhook_and_payments_finish_on_their_own(
     assert get_payment(on_placetopay["id"]).status == "APPROVED"
     assert gateways.wompi.count("get_transaction") == 1  # each approval confirmed by its own
     assert gateways.placetopay.count("get_transaction") == 1
+    # Applied exactly once: replays of either notification change nothing.
+    assert webhook(client, "/webhooks/pse", wompi_event).json_body == {"result": "duplicate"}
+    assert webhook(client, "/webhooks/placetopay", ptp_event).json_body == {"result": "duplicate"}
+    assert get_obligation("CR-0001").amount_due == 0 and get_obligation("CR-0002").amount_due == 0
 
 
 def test_an_ignored_event_type_answers_200_never_401(
