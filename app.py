@@ -211,6 +211,11 @@ def api_banks() -> Response:
     return web.payments_api.banks(current_request())
 
 
+@app.route("/api/v1/payment-terms", methods=["GET"])
+def api_payment_terms() -> Response:
+    return web.payments_api.payment_terms(current_request())
+
+
 @app.route("/api/v1/payments", methods=["POST"])
 def api_create_payment() -> Response:
     return web.payments_api.create_payment(current_request())
@@ -228,7 +233,12 @@ def api_get_payment(payment_id: str) -> Response:
 
 @app.route("/webhooks/pse", methods=["POST"], content_types=["application/json"])
 def pse_webhook() -> Response:
-    return web.payments_api.webhook(current_request())
+    return web.payments_api.webhook(current_request(), gateway="wompi")
+
+
+@app.route("/webhooks/placetopay", methods=["POST"], content_types=["application/json"])
+def placetopay_webhook() -> Response:
+    return web.payments_api.webhook(current_request(), gateway="placetopay")
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -42,6 +42,7 @@ class Context:
     #: Where units of work come from: DynamoDB unless a test gives its fake.
     units_of_work: Callable[[], UnitOfWork] | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
+    _gateways: dict[str, PaymentGateway] = field(default_factory=dict)  # other than the configured
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work, for one use case (or one attempt of it)."""
@@ -106,9 +107,22 @@ class Context:
         if name is None or name.strip().lower() in (self.settings.gateway.strip().lower(),
                                                     self.gateway.name.strip().lower()):
             return self.gateway
-        from chalicelib.adapters.gateways.registry import gateway_for
+        wanted = name.strip().lower()
+        if wanted not in self._gateways:
+            from chalicelib.adapters.gateways.registry import gateway_for
 
-        return gateway_for(self.settings, name)  # ConfigError for a gateway no adapter knows
+            self._gateways[wanted] = gateway_for(self.settings, wanted)
+        return self._gateways[wanted]
+
+    def for_gateway(self, name: str | None) -> Context:
+        """This context with the gateway called ``name`` as its ``gateway`` (a notification is
+        verified and confirmed by the gateway whose webhook path it came to)."""
+        gateway = self.gateway_for(name)
+        if gateway is self.gateway:
+            return self
+        other = replace(self, _signers=self._signers, _gateways=self._gateways)
+        vars(other)["gateway"] = gateway  # the cached property's slot
+        return other
 
 
 _contexts: dict[Settings, Context] = {}

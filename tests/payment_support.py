@@ -20,11 +20,13 @@ import pytest
 
 from chalicelib.adapters.gateways.base import (
     Bank,
+    ConsentDocument,
     GatewayError,
     GatewayTransaction,
     InvalidEvent,
     PaymentRequest,
     VerifiedEvent,
+    check_payer,
 )
 
 EVENTS_SECRET = "fake-events-secret"
@@ -34,7 +36,12 @@ BANKS = [Bank("1022", "BANCO UNION COLOMBIANO"), Bank("1507", "NEQUI"), Bank("1"
 class FakeGateway:
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "fake", *, chooses_bank: bool = False) -> None:
+        self.name = name
+        self.chooses_bank = chooses_bank
+        self.consent_documents: list[ConsentDocument] = []  # what documents() answers
+        self.documents_error: Exception | None = None
+        self.validated: list[PaymentRequest] = []  # validate_request's calls
         self.banks: list[Bank] = list(BANKS)
         self.transactions: dict[str, GatewayTransaction] = {}
         self.calls: list[tuple[str, Any]] = []
@@ -43,6 +50,7 @@ class FakeGateway:
         self.create_error_after_recording = False  # a timeout after the gateway created it
         self.query_error: Exception | None = None
         self.on_create: Callable[[PaymentRequest], None] | None = None
+        self.verify_error: Exception | None = None  # what verify_event raises instead
         self._count = 0
 
     # -- the port ----------------------------------------------------------------------------
@@ -51,6 +59,15 @@ class FakeGateway:
         if self.banks_error:
             raise self.banks_error
         return [Bank("0", "A continuación seleccione su banco"), *self.banks]
+
+    def documents(self) -> list[ConsentDocument]:
+        if self.documents_error:
+            raise self.documents_error
+        return list(self.consent_documents)
+
+    def validate_request(self, request: PaymentRequest) -> None:
+        self.validated.append(request)
+        check_payer(request)
 
     def create_transaction(self, request: PaymentRequest) -> GatewayTransaction:
         self.calls.append(("create_transaction", request))
@@ -83,6 +100,8 @@ class FakeGateway:
         return next((t for t in self.transactions.values() if t.reference == reference), None)
 
     def verify_event(self, headers: Mapping[str, str], body: bytes, *, now: int) -> VerifiedEvent:
+        if self.verify_error is not None:
+            raise self.verify_error
         try:
             event = json.loads(body)
             data, timestamp, claimed = event["transaction"], int(event["timestamp"]), str(event["checksum"])
@@ -139,7 +158,7 @@ def gateway(ctx, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGateway]:  # t
     from chalicelib.adapters.gateways import registry
 
     fake = FakeGateway()
-    monkeypatch.setattr(registry, "gateway_for", lambda _ctx: fake)
+    monkeypatch.setattr(registry, "gateway_for", lambda _settings, _name=None: fake)
     yield fake
 
 
@@ -259,13 +278,19 @@ def dynamo_calls(monkeypatch: pytest.MonkeyPatch) -> DynamoCalls:
 
 
 def start(ctx, *, items: list[tuple[str, int]] | None = None, key: str = "key-1",  # type: ignore[no-untyped-def]
-          bank_code: str = "1022", person_type: str = "natural", document_number: str = "1020304050"):
+          bank_code: str = "1022", person_type: str = "natural", document_number: str = "1020304050",
+          accepted: list[str] | None = None):
+    """A payment started by the service; the payer accepts every document the gateway asks for
+    unless ``accepted`` says which."""
     from chalicelib.services import payments
 
+    if accepted is None:
+        accepted = [document.id for document in ctx.gateway.documents()]
     return payments.start_payment(ctx, document_number=document_number,
                                   items=items if items is not None else [("CR-0001", 150_000)],
                                   bank_code=bank_code, person_type=person_type,
-                                  idempotency_key=key, ip="190.25.1.2")
+                                  idempotency_key=key, ip="190.25.1.2", accepted_documents=accepted,
+                                  user_agent="Mozilla/5.0 (pruebas)")
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

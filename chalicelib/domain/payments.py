@@ -439,6 +439,9 @@ class Payment:
     review_resolved_at: datetime | None = None
     review_note: str | None = None
     version: int = 0
+    #: What the payer accepted before paying: ``{"documents": [{"id", "title", "url",
+    #: "version"}], "accepted_at", "ip", "user_agent"}`` (see services/payments/terms.py).
+    consent: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:

@@ -27,6 +27,7 @@ from chalicelib.services import exports as exports_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services import staff as staff_service
 from chalicelib.services.audit import record
+from chalicelib.services.payments import terms as payment_terms
 from chalicelib.services.staff_auth import ROLE_LABELS, STAFF_SUBJECT
 from chalicelib.services.texts import STATUS_LABELS, TYPE_LABELS
 from chalicelib.web import http
@@ -166,6 +167,7 @@ def payment_detail(page: StaffPage) -> Response:
     staff = page.require_staff()
     data = console.payment_record(page.ctx, page.param("payment_id"), actor=staff.actor)
     return page.render("staff/payment.html", section="pagos", record=data, p=data.payment,
+                       consent=payment_terms.consent_view(data.payment.consent),
                        notice=_notice(page), status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
                        review_explained=REVIEW_EXPLAINED)
 

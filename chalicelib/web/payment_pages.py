@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -15,6 +16,7 @@ from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services.obligations import ObligationView
 from chalicelib.services.payments import PaymentPreview, ReceiptView
+from chalicelib.services.payments import terms as payment_terms_service
 from chalicelib.web import headers, http
 from chalicelib.web.pages import CSRF_REFUSED, Page, page_handler, require_session
 
@@ -24,6 +26,13 @@ NOTHING_CHOSEN = "Elija cuánto pagar en al menos una obligación."
 OTHER_EMPTY = "Escriba el valor que desea pagar, o elija otra opción."
 GONE = "Una de las obligaciones elegidas ya no está disponible. Revise la lista."
 _FIELD = re.compile(r"(?:opcion|otro)_(.{1,64})")
+#: Refusals the member fixes on the summary itself (shown there, with everything chosen kept).
+SUMMARY_FIELDS = ("bank_code", "person_type", "accepted_documents")
+SUMMARY_CODES = ("invalid_bank", "payer_email_missing", "payer_phone_missing")
+#: The return page reloads itself (an HTTP ``Refresh``, no JavaScript) while the payment is open,
+#: at most this many times (then "Consultar de nuevo" is left); ``?auto=0`` stops it.
+RETURN_REFRESH_SECONDS = 5
+RETURN_REFRESH_LIMIT = 36
 
 
 @dataclass
@@ -171,16 +180,23 @@ def summary(page: Page) -> Response:
 
 def _summary_page(page: Page, *, preview: PaymentPreview, selection: Selection, status: int = 200,
                   error: str | None = None, error_field: str | None = None, bank_code: str = "",
-                  person_type: str = "") -> Response:
-    banks_error = None
+                  person_type: str = "", accepted: Sequence[str] = ()) -> Response:
+    banks_error = terms_unavailable = None
     try:
         banks = payments_service.list_banks(page.ctx)
     except DomainError as failure:
         banks, banks_error = [], failure.message
+    try:
+        documents = payment_terms_service.payment_terms(page.ctx).documents
+    except DomainError as failure:
+        documents, terms_unavailable = [], failure.message
     return page.render("payment_summary.html", status=status, preview=preview,
                        items=selection.items, choices=selection.choices,
                        selection_query=selection.query(), banks=banks,
                        banks_error=banks_error, error=error, error_field=error_field,
+                       documents=documents, accepted=set(accepted),
+                       terms_unavailable=terms_unavailable,
+                       chooses_bank=payment_terms_service.bank_chosen_by_gateway(page.ctx),
                        bank_code=bank_code or preview.bank_code or "",
                        person_type=person_type or preview.person_type or "natural",
                        idempotency_key=page.ctx.token(18))
@@ -198,18 +214,22 @@ def pay(page: Page) -> Response:
         return _refused(page, error)
     bank_code = fields.get("bank_code", "")
     person_type = fields.get("person_type", "")
+    accepted = http.form_values(page.request).get("accepted_documents", [])
     try:
         started = payments_service.start_payment(
             page.ctx, document_number=session.document_number, items=selection.items,
             bank_code=bank_code, person_type=person_type,
-            idempotency_key=fields.get("idempotency_key", ""), ip=page.ip)
+            idempotency_key=fields.get("idempotency_key", ""), ip=page.ip,
+            accepted_documents=accepted, user_agent=page.request.headers.get("user-agent", ""))
     except DomainError as error:
-        if error.code == "invalid_bank" or error.field in ("bank_code", "person_type"):
+        if error.code in SUMMARY_CODES or error.field in SUMMARY_FIELDS:
             preview = payments_service.preview_payment(page.ctx, document_number=session.document_number,
                                                        items=selection.items)
             return _summary_page(page, preview=preview, selection=selection, status=400,
-                                 error=error.message, error_field=error.field or "bank_code",
-                                 bank_code=bank_code, person_type=person_type)
+                                 error=error.message,
+                                 error_field=error.field or ("bank_code" if error.code == "invalid_bank"
+                                                             else None),
+                                 bank_code=bank_code, person_type=person_type, accepted=accepted)
         return _refused(page, error, error.status)
     if started.redirect_url:
         return http.redirect(started.redirect_url)  # the bank's page, full window (never a frame)
@@ -232,11 +252,22 @@ def _posted_selection(fields: dict[str, str]) -> Selection:
 
 
 def _receipt_page(page: Page, receipt: ReceiptView, *, returning: bool,
-                  query_note: str | None = None) -> Response:
+                  query_note: str | None = None, refresh_url: str | None = None) -> Response:
     """The result first; while pending, what happens next and from when the member may pay again."""
     retry_from = receipt.created_at + timedelta(seconds=page.settings.gateway_pending_expiry_seconds)
     return page.render("receipt.html", receipt=receipt, retry_from=retry_from, returning=returning,
-                       query_note=query_note)
+                       query_note=query_note, refresh_url=refresh_url,
+                       refresh_seconds=RETURN_REFRESH_SECONDS)
+
+
+def _return_refresh_url(page: Page, receipt: ReceiptView) -> str | None:
+    """Where the return page reloads itself next, or None (final, stopped, or enough tries)."""
+    query = dict(page.request.query_params or {})
+    count = str(query.get("vez", ""))
+    done = int(count) if re.fullmatch(r"[0-9]{1,3}", count) else 0
+    if receipt.is_final or query.get("auto") == "0" or done >= RETURN_REFRESH_LIMIT:
+        return None
+    return page.url(f"/pagos/{receipt.id}/retorno?vez={done + 1}")
 
 
 @page_handler
@@ -246,7 +277,11 @@ def payment_return(page: Page) -> Response:
     receipt = payments_service.refresh_payment(
         page.ctx, page.param("payment_id"),
         document_number=session.document_number if session else None)
-    return _receipt_page(page, receipt, returning=True)
+    refresh_url = _return_refresh_url(page, receipt)
+    response = _receipt_page(page, receipt, returning=True, refresh_url=refresh_url)
+    if refresh_url is not None:
+        response.headers["Refresh"] = f"{RETURN_REFRESH_SECONDS}; url={refresh_url}"
+    return response
 
 
 @page_handler

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from chalice import Response
 from chalice.app import Request
 
-from chalicelib.adapters.gateways.base import InvalidEvent
+from chalicelib.adapters.gateways.base import IgnoredEvent, InvalidEvent
+from chalicelib.config import ConfigError
 from chalicelib.context import Context, get_context
 from chalicelib.domain.allocation import AllocationLine
 from chalicelib.domain.errors import InvalidInput
@@ -19,6 +20,7 @@ from chalicelib.services import obligations as obligations_service
 from chalicelib.services import payments as payments_service
 from chalicelib.services.obligations import ObligationView
 from chalicelib.services.payments import ReceiptView
+from chalicelib.services.payments import terms as payment_terms_service
 from chalicelib.web import http
 from chalicelib.web.api import Call, api_handler
 
@@ -108,8 +110,20 @@ def obligations(call: Call) -> Response:
 @api_handler
 def banks(call: Call) -> Response:
     call.session()
+    if payment_terms_service.bank_chosen_by_gateway(call.ctx):
+        return http.json_response({"banks": [], "chosen_by_gateway": True})
     listed = payments_service.list_banks(call.ctx)
     return http.json_response({"banks": [{"code": b.code, "name": b.name} for b in listed]})
+
+
+@api_handler
+def payment_terms(call: Call) -> Response:
+    """What the payer must accept before ``POST /api/v1/payments`` (their ids go back in
+    ``accepted_documents``)."""
+    call.session()
+    terms = payment_terms_service.payment_terms(call.ctx)
+    return http.json_response({"gateway": terms.gateway, "documents": [
+        {"id": d.id, "title": d.title, "url": d.url} for d in terms.documents]})
 
 
 @api_handler
@@ -124,6 +138,8 @@ def create_payment(call: Call) -> Response:
         person_type=body.get("person_type"),  # type: ignore[arg-type]
         idempotency_key=call.request.headers.get("idempotency-key", ""),
         ip=call.ip,
+        accepted_documents=body.get("accepted_documents"),
+        user_agent=call.request.headers.get("user-agent", ""),
     )
     return http.json_response({"payment": {
         "id": started.id,
@@ -153,9 +169,11 @@ def _error(status: int, code: str, message: str) -> Response:
     return http.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def webhook(request: Request) -> Response:
+def webhook(request: Request, gateway: str | None = None) -> Response:
     """200 processed/duplicate/ignored/deferred; 401 forged, stale or unverifiable; 400 unreadable;
-    503 when the gateway could not confirm it and only a new delivery can settle it."""
+    404 for a gateway this stage is not configured for; 503 when the gateway could not confirm it
+    and only a new delivery can settle it. ``gateway`` is the one whose path it came to (by
+    default the configured one)."""
     raw = http.raw_body(request)
     try:
         parsed = http.parse_json(raw)
@@ -165,7 +183,14 @@ def webhook(request: Request) -> Response:
         return _error(400, "invalid_event", "El cuerpo del evento no es un objeto JSON legible.")
     ctx = get_context()
     try:
-        result = payments_service.apply_gateway_event(ctx, request.headers, raw)
+        result = payments_service.apply_gateway_event(ctx, request.headers, raw, gateway=gateway)
+    except ConfigError as exc:  # a path of a gateway this stage has no credentials for
+        log_event("payment_event_unconfigured_gateway", level=logging.WARNING, gateway=gateway,
+                  ip=http.client_ip(request, ctx.settings), reason=str(exc)[:200])
+        return _error(404, "unknown_gateway", "Esta pasarela de pagos no está configurada.")
+    except IgnoredEvent as exc:  # genuine, of a type we do not act on: the gateway stops retrying
+        log_event("payment_event_ignored", event_type=exc.event_type)
+        return http.json_response({"result": "ignored"})
     except InvalidEvent as exc:
         log_event("payment_event_rejected", level=logging.WARNING,
                   ip=http.client_ip(request, ctx.settings), reason=str(exc)[:200])

@@ -133,6 +133,7 @@ def payment_detail(p: domain_payments.Payment) -> dict[str, Any]:
         },
         "poll": {"next_at": iso(p.next_poll_at), "horizon_at": iso(p.poll_horizon_at)},
         "receipt": {"emailed": bool(p.receipt_emailed), "attempts": int(p.receipt_attempts or 0)},
+        "consent": p.consent,
     }
 
 

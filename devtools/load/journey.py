@@ -130,6 +130,7 @@ class PayingMember(HttpUser):
         # A seeded simulation, not a secret.
         self.rng = random.Random(self.state.seed * 100_003 + self.index)  # noqa: S311  # nosec B311
         self.iteration = 0
+        self.accepted: list[str] = []  # the gateway's consent documents, accepted on each payday
         self.ip = {} if self.state.one_address else {"X-Forwarded-For": self.member.ip}
         # The session cookie is sent by hand: one member, one session, whatever the host name.
         self.client.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -165,6 +166,10 @@ class PayingMember(HttpUser):
         listed = self.call("obligations", "GET", "/api/v1/obligations", (200,), headers=auth)
         self.think()
         banks = self.call("banks", "GET", "/api/v1/banks", (200,), headers=auth)
+        terms = self.call("payment terms", "GET", "/api/v1/payment-terms", (200,), headers=auth)
+        # The member reads and accepts the gateway's documents on the summary page.
+        self.accepted = ([d["id"] for d in terms.json()["documents"]]
+                         if terms.status_code == 200 else [])
         if listed.status_code == 200 and banks.status_code == 200 and banks.json()["banks"]:
             free = [o for o in listed.json()["obligations"]
                     if not o["pending_payment_id"] and int(o["maximum_amount"]) > 0]
@@ -213,7 +218,8 @@ class PayingMember(HttpUser):
         answer = self.call("pay (under the minimum)", "POST", "/api/v1/payments", (400,),
                            headers={**auth, "Idempotency-Key": uuid.uuid4().hex},
                            body={"items": [{"obligation_id": target["id"], "amount": amount}],
-                                 "bank_code": bank, "person_type": "natural"})
+                                 "bank_code": bank, "person_type": "natural",
+                                 "accepted_documents": self.accepted})
         if answer.status_code == 400:
             code = answer.json()["error"]["code"]
             if code == "invalid_amount":
@@ -228,7 +234,8 @@ class PayingMember(HttpUser):
         items = [{"obligation_id": o["id"], "amount": _pick_amount(self.rng, o)} for o in chosen]
         if sum(i["amount"] for i in items) < GATEWAY_MINIMUM:
             return None
-        body = {"items": items, "bank_code": bank, "person_type": "natural"}
+        body = {"items": items, "bank_code": bank, "person_type": "natural",
+                "accepted_documents": self.accepted}
         same_key = (self.index + self.iteration) % 2 == 1  # half the members start with each
         keys = [uuid.uuid4().hex] * 2 if same_key else [uuid.uuid4().hex, uuid.uuid4().hex]
         second = "pay (double click, same key)" if same_key else "pay (double click, new key)"

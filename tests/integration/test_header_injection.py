@@ -38,6 +38,8 @@ FIELDS = ("accion", "action", "alto", "bank_code", "confirmation", "cursor", "cu
           "limit", "login_ticket", "motivo", "new_password", "nivel", "opcion_CR-0001",
           "otro_CR-0001", "password", "person_type", "reason", "reference", "status",
           "temporary_key", "to", "token", "volver",
+          # consent and the return page's refresh
+          "accepted_documents", "auto", "vez",
           # the staff console
           "bucket", "code", "documento", "email", "enabled", "formato", "key", "listo", "role",
           "salida", "username")

@@ -101,6 +101,10 @@ def test_nothing_chosen_and_bank_placeholder_refused(member: Browser) -> None:
 
 
 def test_rejected_payment_offers_retry(member: Browser, gateway) -> None:  # type: ignore[no-untyped-def]
+    from chalicelib.adapters.dynamo.models import Member
+
+    company = Member.get(DOC)  # PSE takes a NIT, and only a NIT, from a persona jurídica
+    company.update(actions=[Member.document_type.set("NIT")])
     summary = choose(member, {"opcion_APO-1": "due"}).body.decode()
     fields = dict(re.findall(r'name="(item_\d+_\w+|idempotency_key|csrf_token)" value="([^"]*)"', summary))
     paid = member.post("/pagos", {**fields, "bank_code": "1022", "person_type": "juridica"})

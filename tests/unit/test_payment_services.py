@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.adapters.gateways.base import REVIEW_PARTIAL_APPROVAL
 from chalicelib.adapters.mailer import Email
 from chalicelib.config import Settings
 from chalicelib.context import Context
@@ -177,6 +178,19 @@ def test_an_amount_mismatch_is_flagged_and_staff_reject_it(engine: Engine,
     assert payment.review_flag is None and payment.review_resolved_by == "staff:eva"
     assert engine.obligation().pending_payment_id is None
     assert {"payment_review", "payment_rejected"} <= set(engine.audit())
+
+
+def test_a_partial_approval_is_flagged_for_review_never_applied(
+        engine: Engine, pending: payments.StartedPayment) -> None:
+    """PlacetoPay's APPROVED_PARTIAL: the adapter says PENDING with a review reason."""
+    engine.gateway.settle(pending.reference, "PENDING", review_reason=REVIEW_PARTIAL_APPROVAL)
+    engine.clock.advance(minutes=7)
+    payments.reconcile_pending(engine.ctx)
+    payment = engine.payment(pending.id)
+    assert (payment.status, payment.review_flag, payment.review_reason) == (
+        "PENDING", "REVIEW", "partial_approval")
+    assert balances(engine.obligation()) == (150_000, 50_000, 900_000)
+    assert [type(e) for e in engine.store.events] == [PaymentFlagged]
 
 
 def test_staff_keep_pending_puts_it_back_in_the_poller(engine: Engine,

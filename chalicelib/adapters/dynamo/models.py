@@ -379,6 +379,8 @@ class Payment(Model):
     review_resolved_at = UTCDateTimeAttribute(null=True)
     review_note = UnicodeAttribute(null=True)  # the staff member's reason
     version = NumberAttribute(null=True)  # the unit of work's optimistic lock (absent = 0)
+    # What the payer accepted before paying (documents with their versions, time, IP, user agent).
+    consent = JSONAttribute(null=True)
 
     by_member = PaymentsByMember()
     by_reference = PaymentsByReference()

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from chalicelib.adapters.gateways.base import GatewayError, GatewayTransaction, InvalidEvent, VerifiedEvent
+from chalicelib.adapters.gateways.base import (
+    GatewayError,
+    GatewayTransaction,
+    IgnoredEvent,
+    InvalidEvent,
+    VerifiedEvent,
+)
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import Conflict
@@ -69,10 +75,13 @@ def event_key(gateway: str, event: VerifiedEvent) -> str:
     return f"{gateway}#{event.gateway_id}#{event.status}"
 
 
-def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -> str:
+def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes, *,
+                        gateway: str | None = None) -> str:
     """A gateway notification: ``processed``, ``duplicate``, ``ignored``, ``deferred`` (the poller
     settles it) or ``retry`` (only a new delivery can); InvalidEvent if forged, malformed, stale,
-    or signed without the transaction's id, status and amount.
+    or signed without the transaction's id, status and amount; IgnoredEvent for a genuine event of
+    a type the engine does not act on. ``gateway`` names the gateway that sent it (its webhook's
+    path), by default the configured one.
 
     Only what the signature covers is believed. The unsigned reference only finds the payment: the
     event is applied as it is when that payment's stored gateway id and amount are the signed ones
@@ -80,6 +89,7 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
     approval) the gateway's server-side status query must say the same, and its answer is what is
     applied. Two DynamoDB round trips: the payment by reference, one transaction.
     """
+    ctx = ctx.for_gateway(gateway)
     now = ctx.now()
     event = verified(ctx, headers, body, now)
     with ctx.unit_of_work() as uow:
@@ -120,6 +130,8 @@ def apply_gateway_event(ctx: Context, headers: Mapping[str, str], body: bytes) -
 def verified(ctx: Context, headers: Mapping[str, str], body: bytes, now: datetime) -> VerifiedEvent:
     try:
         event = ctx.gateway.verify_event(headers, body, now=int(now.timestamp()))
+    except IgnoredEvent:
+        raise
     except InvalidEvent:
         emit_metric(METRIC_SIGNATURE_FAILURES, 1, "Count")
         raise

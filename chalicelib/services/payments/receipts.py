@@ -62,6 +62,7 @@ class ReceiptView:
     # the time of each step; shown with or without a session (it names no member data).
     lifecycle: tuple[texts.LifecycleStep, ...] = ()
     emailed_to: str | None = None  # the masked address the receipt went to (with a session)
+    bank_url: str | None = None  # where the payer goes on at the bank, while the payment is pending
 
     @property
     def retry_query(self) -> str:
@@ -160,6 +161,7 @@ def view(payment: Payment, *, full: bool, masks: dict[str, str] | None = None) -
         lifecycle=lifecycle(payment),
         emailed_to=mask_email(payment.payer_email)
         if full and payment.receipt_emailed and payment.payer_email else None,
+        bank_url=payment.bank_url if status == rules.PENDING else None,
     )
 
 

@@ -64,7 +64,7 @@ def mismatch(payment: Payment, transaction: GatewayTransaction | None) -> str | 
         return "amount_mismatch"
     if payment.gateway_id and transaction.gateway_id and transaction.gateway_id != payment.gateway_id:
         return "gateway_id_mismatch"
-    return None
+    return transaction.review_reason  # e.g. a partial approval: staff decide, nothing is applied
 
 
 def next_poll(ctx: Context, payment: Payment, now: datetime) -> datetime:

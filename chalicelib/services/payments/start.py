@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.gateways.base import Bank, GatewayError, GatewayTimeout, PaymentRequest
+from chalicelib.adapters.gateways.base import Bank, GatewayError, GatewayTimeout
 from chalicelib.context import Context
 from chalicelib.domain import payments as rules
 from chalicelib.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, ServiceUnavailable
@@ -33,6 +33,7 @@ from chalicelib.services.obligations import outstanding_parts
 from chalicelib.services.payments.core import payment_logs, poll_shard, timed
 from chalicelib.services.payments.receipts import PaymentItemView, item_views
 from chalicelib.services.payments.settle import settle
+from chalicelib.services.payments.terms import Acceptance, accept, check_request, payment_request
 from chalicelib.services.unit_of_work import UnitOfWork
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -67,7 +68,10 @@ BANK_MEMO = "payments_bank_memo"  # per Context: a warm container skips the Dyna
 
 
 def list_banks(ctx: Context) -> list[Bank]:
-    """The gateway's banks in its order, without ACH's placeholder; daily cache in DynamoDB."""
+    """The gateway's banks in its order, without ACH's placeholder; daily cache in DynamoDB.
+    ``[]`` when the gateway's own page asks for the bank."""
+    if ctx.gateway.chooses_bank:
+        return []
     now = ctx.now()
     memo: tuple[list[Bank], datetime] | None = vars(ctx).get(BANK_MEMO)
     if memo and now < memo[1]:
@@ -192,12 +196,16 @@ def started(payment: Payment) -> StartedPayment:
 
 
 def start_payment(ctx: Context, *, document_number: str, items: list[tuple[str, int]],
-                  bank_code: str, person_type: str, idempotency_key: str, ip: str) -> StartedPayment:
+                  bank_code: str, person_type: str, idempotency_key: str, ip: str,
+                  accepted_documents: object = None, user_agent: str = "") -> StartedPayment:
     """Save the payment (CREATED, obligations locked) and only then ask the gateway for it.
 
     The same Idempotency-Key with the same request answers the same payment; with another
-    request, ``idempotency_conflict``. A gateway timeout leaves the payment CREATED for the poller
-    (never retried with a new reference); a gateway refusal ends it FAILED and frees the locks.
+    request, ``idempotency_conflict``. Every document the gateway asks the payer to accept must be
+    in ``accepted_documents`` (ids), and the gateway's checks of the payer must pass, before
+    anything is saved; the acceptance is stored with the payment. A gateway timeout leaves the
+    payment CREATED for the poller (never retried with a new reference); a gateway refusal ends it
+    FAILED and frees the locks.
     """
     key = check_idempotency_key(idempotency_key)
     fingerprint = rules.request_fingerprint(document_number=document_number, items=items,
@@ -205,10 +213,12 @@ def start_payment(ctx: Context, *, document_number: str, items: list[tuple[str, 
     try:
         lines = rules.check_items_shape(items)
         kind = rules.check_person_type(person_type)
-        code = rules.check_bank_code(bank_code, [b.code for b in list_banks(ctx)])
+        code = "" if ctx.gateway.chooses_bank else rules.check_bank_code(
+            bank_code, [b.code for b in list_banks(ctx)])
+        acceptance = accept(ctx, accepted_documents, ip=ip, user_agent=user_agent)
         uow, payment, member = create(ctx, document_number=document_number, lines=lines,
                                       bank_code=code, person_type=kind, key=key,
-                                      fingerprint=fingerprint, ip=ip)
+                                      fingerprint=fingerprint, ip=ip, acceptance=acceptance)
     except DomainError as error:
         replay = replayed(ctx, document_number, key, fingerprint)
         if replay is not None:
@@ -233,9 +243,10 @@ def replayed(ctx: Context, document_number: str, key: str, fingerprint: str) -> 
 
 
 def create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]], bank_code: str,
-           person_type: str, key: str, fingerprint: str,
-           ip: str) -> tuple[UnitOfWork, Payment, Member]:
-    """The payment stored CREATED with its obligations locked; the unit of work it was written in."""
+           person_type: str, key: str, fingerprint: str, ip: str,
+           acceptance: Acceptance) -> tuple[UnitOfWork, Payment, Member]:
+    """The payment stored CREATED with its obligations locked; the unit of work it was written in.
+    The gateway's checks of the payer run before anything is saved."""
     banks = {b.code: b.name for b in list_banks(ctx)}
     for _ in range(3):
         with ctx.unit_of_work() as uow:
@@ -245,7 +256,8 @@ def create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]], 
                 raise Forbidden(MEMBER_UNAVAILABLE, code="member_unavailable")
             payment = new_payment(ctx, member, checked, bank_code=bank_code,
                                   bank_name=banks.get(bank_code), person_type=person_type, key=key,
-                                  ip=ip)
+                                  ip=ip, acceptance=acceptance)
+            check_request(ctx, payment, member)
             try:
                 save_and_lock(ctx, uow, payment, checked, key=key, fingerprint=fingerprint)
             except Conflict as conflict:
@@ -257,7 +269,8 @@ def create(ctx: Context, *, document_number: str, lines: list[tuple[str, int]], 
 
 
 def new_payment(ctx: Context, member: Member, checked: Checked, *, bank_code: str,
-                bank_name: str | None, person_type: str, key: str, ip: str) -> Payment:
+                bank_name: str | None, person_type: str, key: str, ip: str,
+                acceptance: Acceptance) -> Payment:
     now = ctx.now()
     payment_id = ctx.token(16)  # 128 bits: the receipt link works without a session
     return Payment(
@@ -285,6 +298,7 @@ def new_payment(ctx: Context, member: Member, checked: Checked, *, bank_code: st
         next_poll_at=now + timedelta(seconds=ctx.settings.poll_first_seconds),
         receipt_emailed=False,
         receipt_attempts=0,
+        consent=acceptance.record(),
     )
 
 
@@ -315,13 +329,7 @@ def save_and_lock(ctx: Context, uow: UnitOfWork, payment: Payment, checked: Chec
 
 def call_gateway(ctx: Context, uow: UnitOfWork, payment: Payment, member: Member) -> StartedPayment:
     s = ctx.settings
-    request = PaymentRequest(
-        reference=payment.reference, amount=int(payment.amount), bank_code=payment.bank_code,
-        person_type=payment.person_type,  # type: ignore[arg-type]
-        payer_document_type=payment.document_type, payer_document_number=payment.document_number,
-        payer_name=payment.payer_name, payer_email=payment.payer_email or "",
-        payer_phone=member.phone or "", description=payment.description,
-        return_url=f"{s.public_base_url}/pagos/{payment.payment_id}/retorno", ip=payment.ip)
+    request = payment_request(ctx, payment, member)
     try:
         transaction = timed("create_transaction", ctx.gateway.create_transaction, request)
     except GatewayTimeout as exc:
