@@ -118,6 +118,7 @@ class FakeGateway:
     """The ``PaymentGateway`` port in memory: PENDING at creation, ``outcome`` afterwards."""
 
     name = "bench"
+    chooses_bank = False  # the member picks the bank in the portal, as with Wompi
 
     def __init__(self) -> None:
         self.outcome = "APPROVED"
@@ -127,6 +128,14 @@ class FakeGateway:
         from chalicelib.adapters.gateways.base import Bank
 
         return [Bank("1022", "BANCO UNION COLOMBIANO"), Bank("1507", "NEQUI")]
+
+    def documents(self) -> list[Any]:
+        return []  # no consent documents: their fetch is a gateway call, outside the budget
+
+    def validate_request(self, request) -> None:  # type: ignore[no-untyped-def]
+        from chalicelib.adapters.gateways.base import check_payer
+
+        check_payer(request)
 
     def create_transaction(self, request):  # type: ignore[no-untyped-def]
         from chalicelib.adapters.gateways.base import GatewayTransaction
