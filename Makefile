@@ -41,13 +41,14 @@ test-dates: $(STAMP)
 	  TEST_CLOCK=$$moment $(PY) -m pytest -q $(DATE_SLICE) $(PYTEST_ARGS) || exit 1; \
 	done
 
-# Hardening checks. Bandit fails on medium and high findings. pip-audit exits 1 both on findings
+# Hardening checks: mypy --strict on the deployed code ([tool.mypy] in pyproject.toml says which
+# files), then ruff and bandit. Bandit fails on medium and high findings. pip-audit exits 1 both on findings
 # and on errors, so the report's presence tells them apart; devtools/audit_fallback.py then judges
 # it and audits what pip-audit skipped against PyPI's latest-release data (see its docstring).
 # Accepted vulnerabilities: .ci/audit-ignore.txt.
 AUDIT_REPORT := build/pip-audit.json
 
-check: $(STAMP)
+check: typecheck
 	$(PY) -m ruff check .
 	$(PY) -m bandit --quiet -c pyproject.toml -ll -r app.py chalicelib devtools bench
 	@mkdir -p build && rm -f $(AUDIT_REPORT)
@@ -56,7 +57,6 @@ check: $(STAMP)
 	  || test -s $(AUDIT_REPORT)
 	$(PY) -m devtools.audit_fallback $(AUDIT_REPORT)
 
-# mypy --strict on the deployed code ([tool.mypy] in pyproject.toml says which files).
 typecheck: $(STAMP)
 	$(PY) -m mypy
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.context import Context
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.observability import log_event
-
-if TYPE_CHECKING:
-    from chalicelib.adapters.dynamo.models import AuditEvent
 
 
 def audit_entry(ctx: Context, *, subject: str, event: str, actor: str = "member",
@@ -21,13 +18,6 @@ def audit_entry(ctx: Context, *, subject: str, event: str, actor: str = "member"
     return AuditEntry(subject=subject, event=event, actor=actor, at=ctx.now(), suffix=ctx.token(6),
                       ip=ip, reason=reason, payment_id=payment_id,
                       details={k: str(v) for k, v in details.items()} or None)
-
-
-def audit_item(ctx: Context, **fields: Any) -> AuditEvent:
-    """Until every use case writes through a unit of work: the entry as a PynamoDB item."""
-    from chalicelib.adapters.dynamo.audit import audit_item as item_of_entry
-
-    return item_of_entry(audit_entry(ctx, **fields))
 
 
 def record(ctx: Context, **fields: Any) -> None:

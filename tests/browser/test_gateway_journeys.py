@@ -89,7 +89,7 @@ def test_a_lost_notification_still_ends_approved_through_the_poller(ptp_page, pl
         f"{placetopay_stack.sandbox_url}/_sandbox/outcome", method="POST",
         data=json.dumps({"reference": reference, "status": "APPROVED", "notify": "none"}).encode(),
         headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(control, timeout=10) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(control, timeout=10) as answer:
         assert json.load(answer)["sent"] == 0
     page.goto("/pagos")  # the member never comes back through the return page
     row = page.locator("tbody tr", has_text=reference)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -90,12 +91,10 @@ def test_refused_webhook_signatures_are_counted(  # type: ignore[no-untyped-def]
 
 
 def test_a_broken_stdout_never_breaks_a_payment(ctx, member, make_obligation, gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from chalicelib import observability
-
     def boom(*args: Any, **kwargs: Any) -> None:
         raise OSError("stdout closed")
 
-    monkeypatch.setattr(observability._metrics_log, "info", boom)
+    monkeypatch.setattr(logging.getLogger("sucursal.metrics"), "info", boom)  # the metrics' logger
     make_obligation()
     started = start(ctx)
     assert get_payment(started.id).status == "PENDING"

@@ -25,10 +25,10 @@ from chalicelib.adapters.gateways.placetopay import PlacetoPayGateway
 from devtools.pse_sandbox import SandboxHandle, start_sandbox
 from devtools.pse_sandbox.placetopay import DEFAULT_LOGIN, DEFAULT_SECRET_KEY
 from tests.integration.test_wompi_sandbox import (
+    NO_PROXY,
     START,
     FakeClock,
     Receiver,
-    _no_proxy,
     call,
 )
 from tests.unit.test_placetopay import payment
@@ -80,7 +80,7 @@ def test_a_session_sends_the_payer_to_the_checkout_where_the_bank_is_chosen(
     created = gateway.create_transaction(payment(amount=1234567))
     assert created.status == "PENDING" and created.gateway_id.isdigit()
     assert created.bank_url == f"{sandbox.url}/placetopay/session/{created.gateway_id}"
-    with _no_proxy.open(created.bank_url, timeout=5) as page:
+    with NO_PROXY.open(created.bank_url, timeout=5) as page:
         html = page.read().decode("utf-8")
     for text in ("$ 1.234.567", created.reference, "A continuación seleccione su banco",
                  "BANCOLOMBIA", ">Aprobar<", ">Rechazar<", ">Fallida<", ">Dejar pendiente<"):

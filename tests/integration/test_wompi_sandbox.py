@@ -33,7 +33,7 @@ PUBLIC, PRIVATE = "pub_test_local", "prv_test_local"
 EVENTS_SECRET, INTEGRITY = "test_events_local", "test_integrity_local"
 START = 1795446000.0  # 2026-11-23T15:00:00Z
 FIXTURES = Path(__file__).parent / "fixtures"
-_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class FakeClock:
@@ -142,7 +142,7 @@ def call(method: str, url: str, payload: Any = None,
     request = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with _no_proxy.open(request, timeout=5) as answer:
+        with NO_PROXY.open(request, timeout=5) as answer:
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -301,7 +301,7 @@ def test_bank_page_decision_sends_the_event_and_redirects(
         gateway: WompiGateway, sandbox: SandboxHandle, receiver: Receiver) -> None:
     created = gateway.create_transaction(payment(amount=1234567))
     assert created.bank_url
-    with _no_proxy.open(created.bank_url, timeout=5) as page:
+    with NO_PROXY.open(created.bank_url, timeout=5) as page:
         html = page.read().decode("utf-8")
         assert page.headers["Content-Type"].startswith("text/html")
     for text in ("$ 1.234.567", created.reference, "Banco que aprueba", "Cooperativa de Ahorro",
@@ -323,7 +323,7 @@ def test_bank_page_decision_sends_the_event_and_redirects(
     assert len(receiver.received) == 1
     headers, raw = receiver.received[0]
     assert gateway.verify_event(headers, raw, now=int(START)).status == "APPROVED"
-    with _no_proxy.open(created.bank_url, timeout=5) as page:
+    with NO_PROXY.open(created.bank_url, timeout=5) as page:
         assert "ya fue procesada" in page.read().decode("utf-8")
 
 
@@ -547,7 +547,7 @@ def test_the_sandbox_banks_are_wompis_test_banks(gateway: WompiGateway,
     for code, first in (("1", "Aprobar"), ("2", "Rechazar")):
         created = gateway.create_transaction(payment(f"SV-BANK-{code}", bank_code=code))
         assert created.bank_url
-        with _no_proxy.open(created.bank_url, timeout=5) as page:
+        with NO_PROXY.open(created.bank_url, timeout=5) as page:
             html = page.read().decode("utf-8")
         buttons = [html.index(f">{label}<") for label in ("Aprobar", "Rechazar", "Fallida",
                                                           "Dejar pendiente")]

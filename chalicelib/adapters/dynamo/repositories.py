@@ -5,7 +5,6 @@ Writes that must happen together go in one ``TransactWriteItems`` (one round tri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -13,20 +12,9 @@ from typing import Any
 from botocore.exceptions import ConnectionError as NetworkError
 from botocore.exceptions import HTTPClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
-from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo.models import AuditEvent, Session
 from chalicelib.config import get_settings
-from chalicelib.domain.errors import Conflict
-
-
-class ConcurrentUpdate(Conflict):
-    """A conditional write lost a race; re-read and decide again."""
-
 
 #: botocore's "no answer": read and connect timeouts, refused or dropped connections.
 _NO_ANSWER = (HTTPClientError, NetworkError)
@@ -71,23 +59,6 @@ def connection() -> Connection:
     also make known members' logins measurably slower than unknown ones.
     """
     return _connection(get_settings().region)
-
-
-def transact(*, updates: Iterable[tuple[Model, list[Action], Condition | None]] = (),
-             saves: Iterable[Model] = (), deletes: Iterable[Model] = ()) -> None:
-    """One atomic write. ``updates`` are ``(item, actions, condition)`` triples."""
-    try:
-        with TransactWrite(connection=connection()) as tx:
-            for item, actions, condition in updates:
-                tx.update(item, actions=actions, condition=condition)
-            for item in saves:
-                tx.save(item)
-            for item in deletes:
-                tx.delete(item)
-    except TransactWriteError as exc:
-        if aws_error_code(exc) == "TransactionCanceledException":
-            raise ConcurrentUpdate(str(exc)) from exc
-        raise
 
 
 # --- sessions --------------------------------------------------------------------------------

@@ -15,15 +15,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamo.repositories import ConcurrentUpdate, aws_error_code, connection
+from chalicelib.adapters.dynamo.repositories import aws_error_code, connection
+from chalicelib.domain.errors import Conflict
 
 
-class Cancelled(ConcurrentUpdate):
-    """A transaction was cancelled; ``failed`` (= ``changed``) names the labels that failed."""
-
-    @property
-    def failed(self) -> frozenset[str]:
-        return self.changed
+class Cancelled(Conflict):
+    """A transaction was cancelled; ``changed`` names the labels whose condition failed."""
 
 
 @dataclass
