@@ -108,7 +108,7 @@ def test_the_typed_amount_is_the_amount_paid_and_a_paid_instalment_reads_paid(pa
     page.get_by_role("button", name="Continuar").click()
 
     page.get_by_label("Banco").select_option(label="Banco que aprueba")
-    page.get_by_label("Persona jurídica").check()
+    page.get_by_label("Persona jurídica").check()  # Sofía's document is a NIT, as PSE asks of one
     accept_terms(page)
     page.get_by_role("button", name="Pagar con PSE").click()
     expect(page).to_have_url(re.compile(r"/banco/"))
