@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
 
@@ -43,6 +43,8 @@ class Context:
     units_of_work: Callable[[], UnitOfWork] | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
     _gateways: dict[str, PaymentGateway] = field(default_factory=dict)  # other than the configured
+    #: What a use case keeps for the container's life, by name (e.g. the bank list until it expires).
+    memos: dict[str, Any] = field(default_factory=dict)
 
     def unit_of_work(self) -> UnitOfWork:
         """A new unit of work, for one use case (or one attempt of it)."""

@@ -73,7 +73,7 @@ def list_banks(ctx: Context) -> list[Bank]:
     if ctx.gateway.chooses_bank:
         return []
     now = ctx.now()
-    memo: tuple[list[Bank], datetime] | None = vars(ctx).get(BANK_MEMO)
+    memo: tuple[list[Bank], datetime] | None = ctx.memos.get(BANK_MEMO)
     if memo and now < memo[1]:
         return memo[0]
     with ctx.unit_of_work() as uow:
@@ -86,7 +86,7 @@ def fetch_banks(ctx: Context, uow: UnitOfWork, now: datetime) -> list[Bank]:
     cached = uow.bank_lists.get(cache_key)
     if cached and now < cached[1]:
         banks = [Bank(code, name) for code, name in cached[0]]
-        vars(ctx)[BANK_MEMO] = (banks, cached[1])
+        ctx.memos[BANK_MEMO] = (banks, cached[1])
         return banks
     try:
         banks = [b for b in ctx.gateway.list_banks()
@@ -97,12 +97,12 @@ def fetch_banks(ctx: Context, uow: UnitOfWork, now: datetime) -> list[Bank]:
         log_event("payment_banks_unavailable", code=exc.code, stale_cache=bool(cached))
         if cached and cached[0]:
             banks = [Bank(code, name) for code, name in cached[0]]
-            vars(ctx)[BANK_MEMO] = (banks, now + STALE_BANKS_RETRY)
+            ctx.memos[BANK_MEMO] = (banks, now + STALE_BANKS_RETRY)
             return banks
         raise ServiceUnavailable(texts.BANK_LIST_UNAVAILABLE_MESSAGE, code="banks_unavailable") from exc
     expires = now + timedelta(seconds=ctx.settings.bank_list_ttl_seconds)
     uow.bank_lists.put(cache_key, [(b.code, b.name) for b in banks], now=now, expires_at=expires)
-    vars(ctx)[BANK_MEMO] = (banks, expires)
+    ctx.memos[BANK_MEMO] = (banks, expires)
     return banks
 
 
