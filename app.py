@@ -247,7 +247,7 @@ def reconcile_pending(event):  # type: ignore[no-untyped-def]
     return web.payments_api.reconcile(event)
 
 
-# --- member experience (issue 6): PDF receipts, display preferences, reminders -------------------
+# --- member experience: PDF receipts, display preferences, reminders -------------------
 
 app.api.binary_types.append("application/pdf")  # the receipt download (base64 through API Gateway)
 
@@ -284,7 +284,7 @@ def remind_pending_payments(event):  # type: ignore[no-untyped-def]
     return web.reminder_pages.run_pending_reminders(event)
 
 
-# --- back office (issue 4): staff API (IAM in AWS, X-Api-Key locally) and the daily export -------
+# --- back office: staff API (IAM in AWS, X-Api-Key locally) and the daily export -------
 
 import warnings  # noqa: E402  (kept in this section)
 
@@ -357,7 +357,7 @@ def export_approved_payments(event):  # type: ignore[no-untyped-def]
     return web.staff_api.scheduled_export(event)
 
 
-# --- back office (issue 4): the S3 drop folder of the core system's files ----------------------
+# --- back office: the S3 drop folder of the core system's files ----------------------
 
 #: EventBridge rule: objects created under imports/ of the import bucket. The bucket's name is not
 #: known when app.py is imported: devtools/infra/template.py's merge template adds

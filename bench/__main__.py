@@ -21,17 +21,17 @@ from bench import (
     packaged_cold_start,
     roundtrips,
 )
-from bench import imports as import_measure  # back office (issue 4)
+from bench import imports as import_measure  # back office
 from bench.report import ERROR, Row, render
 
 #: (name, run) in the order they run; cold start first, while this process is still idle.
 MEASURES = [
     ("cold start", coldstart.run),
-    ("packaged cold start", packaged_cold_start.run),  # production readiness (issue 5)
+    ("packaged cold start", packaged_cold_start.run),  # production readiness
     ("dynamodb round trips", roundtrips.run),
     ("login time", login_timing.run),
     ("warm request overhead", overhead.run),
-    ("import of 100,000 obligations", import_measure.run),  # back office (issue 4)
+    ("import of 100,000 obligations", import_measure.run),  # back office
 ]
 
 

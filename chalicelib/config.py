@@ -109,7 +109,7 @@ class Settings:
     # Back office
     import_bucket: str
     staff_api_key_required: bool
-    # Member reminders (issue 6)
+    # Member reminders
     reminder_days_before_due: int = 3
     pending_reminder_seconds: int = 2 * 3600
     # How long the gateway keeps an abandoned PSE transaction pending before ending it (the
@@ -118,7 +118,7 @@ class Settings:
     rate_payment_query: int = 3
     reminder_quiet_start_hour: int = 21  # Colombian time: no "still pending" email from 21:00...
     reminder_quiet_end_hour: int = 7  # ...to 7:00 (due-date reminders go out at 8:00 anyway)
-    # How a loan payment is applied to the instalment's parts (issue 6): the cooperative's order.
+    # How a loan payment is applied to the instalment's parts: the cooperative's order.
     allocation_order: tuple[str, ...] = allocation.DEFAULT_ORDER
     # Staff console: the Cognito user pool and app client, staff sessions, sign-in throttle.
     staff_user_pool_id: str = ""

@@ -70,7 +70,7 @@ def log_event(event: str, *, level: int = logging.INFO, exc_info: bool = False, 
     log.log(level, json.dumps(record, ensure_ascii=False, default=str), exc_info=exc_info)
 
 
-# --- CloudWatch metrics (issue 4): embedded metric format, one JSON line on stdout -------------
+# --- CloudWatch metrics: embedded metric format, one JSON line on stdout -------------
 
 METRICS_NAMESPACE = "SucursalVirtual"  # devtools/infra/alarms.py alarms on this namespace
 _metrics_log = logging.getLogger("sucursal.metrics")

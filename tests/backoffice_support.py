@@ -1,4 +1,4 @@
-"""Helpers for the back office tests (issue 4): approved payments, the export bucket, CSV parsing."""
+"""Helpers for the back office tests: approved payments, the export bucket, CSV parsing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WCAG 2.1 AA in Chromium (issue 6): axe-core on every page of the site, at 1280 px and 360 px,
+"""WCAG 2.1 AA in Chromium: axe-core on every page of the site, at 1280 px and 360 px,
 plus what axe cannot see: keyboard-only use, visible focus, text size controls with and without
 JavaScript, no sideways scrolling with large text, and the session warning with the keyboard."""
 

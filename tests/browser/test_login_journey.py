@@ -1,5 +1,5 @@
 """A member in Chromium: first access through the outbox email, two-step login, paste refused,
-lockout message, logout (issue 2)."""
+lockout message, logout."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A member in Chromium pays through PSE: the local sandbox's bank page, the signed webhook, the
-return page asking the gateway server-side, the receipt, the history and the balances (issue 3)."""
+return page asking the gateway server-side, the receipt, the history and the balances."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A new member on a phone (360 × 740, touch): first access from the email, login, paying two
-obligations through the sandbox bank, the receipt and its PDF, the history (issue 6).
+obligations through the sandbox bank, the receipt and its PDF, the history.
 
 Each step is saved as ``test-artifacts/phone/NN-step.png``; a few of them are in
 ``docs/screenshots/`` for the README (copy them again when the pages change).

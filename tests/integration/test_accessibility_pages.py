@@ -1,4 +1,4 @@
-"""Display preferences without JavaScript, and what the pages tell the session warning (issue 6)."""
+"""Display preferences without JavaScript, and what the pages tell the session warning."""
 
 from __future__ import annotations
 

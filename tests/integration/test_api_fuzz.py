@@ -1,4 +1,4 @@
-"""Schemathesis against the running local stack (issue 5 §3): 0 server errors, schema-conformant answers.
+"""Schemathesis against the running local stack: 0 server errors, schema-conformant answers.
 
 The target is the whole local stack (`devtools.run_local.start_stack`: moto, sandbox gateway,
 outbox, `chalice local`) on free ports; the OpenAPI document is read from ``/api/v1/openapi.json``.

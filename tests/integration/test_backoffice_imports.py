@@ -1,4 +1,4 @@
-"""Back office imports (issue 4), on moto: closing absent obligations, "Aplicado en la
+"""Back office imports, on moto: closing absent obligations, "Aplicado en la
 cooperativa", the S3 drop folder (EventBridge → import_from_s3) and the command line."""
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def test_the_member_sees_aplicado_en_la_cooperativa(client, ctx, make_member, ga
     assert "Aplicado en la cooperativa" in history
 
 
-# --- the parts of a loan instalment (issue 6) -------------------------------------------------------
+# --- the parts of a loan instalment -------------------------------------------------------
 
 PARTS_HEADER = HEADER + ";late_interest;fees;insurance;interest;capital"
 

@@ -1,5 +1,6 @@
-"""A stateful property test of the back office (issue 4): imports of the core system's file,
-payments, gateway notifications (duplicated, out of order), polls and exports in random order.
+"""A stateful property test of the back office, with either kind of gateway: imports of the core
+system's file, payments, gateway notifications (duplicated, out of order), polls and exports in
+random order.
 
 moto in process (a fresh one per example), the FakeGateway of tests/payment_support.py and a clock
 moved by hand. The core system is simulated: each import lists a random subset of the member's
@@ -49,6 +50,9 @@ balances = st.tuples(st.integers(2, 400).map(lambda k: k * 1000), st.integers(0,
 
 
 class BackOffice(RuleBasedStateMachine):
+    #: The FakeGateway's name and whether it chooses the bank (Wompi's way: the portal asks).
+    GATEWAY: tuple[str, bool] = ("fake", False)
+
     def __init__(self) -> None:
         super().__init__()
         from moto import mock_aws
@@ -70,7 +74,7 @@ class BackOffice(RuleBasedStateMachine):
         self.clock = FakeClock(START)
         self._saved_clock = Runtime.__dict__["clock"]
         Runtime.clock = staticmethod(self.clock)  # type: ignore[assignment]
-        self.gateway = FakeGateway()
+        self.gateway = FakeGateway(self.GATEWAY[0], chooses_bank=self.GATEWAY[1])
         self._saved_gateway_for = registry.gateway_for
         registry.gateway_for = lambda _ctx: self.gateway  # type: ignore[assignment]
         reset_contexts()
@@ -337,7 +341,16 @@ class BackOffice(RuleBasedStateMachine):
                 assert payment.export_id is None and payment.exported_at is None
 
 
+class BackOfficeOnPlacetoPay(BackOffice):
+    """The same steps and invariants with a gateway whose own page chooses the bank (PlacetoPay's
+    WebCheckout): payments carry no bank code, and are settled by its answers the same way."""
+
+    GATEWAY = ("placetopay", True)
+
+
+PROPERTY_SETTINGS = settings(max_examples=10, stateful_step_count=50, deadline=None,
+                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestBackOffice = BackOffice.TestCase
-TestBackOffice.settings = settings(max_examples=10, stateful_step_count=50, deadline=None,
-                                   suppress_health_check=[HealthCheck.too_slow,
-                                                          HealthCheck.filter_too_much])
+TestBackOffice.settings = PROPERTY_SETTINGS
+TestBackOfficeOnPlacetoPay = BackOfficeOnPlacetoPay.TestCase
+TestBackOfficeOnPlacetoPay.settings = PROPERTY_SETTINGS

@@ -1,4 +1,4 @@
-"""Fault injection (issue 5 §4): failing dependencies never lose a payment, apply it twice or show a trace.
+"""Fault injection: failing dependencies never lose a payment, apply it twice or show a trace.
 
 Faults are injected at botocore's single entry point (``BaseClient._make_api_call``), in front of
 moto: a chosen operation raises the ``ClientError`` AWS would send after botocore's own retries gave

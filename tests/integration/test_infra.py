@@ -282,7 +282,7 @@ def test_merge_template_command_line(tmp_path: Path) -> None:
 
 
 def test_index_step_adds_one_gsi_per_table_until_the_stack_has_them_all(tmp_path: Path) -> None:
-    """A stack deployed before obligations and payments had their new indexes (issue 5): three
+    """A stack deployed before obligations and payments had their new indexes: three
     steps (payments gains 3), each adding at most one GSI per table with its key attributes."""
     wanted = infra.merge_template("prod")["Resources"]
     new = {"ObligationsTable": {"by_due_date", "open_by_import"},

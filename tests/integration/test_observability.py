@@ -1,4 +1,4 @@
-"""Correlation ids (issue 5): one per request, schedule run or event, in every log line and in
+"""Correlation ids: one per request, schedule run or event, in every log line and in
 ``X-Request-Id``; the member's error page shows it as a reference; one access line per request."""
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def test_payment_pages_need_a_session(client) -> None:  # type: ignore[no-untype
         assert browser.get(path).headers["Location"] == "/ingresar"
 
 
-# --- how a loan payment is applied (issue 6) -----------------------------------------------------
+# --- how a loan payment is applied -----------------------------------------------------
 
 CREDIT_PARTS = {"late_interest": 6_800, "insurance": 14_200, "interest": 186_000, "capital": 643_000}
 

@@ -1,4 +1,4 @@
-"""The PDF receipt (SPEC §2.5, issue 6): its fields, the download route, the email attachment."""
+"""The PDF receipt (SPEC §2.5): its fields, the download route, the email attachment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reminder emails (issue 6): before due dates and for payments stuck at the bank, each at most
+"""Reminder emails: before due dates and for payments stuck at the bank, each at most
 once, never from a scan, each with an unsubscribe link that works without signing in."""
 
 from __future__ import annotations

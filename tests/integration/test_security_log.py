@@ -1,4 +1,4 @@
-"""Security events in the logs (issue 5, SV-LOG-01): OWASP logging-vocabulary names, never a secret.
+"""Security events in the logs (SV-LOG-01): OWASP logging-vocabulary names, never a secret.
 
 Walks login failures, lockout, recovery, password change, login, CSRF refusal, logout and use of the
 ended session through the JSON API, then reads every log line written meanwhile.

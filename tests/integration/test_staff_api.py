@@ -1,4 +1,4 @@
-"""The staff API (issue 4) through chalice's test client in the local stage (X-Api-Key)."""
+"""The staff API through chalice's test client in the local stage (X-Api-Key)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How a loan payment is applied to the instalment's parts (issue 6): the pure rule."""
+"""How a loan payment is applied to the instalment's parts: the pure rule."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The audit trail is append-only: no code path updates or deletes an AuditEvent (issue 4).
+"""The audit trail is append-only: no code path updates or deletes an AuditEvent.
 
 Audit items are only ever built by ``repositories.audit_event`` (through ``services.audit``) and
 written with ``save()`` or a transaction's ``put``. This test reads the deployed code and fails on

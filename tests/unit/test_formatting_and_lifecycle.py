@@ -1,4 +1,4 @@
-"""es-CO formatting through Babel, and the payment lifecycle the member sees (issue 6)."""
+"""es-CO formatting through Babel, and the payment lifecycle the member sees."""
 
 from __future__ import annotations
 
