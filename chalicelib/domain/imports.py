@@ -17,7 +17,8 @@ portal meanwhile applies payments members make (``Obligation.portal_payments``: 
    ``max(0, file amount - sum of the portal payments kept)``.
 4. **An open payment's lock is never touched** (``pending_payment_id`` and
    ``pending_reference`` stay as stored), and the row reopens a CLOSED obligation.
-5. The rest of the row (type, product, description, due date, cut-off, the instalment's parts)
+5. The rest of the row (type, product, description, due date, cut-off, the instalment's parts,
+   the product's opening date)
    is taken as given; nothing differing and no payment dropped: the row is *unchanged*.
 """
 
@@ -63,6 +64,7 @@ class ObligationRow:
     cutoff: datetime
     cutoff_text: str
     parts: dict[str, int] | None = None  # the instalment's non-zero parts; None: not given
+    opened_on: str | None = None  # the product's opening date, YYYY-MM-DD; None: not given
 
     @property
     def key(self) -> tuple[str, str]:
@@ -77,7 +79,8 @@ def new_obligation(row: ObligationRow, *, batch_id: str, now: datetime) -> Oblig
         amount_due=row.amount_due, minimum_amount=row.minimum_amount,
         maximum_amount=row.maximum_amount, cutoff=row.cutoff, status="OPEN", updated_at=now,
         import_batch=batch_id, import_line=row.line,
-        open_shard=open_shard(row.document_number, row.obligation_id), instalment_parts=row.parts)
+        open_shard=open_shard(row.document_number, row.obligation_id), instalment_parts=row.parts,
+        opened_on=row.opened_on)
 
 
 def is_stale(row_cutoff: datetime, stored_cutoff: datetime | None) -> bool:
@@ -167,6 +170,7 @@ def apply_cutoff_rule(row: ObligationRow, stored: Obligation,
         "status": "OPEN",
         "open_shard": open_shard(row.document_number, row.obligation_id),
         "instalment_parts": row.parts,
+        "opened_on": row.opened_on,
     }
     changes = {name: value for name, value in wanted.items() if getattr(stored, name) != value}
     return CutoffDecision(stale=False, changes=changes, kept=kept,

@@ -37,6 +37,7 @@ class Obligation:
     open_shard: str | None = None  # "0".."15" while OPEN (the import's index of open obligations)
     closed_at: datetime | None = None
     instalment_parts: dict[str, int] | None = None  # {part: pesos} at the cut-off (domain/allocation)
+    opened_on: str | None = None  # YYYY-MM-DD: when the product was opened (PSE's anti-fraud data)
     version: int = 0
 
     def lock_for(self, payment_id: str, reference: str) -> ObligationChange:

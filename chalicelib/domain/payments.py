@@ -376,6 +376,7 @@ class PaymentItem:
     minimum_before: int | None = None
     maximum_before: int | None = None
     parts: list[list[Any]] | None = None
+    opened_on: str | None = None  # the obligation's product opening date (PSE's anti-fraud data)
     obligation_version: int | None = None  # the obligation's version its lock wrote
 
     @property

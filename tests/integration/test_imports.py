@@ -427,3 +427,20 @@ def test_command_line_exit_codes(aws: None, tmp_path: Path,
     assert main(["members", str(broken)]) == 2
     assert "faltan columnas obligatorias" in capsys.readouterr().out
     assert main(["members", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_the_optional_opening_date_is_stored_checked_and_updated(aws: None, member: Member) -> None:
+    """PSE's anti-fraud data for financial-services merchants: when the product was opened."""
+    header = f"{OBLIGATIONS_HEADER},opening_date"
+    report = obligations(f"{obligation_row()},2019-03-14", f"{obligation_row('52345678', 'CRE-2')},",
+                         f"{obligation_row('52345678', 'CRE-3')},14/03/2019", header=header)
+    assert counts(report) == (3, 2, 0, 0, 1)
+    assert report.errors[0][0] == 4
+    assert "opening_date debe ser una fecha AAAA-MM-DD, se recibió '14/03/2019'" in report.errors[0][1]
+    assert Obligation.get("52345678", "CRE-1").opened_on == "2019-03-14"
+    assert Obligation.get("52345678", "CRE-2").opened_on is None
+    newer = "2026-11-22T00:00:00-05:00"
+    report = obligations(f"{obligation_row('52345678', 'CRE-2', cutoff=newer)},2020-01-31",
+                         header=header)
+    assert counts(report) == (1, 0, 1, 0, 0)
+    assert Obligation.get("52345678", "CRE-2").opened_on == "2020-01-31"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -178,6 +178,15 @@ def test_an_amount_mismatch_is_flagged_and_staff_reject_it(engine: Engine,
     assert payment.review_flag is None and payment.review_resolved_by == "staff:eva"
     assert engine.obligation().pending_payment_id is None
     assert {"payment_review", "payment_rejected"} <= set(engine.audit())
+
+
+def test_the_products_opening_date_reaches_the_gateway(engine: Engine) -> None:
+    """PSE's anti-fraud ``reference_two``: the opening date the core system gave the product."""
+    engine.store.tables["obligations"][KEY].opened_on = "2019-03-14"
+    engine.start()
+    assert engine.gateway.validated[-1].product_opening_date == date(2019, 3, 14)
+    payment = next(iter(engine.store.tables["payments"].values()))
+    assert payment.items[0].opened_on == "2019-03-14"
 
 
 def test_a_partial_approval_is_flagged_for_review_never_applied(

@@ -80,8 +80,8 @@ def _member_json(member: Member) -> dict[str, dict[str, Any]]:
     return item
 
 
-_RARELY_NEW = ("instalment_parts", "pending_payment_id", "pending_reference", "portal_payments",
-               "closed_at")
+_RARELY_NEW = ("instalment_parts", "opened_on", "pending_payment_id", "pending_reference",
+               "portal_payments", "closed_at")
 _MEMBER_FIELDS = ("document_number", "document_type", "full_name", "email", "phone", "status",
                   "imported_at", "updated_at")
 

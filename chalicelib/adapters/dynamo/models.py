@@ -207,6 +207,7 @@ class Obligation(Model):
     # The instalment's parts at the cut-off when the file gives them (domain/allocation):
     # {"late_interest"|"fees"|"insurance"|"interest"|"capital": pesos}, adding up to the file's amount_due.
     instalment_parts = JSONAttribute(null=True)
+    opened_on = UnicodeAttribute(null=True)  # YYYY-MM-DD, the product's opening date (optional)
     version = NumberAttribute(null=True)  # the unit of work's optimistic lock (absent = 0)
 
     by_due_date = ObligationsByDueDate()
@@ -241,6 +242,7 @@ class PaymentItem(TypedMap):
     # the payment started: [[part, pesos], ...] . The receipt's allocation comes from it,
     # so a later import or a new ALLOCATION_ORDER never changes a past receipt.
     parts = JSONAttribute(null=True)
+    opened_on = UnicodeAttribute(null=True)  # the obligation's product opening date
 
 
 class StatusChange(TypedMap):

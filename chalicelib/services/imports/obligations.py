@@ -16,6 +16,8 @@ batch-written, changed ones updated in parallel (:data:`limits.UPDATE_WORKERS` t
   parts of a CREDITO row's instalment; they must add up to the row's ``amount_due`` and are stored
   as given (``Obligation.instalment_parts``, zeros dropped; ``domain/allocation`` applies the
   portal payments to them when shown).
+* Optional column ``opening_date`` (``AAAA-MM-DD``): when the product was opened; PSE's anti-fraud
+  rules for financial-services merchants ask for it (Wompi's ``reference_two``).
 * Re-sending the same file changes nothing: those rows count as ``unchanged`` (each is still
   stamped with the import's batch id, the bookkeeping the closing needs).
 * **Closing** (a full file, the default): every obligation a row names is stamped with the batch
@@ -86,7 +88,7 @@ DEFAULT_DESCRIPTIONS = {
 PART_COLUMNS = allocation.PARTS
 OBLIGATION_COLUMNS = ("document_number", "obligation_id", "type", "product_number", "description",
                       "due_date", "amount_due", "minimum_amount", "maximum_amount", "cutoff",
-                      *PART_COLUMNS)
+                      *PART_COLUMNS, "opening_date")
 OBLIGATION_REQUIRED = ("document_number", "obligation_id", "type", "product_number", "due_date",
                        "amount_due", "minimum_amount", "maximum_amount", "cutoff")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -117,6 +119,15 @@ def parse_parts(values: dict[str, str], kind: str, amount_due: int,
     return {name: pesos for name, pesos in amounts.items() if pesos}
 
 
+def check_date(raw: str, column: str, problems: list[str]) -> None:
+    try:
+        if not DATE.fullmatch(raw):
+            raise ValueError
+        date.fromisoformat(raw)
+    except ValueError:
+        problems.append(f"{column} debe ser una fecha AAAA-MM-DD, se recibió '{text.shown(raw)}'")
+
+
 def parse_cutoff(raw: str, problems: list[str]) -> datetime | None:
     try:
         if not raw.isascii():
@@ -141,13 +152,10 @@ def parse_obligation(row: Row, report: ImportReport, now: datetime) -> Obligatio
     product_number = identifier(values, "product_number", 40, problems)
     description = free_text(values, "description", 200, problems)
     due_date = values.get("due_date", "")
-    try:
-        if not DATE.fullmatch(due_date):
-            raise ValueError
-        date.fromisoformat(due_date)
-    except ValueError:
-        problems.append(f"due_date debe ser una fecha AAAA-MM-DD, se recibió "
-                        f"'{text.shown(due_date)}'")
+    check_date(due_date, "due_date", problems)
+    opened_on = values.get("opening_date", "") or None
+    if opened_on is not None:
+        check_date(opened_on, "opening_date", problems)
     amount_due = amount(values, "amount_due", problems)
     minimum = amount(values, "minimum_amount", problems)
     maximum = amount(values, "maximum_amount", problems)
@@ -168,7 +176,7 @@ def parse_obligation(row: Row, report: ImportReport, now: datetime) -> Obligatio
         return None
     return ObligationRow(row.line, number, obligation_id, kind, product_number,
                          description or DEFAULT_DESCRIPTIONS[kind], due_date, amount_due, minimum,
-                         maximum, cutoff, cutoff_text, parts)
+                         maximum, cutoff, cutoff_text, parts, opened_on)
 
 
 @dataclass

@@ -161,7 +161,7 @@ def payment_items(checked: Checked, order: Sequence[str]) -> list[PaymentItem]:
                         description=o.description, amount=amount, due_before=int(o.amount_due),
                         minimum_before=int(o.minimum_amount), maximum_before=int(o.maximum_amount),
                         parts=parts_list(outstanding_parts(o, order)),
-                        obligation_version=o.version + 1)
+                        obligation_version=o.version + 1, opened_on=o.opened_on)
             for o, amount in checked.lines]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.adapters.gateways.base import (
@@ -24,6 +24,7 @@ from chalicelib.adapters.gateways.base import (
 )
 from chalicelib.context import Context
 from chalicelib.domain.errors import InvalidInput, ServiceUnavailable
+from chalicelib.domain.payments import Payment
 from chalicelib.formatting import iso
 
 TERMS_NOT_ACCEPTED = "Para pagar debe leer y aceptar: {titles}."
@@ -123,41 +124,12 @@ def accepted_documents(consent: Mapping[str, Any] | None) -> tuple[ConsentDocume
                  for d in (consent or {}).get("documents", []) if isinstance(d, Mapping))
 
 
-class StoredPayment(Protocol):
-    """What a gateway request is built from: a payment as stored (CREATED)."""
-
-    @property
-    def payment_id(self) -> str: ...
-    @property
-    def reference(self) -> str: ...
-    @property
-    def amount(self) -> int | float: ...
-    @property
-    def bank_code(self) -> str: ...
-    @property
-    def person_type(self) -> str: ...
-    @property
-    def document_type(self) -> str: ...
-    @property
-    def document_number(self) -> str: ...
-    @property
-    def payer_name(self) -> str: ...
-    @property
-    def payer_email(self) -> str | None: ...
-    @property
-    def description(self) -> str: ...
-    @property
-    def ip(self) -> str: ...
-    @property
-    def consent(self) -> dict[str, Any] | None: ...
-
-
 class Payer(Protocol):
     @property
     def phone(self) -> str | None: ...
 
 
-def payment_request(ctx: Context, payment: StoredPayment, member: Payer) -> PaymentRequest:
+def payment_request(ctx: Context, payment: Payment, member: Payer) -> PaymentRequest:
     """The gateway's request for ``payment``, with the acceptance stored with it."""
     consent = payment.consent or {}
     person_type: PersonType = "juridica" if payment.person_type == "juridica" else "natural"
@@ -169,10 +141,17 @@ def payment_request(ctx: Context, payment: StoredPayment, member: Payer) -> Paym
         description=payment.description,
         return_url=f"{ctx.settings.public_base_url}/pagos/{payment.payment_id}/retorno",
         ip=payment.ip, user_agent=str(consent.get("user_agent", "")),
-        accepted_documents=accepted_documents(consent))
+        accepted_documents=accepted_documents(consent), product_opening_date=opened_on(payment))
 
 
-def check_request(ctx: Context, payment: StoredPayment, member: Payer) -> None:
+def opened_on(payment: Payment) -> date | None:
+    """The opening date of the first product paid whose core system gave one (PSE's
+    ``reference_two`` for financial-services merchants); None when none did."""
+    return next((date.fromisoformat(item.opened_on) for item in payment.items if item.opened_on),
+                None)
+
+
+def check_request(ctx: Context, payment: Payment, member: Payer) -> None:
     """The gateway's own checks (email, phone, document type for the person type), before the
     payment is saved: a Spanish 400 naming what to fix."""
     try:
