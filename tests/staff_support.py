@@ -12,12 +12,21 @@ PASSWORD = "Temporal-del-personal-1"
 NEW_PASSWORD = "Nueva clave del personal 2026"
 
 
+#: moto checks a code against the current 30-second step only: a code made in the last seconds
+#: of a step may be checked in the next one, so those seconds are waited out first.
+TOTP_STEP_SECONDS, TOTP_MARGIN_SECONDS = 30, 4
+
+
 def totp_code(secret: str = MOTO_TOTP_SECRET) -> str:
-    """The current code, computed as moto checks it (RFC 6238 through ``cryptography``)."""
+    """The current code, computed as moto checks it (RFC 6238 through ``cryptography``), with
+    enough of its step left for the request that carries it."""
     import time
 
     from moto.cognitoidp.utils import cognito_totp
 
+    left = TOTP_STEP_SECONDS - time.time() % TOTP_STEP_SECONDS
+    if left < TOTP_MARGIN_SECONDS:
+        time.sleep(left + 0.05)
     return cognito_totp(secret).generate(int(time.time())).decode()
 
 
