@@ -436,7 +436,8 @@ def test_every_column_of_both_core_files(stage: Stage) -> None:
                   "product_number": "0302024001876", "description": "Crédito del corpus",
                   "due_date": "2026-12-15", "amount_due": "850000", "minimum_amount": "850000",
                   "maximum_amount": "12400000", "cutoff": NOW_CUTOFF, "late_interest": "",
-                  "fees": "", "insurance": "", "interest": "", "capital": ""}
+                  "fees": "", "insurance": "", "interest": "", "capital": "",
+                  "opening_date": ""}
     before = stage.money()
     for kind, template, key in (("members", member, "document_number"),
                                 ("obligations", obligation, "obligation_id")):
