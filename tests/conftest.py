@@ -103,6 +103,21 @@ def aws() -> Iterator[None]:
         reset_contexts()
 
 
+@pytest.fixture(params=["dynamo", "fake"])
+def units(request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
+    """Units of work of both kinds, for the contract tests every repository must pass alike:
+    DynamoDB's (on moto) and the in-memory fake's (``tests/fakes.py``)."""
+    if request.param == "dynamo":
+        from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
+
+        request.getfixturevalue("aws")
+        yield DynamoUnitOfWork
+    else:
+        from tests.fakes import FakeStore
+
+        yield FakeStore().unit_of_work
+
+
 @pytest.fixture
 def ctx(aws: None, clock: FakeClock):  # type: ignore[no-untyped-def]
     from chalicelib.context import get_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,22 +15,12 @@ from chalicelib.adapters.dynamo.unit_of_work import DynamoUnitOfWork
 from chalicelib.domain.errors import Conflict, InvalidCredentials
 from chalicelib.domain.sessions import Recovery, Session, StaffSession
 from chalicelib.services.unit_of_work import UnitOfWork
-from tests.fakes import FakeStore
 from tests.payment_support import DynamoCalls
 
 AT = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 LATER = AT + timedelta(minutes=5)
 DOC = "1020304050"
 PASSWORD = "caballo batería grapa correcta"
-
-
-@pytest.fixture(params=["dynamo", "fake"])
-def units(request: pytest.FixtureRequest) -> Iterator[Callable[[], UnitOfWork]]:
-    if request.param == "dynamo":
-        request.getfixturevalue("aws")
-        yield DynamoUnitOfWork
-    else:
-        yield FakeStore().unit_of_work
 
 
 def session(session_hash: str = "h1", document_number: str = DOC) -> Session:

@@ -5,7 +5,7 @@ read it before fails), and the conditions the importer relies on."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,20 +22,10 @@ from chalicelib.domain.obligations import Obligation
 from chalicelib.services.imports import import_obligations
 from chalicelib.services.repositories import ImportStorage
 from chalicelib.services.unit_of_work import UnitOfWork
-from tests.fakes import FakeStore
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 CUT = datetime(2026, 11, 21, 5, 0, tzinfo=UTC)
 KEY = ("52345678", "CRE-1")
-
-
-@pytest.fixture(params=["dynamo", "fake"])
-def units(request: pytest.FixtureRequest) -> Iterator[Callable[[], UnitOfWork]]:
-    if request.param == "dynamo":
-        request.getfixturevalue("aws")
-        yield DynamoUnitOfWork
-    else:
-        yield FakeStore().unit_of_work
 
 
 @pytest.fixture

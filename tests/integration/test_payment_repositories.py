@@ -4,7 +4,7 @@ claim) is a Conflict naming what changed, and nothing is written then."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,19 +15,9 @@ from chalicelib.domain.errors import Conflict
 from chalicelib.domain.obligations import Obligation
 from chalicelib.domain.payments import Claim, GatewayEventRecord, Payment, PaymentItem, StatusChange
 from chalicelib.services.unit_of_work import UnitOfWork
-from tests.fakes import FakeStore
 
 AT = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 ANA = "1020304050"
-
-
-@pytest.fixture(params=["dynamo", "fake"])
-def units(request: pytest.FixtureRequest) -> Iterator[Callable[[], UnitOfWork]]:
-    if request.param == "dynamo":
-        request.getfixturevalue("aws")
-        yield DynamoUnitOfWork
-    else:
-        yield FakeStore().unit_of_work
 
 
 def a_payment(**changes: object) -> Payment:

@@ -4,7 +4,6 @@ along, leaving without a commit writes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,19 +15,8 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import PaymentApproved, PaymentFlagged
 from chalicelib.domain.members import Member
-from chalicelib.services.unit_of_work import UnitOfWork
-from tests.fakes import FakeStore
 
 AT = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["dynamo", "fake"])
-def units(request: pytest.FixtureRequest) -> Iterator[Callable[[], UnitOfWork]]:
-    if request.param == "dynamo":
-        request.getfixturevalue("aws")
-        yield DynamoUnitOfWork
-    else:
-        yield FakeStore().unit_of_work
 
 
 def entry(subject: str, event: str, suffix: str) -> AuditEntry:
